@@ -1,0 +1,172 @@
+//! Re-emitting heads across the proxy: hop-by-hop fields removed (RFC 9110
+//! §7.6.1), forwarding fields added, everything else copied byte for byte.
+//!
+//! Contract: input is a head that `parse_request` / `parse_response` accepted
+//! and the head it returned; output is appended to the caller's `Vec` after one
+//! `reserve`, with no other allocation. The output is itself a valid head.
+//!
+//! Invariants: the message framing is never changed. Content-Length,
+//! Transfer-Encoding and Host are kept even when Connection names them (a
+//! client that could strip Content-Length through `Connection: Content-Length`
+//! would make the backend read the body as the next request).
+
+use super::head::{classify, header_lines, Field};
+use super::response::push_decimal;
+use super::{has_token, RequestHead, ResponseHead, Version};
+
+/// What the proxy knows about the client connection, for X-Forwarded-*.
+#[derive(Clone, Copy, Debug)]
+pub struct Forwarded<'a> {
+    /// The client's address as text (e.g. `192.0.2.7` or `2001:db8::1`).
+    pub client_ip: &'a [u8],
+    /// `http` or `https`.
+    pub proto: &'a [u8],
+    /// Host to send when the request has none (HTTP/1.0).
+    pub default_host: &'a [u8],
+}
+
+/// Writes the request head for the backend: request line as received but
+/// version "HTTP/1.1"; drops Connection and every field it names, Keep-Alive,
+/// Proxy-Connection, TE, Trailer and Upgrade (Upgrade is kept and
+/// `Connection: Upgrade` sent when `tunnel`). X-Forwarded-For becomes one field:
+/// the client's values, then `client_ip`; X-Forwarded-Proto and X-Forwarded-Host
+/// replace the client's. A request without Host gets `Host: default_host`.
+pub fn write_request_head(
+    buf: &[u8],
+    head: &RequestHead,
+    fwd: &Forwarded,
+    tunnel: bool,
+    out: &mut Vec<u8>,
+) {
+    let h = buf.get(..head.head_len).unwrap_or(buf);
+    let host = head.host.map(|s| s.get(h));
+    let fwd_host = host.unwrap_or(fwd.default_host);
+    out.reserve(h.len() + fwd.client_ip.len() + fwd.proto.len() + 2 * fwd_host.len() + 112);
+    out.extend_from_slice(head.method_span.get(h));
+    out.push(b' ');
+    out.extend_from_slice(head.target.get(h));
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let xff_seen = copy_fields(h, tunnel, true, out);
+    if tunnel {
+        out.extend_from_slice(b"Connection: Upgrade\r\n");
+    }
+    if host.is_none() {
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(fwd.default_host);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    if xff_seen {
+        let values = header_lines(h).filter(|&(n, _)| classify(n) == Field::XForwardedFor);
+        for (_, value) in values.filter(|(_, v)| !v.is_empty()) {
+            out.extend_from_slice(value);
+            out.extend_from_slice(b", ");
+        }
+    }
+    out.extend_from_slice(fwd.client_ip);
+    out.extend_from_slice(b"\r\nX-Forwarded-Proto: ");
+    out.extend_from_slice(fwd.proto);
+    out.extend_from_slice(b"\r\nX-Forwarded-Host: ");
+    out.extend_from_slice(fwd_host);
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Writes the response head for the client: status line "HTTP/1.1 <code>
+/// <reason as received>"; hop-by-hop fields dropped as for requests (Upgrade
+/// kept and `Connection: Upgrade` sent for a 101 when `tunnel`). Adds
+/// `Connection: close` when `close`, else `Connection: keep-alive` for an
+/// HTTP/1.0 client.
+pub fn write_response_head(
+    buf: &[u8],
+    head: &ResponseHead,
+    client: Version,
+    close: bool,
+    tunnel: bool,
+    out: &mut Vec<u8>,
+) {
+    let h = buf.get(..head.head_len).unwrap_or(buf);
+    let upgrade = tunnel && head.status == 101;
+    out.reserve(h.len() + 64);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, u64::from(head.status));
+    out.push(b' ');
+    out.extend_from_slice(head.reason.get(h));
+    out.extend_from_slice(b"\r\n");
+    copy_fields(h, upgrade, false, out);
+    if upgrade {
+        out.extend_from_slice(b"Connection: Upgrade\r\n");
+    } else if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if client == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Copies the end-to-end field lines of `head` verbatim. In a request the
+/// X-Forwarded-* fields are dropped too (the caller writes its own); returns
+/// whether X-Forwarded-For was among them.
+fn copy_fields(head: &[u8], keep_upgrade: bool, request: bool, out: &mut Vec<u8>) -> bool {
+    let conn = ConnectionTokens::collect(head);
+    let mut xff_seen = false;
+    let mut lines = header_lines(head);
+    while let Some(line) = lines.next_line() {
+        let name = line.name(head);
+        let keep = match classify(name) {
+            Field::XForwardedFor if request => {
+                xff_seen = true;
+                false
+            }
+            Field::XForwardedProto | Field::XForwardedHost if request => false,
+            Field::Upgrade => keep_upgrade,
+            Field::Connection
+            | Field::KeepAlive
+            | Field::ProxyConnection
+            | Field::Te
+            | Field::Trailer => false,
+            Field::Host | Field::ContentLength | Field::TransferEncoding => true,
+            _ => !conn.names(name),
+        };
+        if keep {
+            out.extend_from_slice(line.raw(head));
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    xff_seen
+}
+
+/// Connection values (RFC 9110 §7.6.1) of one head, by reference. Heads with
+/// more Connection fields than slots are rescanned instead.
+struct ConnectionTokens<'a> {
+    head: &'a [u8],
+    values: [&'a [u8]; 4],
+    count: usize,
+}
+
+impl<'a> ConnectionTokens<'a> {
+    fn collect(head: &'a [u8]) -> ConnectionTokens<'a> {
+        let mut t = ConnectionTokens {
+            head,
+            values: [&[]; 4],
+            count: 0,
+        };
+        for (name, value) in header_lines(head) {
+            if classify(name) == Field::Connection {
+                if let Some(slot) = t.values.get_mut(t.count) {
+                    *slot = value;
+                }
+                t.count += 1;
+            }
+        }
+        t
+    }
+
+    /// True when a Connection field lists `name`.
+    fn names(&self, name: &[u8]) -> bool {
+        match self.values.get(..self.count) {
+            Some(values) => values.iter().any(|v| has_token(v, name)),
+            None => header_lines(self.head)
+                .any(|(n, v)| classify(n) == Field::Connection && has_token(v, name)),
+        }
+    }
+}

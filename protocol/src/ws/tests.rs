@@ -1,0 +1,335 @@
+//! Stream tests for `FrameTracker` through the public API: table cases over
+//! byte literals, each fed whole, split at every byte and byte by byte, which
+//! must give the same events at the same positions and the same error.
+
+use crate::ws::*;
+
+type Run = (Vec<(usize, WsEvent)>, Option<FrameError>, usize);
+
+/// Feeds `bytes` cut at `cuts` (ascending), each piece until it is used up
+/// or an error. Returns events at absolute positions, the error, and the
+/// total consumed.
+fn run(cfg: TrackerConfig, bytes: &[u8], cuts: &[usize]) -> Run {
+    let mut t = FrameTracker::new(cfg);
+    let mut events = Vec::new();
+    let mut pos = 0;
+    let ends = cuts.iter().copied().chain([bytes.len()]);
+    for end in ends {
+        while pos < end {
+            match t.feed(&bytes[pos..end]) {
+                Ok((n, ev)) => {
+                    assert!(n <= end - pos);
+                    assert!(n == end - pos || ev.is_some(), "stopped without an event");
+                    pos += n;
+                    events.extend(ev.map(|e| (pos, e)));
+                }
+                Err(e) => {
+                    assert_eq!(t.feed(&bytes[pos..end]), Err(e), "errors are sticky");
+                    return (events, Some(e), pos);
+                }
+            }
+        }
+    }
+    (events, None, pos)
+}
+
+#[track_caller]
+fn check(cfg: TrackerConfig, bytes: &[u8], want: &[(usize, WsEvent)], err: Option<FrameError>) {
+    let whole = run(cfg, bytes, &[]);
+    assert_eq!((&whole.0[..], whole.1), (want, err), "whole {bytes:?}");
+    if err.is_none() {
+        assert_eq!(whole.2, bytes.len(), "a valid stream is consumed entirely");
+    }
+    for split in 1..bytes.len() {
+        let cut = run(cfg, bytes, &[split]);
+        assert_eq!(
+            (&cut.0[..], cut.1),
+            (want, err),
+            "split at {split} of {bytes:?}"
+        );
+        assert_eq!(
+            cut.2 == bytes.len(),
+            whole.2 == bytes.len(),
+            "split at {split}"
+        );
+    }
+    let every: Vec<usize> = (1..bytes.len()).collect();
+    let bytewise = run(cfg, bytes, &every);
+    assert_eq!(
+        (&bytewise.0[..], bytewise.1),
+        (want, err),
+        "byte by byte {bytes:?}"
+    );
+}
+
+fn cfg(from: Role, rsv_allowed: u8, max_message_bytes: u64) -> TrackerConfig {
+    TrackerConfig {
+        from,
+        rsv_allowed,
+        max_message_bytes,
+    }
+}
+
+fn text(fin: bool) -> WsEvent {
+    WsEvent::FrameEnd {
+        opcode: Opcode::Text,
+        fin,
+    }
+}
+fn bin(fin: bool) -> WsEvent {
+    WsEvent::FrameEnd {
+        opcode: Opcode::Binary,
+        fin,
+    }
+}
+fn cont(fin: bool) -> WsEvent {
+    WsEvent::FrameEnd {
+        opcode: Opcode::Continuation,
+        fin,
+    }
+}
+fn close(code: Option<u16>) -> WsEvent {
+    WsEvent::Close { code }
+}
+const PING: WsEvent = WsEvent::Ping;
+const PONG: WsEvent = WsEvent::Pong;
+
+/// One case per line: sender, RSV allowed, max message bytes, stream,
+/// `[position => event, ...]`, and optionally the error that ends it.
+macro_rules! ws {
+    ($from:ident, $rsv:expr, $max:expr, $bytes:expr => [$($at:expr => $ev:expr),* $(,)?] $(, $err:ident)?) => {
+        check(cfg(Role::$from, $rsv, $max), $bytes, &[$(($at, $ev)),*], None $(.or(Some(FrameError::$err)))?)
+    };
+}
+
+#[test]
+fn valid_streams() {
+    ws!(Server, 0, 0, b"" => []);
+    ws!(Server, 0, 0, b"\x81" => []);
+    ws!(Server, 0, 0, b"\x81\x02h" => []);
+    ws!(Server, 0, 0, b"\x81\x02hi" => [4 => text(true)]);
+    ws!(Server, 0, 0, b"\x82\x00" => [2 => bin(true)]);
+    ws!(Server, 0, 0, b"\x82\x00\x82\x00\x81\x00" => [2 => bin(true), 4 => bin(true), 6 => text(true)]);
+    ws!(Server, 0, 0, b"\x01\x01h\x80\x01i" => [3 => text(false), 6 => cont(true)]);
+    ws!(Server, 0, 0, b"\x02\x00\x00\x00\x80\x00" => [2 => bin(false), 4 => cont(false), 6 => cont(true)]);
+    ws!(Server, 0, 0, b"\x01\x01h\x89\x00\x80\x01i" => [3 => text(false), 5 => PING, 8 => cont(true)]);
+    ws!(Server, 0, 0, b"\x01\x01h\x8a\x01p\x88\x00\x80\x00" => [3 => text(false), 6 => PONG, 8 => close(None), 10 => cont(true)]);
+    ws!(Server, 0, 0, b"\x89\x04ping\x8a\x04pong" => [6 => PING, 12 => PONG]);
+    ws!(Server, 0, 0, b"\x88\x00" => [2 => close(None)]);
+    ws!(Server, 0, 0, b"\x88\x02\x03\xe8" => [4 => close(Some(1000))]);
+    ws!(Server, 0, 0, b"\x88\x05\x03\xe9bye" => [7 => close(Some(1001))]);
+    ws!(Server, 0, 0, b"\x88\x02\x03\xeb" => [4 => close(Some(1003))]);
+    ws!(Server, 0, 0, b"\x88\x02\x03\xef" => [4 => close(Some(1007))]);
+    ws!(Server, 0, 0, b"\x88\x02\x03\xf6" => [4 => close(Some(1014))]);
+    ws!(Server, 0, 0, b"\x88\x02\x0b\xb8" => [4 => close(Some(3000))]);
+    ws!(Server, 0, 0, b"\x88\x02\x13\x87" => [4 => close(Some(4999))]);
+    ws!(Server, 0, 0, b"\x88\x04\x03\xe8\xc3\xa9" => [6 => close(Some(1000))]);
+    ws!(Server, 0, 0, b"\x88\x00\x81\x00" => [2 => close(None), 4 => text(true)]);
+    ws!(Server, RSV1, 0, b"\xc1\x01x" => [3 => text(true)]);
+    ws!(Server, RSV1, 0, b"\x42\x01x\x80\x01y" => [3 => bin(false), 6 => cont(true)]);
+    ws!(Server, 0, 4, b"\x81\x04abcd" => [6 => text(true)]);
+    ws!(Server, 0, 4, b"\x01\x02ab\x80\x02cd\x81\x04abcd" => [4 => text(false), 8 => cont(true), 14 => text(true)]);
+    ws!(Server, 0, 4, b"\x01\x02ab\x89\x05hello\x80\x02cd" => [4 => text(false), 11 => PING, 15 => cont(true)]);
+    ws!(Client, 0, 0, b"\x81\x82\x01\x02\x03\x04\x69\x6b" => [8 => text(true)]);
+    ws!(Client, 0, 0, b"\x88\x82\x01\x02\x03\x04\x02\xea" => [8 => close(Some(1000))]);
+    ws!(Client, 0, 0, b"\x88\x80\x01\x02\x03\x04" => [6 => close(None)]);
+    ws!(Client, 0, 0, b"\x89\x81\xff\xff\xff\xff\x00\x8a\x80\0\0\0\0" => [7 => PING, 13 => PONG]);
+}
+
+#[test]
+fn extended_lengths() {
+    for (len, hl) in [
+        (125usize, 2),
+        (126, 4),
+        (65535, 4),
+        (65536, 10),
+        (70000, 10),
+    ] {
+        let mut s = vec![0x82];
+        match hl {
+            2 => s.push(len as u8),
+            4 => {
+                s.push(126);
+                s.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                s.push(127);
+                s.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        s.resize(hl + len, b'x');
+        s.extend_from_slice(b"\x89\x00");
+        let c = cfg(Role::Server, 0, 0);
+        let want = [(hl + len, bin(true)), (hl + len + 2, PING)];
+        // Every split of a large frame is slow; cut around the header and the end.
+        assert_eq!(run(c, &s, &[]), (want.to_vec(), None, s.len()));
+        for cut in (1..hl + 3).chain(s.len() - 4..s.len()) {
+            assert_eq!(
+                run(c, &s, &[cut]),
+                (want.to_vec(), None, s.len()),
+                "len {len} cut {cut}"
+            );
+        }
+    }
+}
+
+#[test]
+fn error_reserved_opcode() {
+    ws!(Server, 0, 0, b"\x81\x00\x83\x00" => [2 => text(true)], ReservedOpcode);
+    ws!(Server, 0, 0, b"\x8c" => [], ReservedOpcode);
+}
+
+#[test]
+fn error_reserved_bits() {
+    ws!(Server, 0, 0, b"\xc1\x00" => [], ReservedBits);
+    ws!(Server, RSV1, 0, b"\x41\x01h\xc0\x01i" => [3 => text(false)], ReservedBits);
+    ws!(Server, RSV1, 0, b"\xc9\x00" => [], ReservedBits);
+    ws!(Server, RSV1, 0, b"\xa1\x00" => [], ReservedBits);
+}
+
+#[test]
+fn error_unmasked_client_frame() {
+    ws!(Client, 0, 0, b"\x81\x00" => [], UnmaskedClientFrame);
+}
+
+#[test]
+fn error_masked_server_frame() {
+    ws!(Server, 0, 0, b"\x81\x80\0\0\0\0" => [], MaskedServerFrame);
+}
+
+#[test]
+fn error_control_too_long() {
+    ws!(Server, 0, 0, b"\x89\x7e\x00\x7e" => [], ControlTooLong);
+}
+
+#[test]
+fn error_fragmented_control() {
+    ws!(Server, 0, 0, b"\x09\x00" => [], FragmentedControl);
+}
+
+#[test]
+fn error_non_minimal_length() {
+    ws!(Server, 0, 0, b"\x82\x7e\x00\x05" => [], NonMinimalLength);
+    ws!(Server, 0, 0, b"\x82\x7f\0\0\0\0\0\0\x01\x00" => [], NonMinimalLength);
+}
+
+#[test]
+fn error_length_top_bit_set() {
+    ws!(Server, 0, 0, b"\x82\x7f\x80\0\0\0\0\0\0\0" => [], LengthTopBitSet);
+}
+
+#[test]
+fn error_unexpected_continuation() {
+    ws!(Server, 0, 0, b"\x80\x00" => [], UnexpectedContinuation);
+    ws!(Server, 0, 0, b"\x01\x00\x80\x00\x80\x00" => [2 => text(false), 4 => cont(true)], UnexpectedContinuation);
+}
+
+#[test]
+fn error_expected_continuation() {
+    ws!(Server, 0, 0, b"\x01\x00\x81\x00" => [2 => text(false)], ExpectedContinuation);
+    ws!(Server, 0, 0, b"\x01\x00\x89\x00\x02\x00" => [2 => text(false), 4 => PING], ExpectedContinuation);
+}
+
+#[test]
+fn error_message_too_big() {
+    ws!(Server, 0, 4, b"\x81\x05abcde" => [], MessageTooBig);
+    ws!(Server, 0, 4, b"\x01\x03abc\x80\x02de" => [5 => text(false)], MessageTooBig);
+    ws!(Server, 0, 70000, b"\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff" => [], MessageTooBig);
+}
+
+#[test]
+fn error_invalid_close_code() {
+    for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535] {
+        let mut s = vec![0x88, 2];
+        s.extend_from_slice(&code.to_be_bytes());
+        ws!(Server, 0, 0, &s => [], InvalidCloseCode);
+    }
+    // Masked: 1005 ^ key.
+    ws!(Client, 0, 0, b"\x88\x82\x01\x02\x03\x04\x02\xef" => [], InvalidCloseCode);
+}
+
+#[test]
+fn error_invalid_close_reason() {
+    ws!(Server, 0, 0, b"\x88\x03\x03\xe8\xff" => [], InvalidCloseReason);
+    ws!(Server, 0, 0, b"\x88\x04\x03\xe8\xc3\x28" => [], InvalidCloseReason);
+}
+
+#[test]
+fn error_close_too_short() {
+    ws!(Server, 0, 0, b"\x88\x01\x03" => [], CloseTooShort);
+}
+
+#[test]
+fn written_control_frames_parse_back() {
+    let key = Some([0xa1, 0xb2, 0xc3, 0xd4]);
+    for (from, mask) in [(Role::Server, None), (Role::Client, key)] {
+        let mut s = Vec::new();
+        write_close(1001, "going away ✓".as_bytes(), mask, &mut s);
+        write_ping(b"are you there", mask, &mut s);
+        write_pong(&[0u8; 200], mask, &mut s);
+        write_close(4000, &[b'r'; 300], mask, &mut s);
+        let mut t = FrameTracker::new(cfg(from, 0, 0));
+        let mut pos = 0;
+        let mut seen = Vec::new();
+        while pos < s.len() {
+            let (n, ev) = t.feed(&s[pos..]).unwrap();
+            pos += n;
+            let ev = ev.unwrap();
+            seen.push((ev, t.control_payload().to_vec()));
+            assert!(t.at_frame_boundary());
+        }
+        assert!(t.close_seen());
+        assert_eq!(
+            seen[0],
+            (
+                close(Some(1001)),
+                [&[0x03, 0xe9], "going away ✓".as_bytes()].concat()
+            )
+        );
+        assert_eq!(seen[1], (PING, b"are you there".to_vec()));
+        assert_eq!(seen[2], (PONG, vec![0u8; 125]));
+        assert_eq!(seen[3].0, close(Some(4000)));
+        assert_eq!(seen[3].1.len(), 125);
+    }
+}
+
+#[test]
+fn boundary_and_state_queries() {
+    let mut t = FrameTracker::new(cfg(Role::Server, 0, 0));
+    assert!(t.at_frame_boundary());
+    assert_eq!(t.feed(b"\x01"), Ok((1, None)));
+    assert!(!t.at_frame_boundary());
+    assert_eq!(t.feed(b"\x03ab"), Ok((3, None)));
+    assert!(!t.at_frame_boundary() && t.in_fragmented_message());
+    assert_eq!(t.feed(b"c\x89\x02hi"), Ok((1, Some(text(false)))));
+    assert!(t.at_frame_boundary());
+    assert_eq!(t.feed(b"\x89\x02hi\x80"), Ok((4, Some(PING))));
+    assert_eq!(t.control_payload(), b"hi");
+    assert_eq!(t.feed(b"\x80\x00"), Ok((2, Some(cont(true)))));
+    assert!(t.control_payload().is_empty() && !t.in_fragmented_message());
+    assert!(!t.close_seen() && t.error().is_none());
+    assert_eq!(t.feed(b"\x88\x00rest"), Ok((2, Some(close(None)))));
+    assert!(t.close_seen());
+    assert_eq!(t.feed(b"\x80"), Ok((1, None)));
+    assert_eq!(t.feed(b"\x00"), Err(FrameError::UnexpectedContinuation));
+    assert_eq!(t.error(), Some(FrameError::UnexpectedContinuation));
+    assert_eq!(t.feed(b""), Err(FrameError::UnexpectedContinuation));
+    assert_eq!(
+        FrameTracker::new(cfg(Role::Client, 0, 0)).feed(b""),
+        Ok((0, None))
+    );
+}
+
+#[test]
+fn close_codes() {
+    let valid: Vec<u16> = (0..=u16::MAX).filter(|&c| valid_close_code(c)).collect();
+    assert_eq!(valid.len(), 4 + 8 + 2000);
+    assert!(!valid_close_code(1015) && !valid_close_code(1005) && !valid_close_code(1006));
+}
+
+#[test]
+fn tracker_is_small() {
+    let size = core::mem::size_of::<FrameTracker>();
+    println!("size_of::<FrameTracker>() = {size}");
+    assert!(size <= 176, "FrameTracker is {size} bytes");
+}

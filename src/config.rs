@@ -1,0 +1,706 @@
+//! INI text -> [`Config`]: pure, no sockets (names go through a resolver passed in), no clock.
+//!
+//! The format is the one of the Go WebsocketReverseProxy it replaces: sections `[frontend]`,
+//! `[http]`, `[websocket]`, plus sluice's `[log]` and `[admin]`; its example file loads unchanged.
+//! `configparser` supplies the values. It lowercases keys and silently keeps the last of a
+//! duplicate, so a line scan that mirrors its rules runs first and rejects, with the line number,
+//! every unknown section, unknown key, duplicate key and malformed line.
+//!
+//! Syntax: `key = value` (or `key: value`), keys and section names case-insensitive; whole-line
+//! and trailing comments start with `#` or `;` (so values cannot contain them). Durations are
+//! integer seconds or carry a unit (`500ms`, `2s`, `1m`, `1h`); booleans are
+//! `true/false/on/off/yes/no/1/0`.
+//!
+//! Invariants of an `Ok` config: at least one server; each group's servers are sorted by id with
+//! unique ids >= 1 and non-zero ports; every duration is in `1ms..=MAX_DURATION`; health check
+//! timeout < interval; `min_workers <= max_workers`; the ranges named by the constants below hold.
+//! Every error names the file, the line (when one is to blame) and the key.
+
+use configparser::ini::Ini;
+use scan::{ini_defaults, scan, server_key, Scan, Section, ServerField};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+mod scan;
+
+/// Longest accepted duration, so `now + d` can never overflow an `Instant`.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// `[frontend] max_header_bytes` range.
+pub const HEADER_BYTES_RANGE: (u64, u64) = (1024, 1 << 20);
+/// `[frontend] max_connections` range.
+pub const MAX_CONNECTIONS_RANGE: (u64, u64) = (1, 1_000_000);
+/// `[frontend] workers` range (`auto` = available parallelism, clamped into it).
+pub const WORKERS_RANGE: (u64, u64) = (1, 1024);
+/// `serverN_weight` range.
+pub const WEIGHT_RANGE: (u64, u64) = (1, 1000);
+/// `serverN_max_workers` range (persistent connections per server).
+pub const MAX_WORKERS_RANGE: (u64, u64) = (1, 100_000);
+/// `serverN_buffer_size` range (requests queued per server).
+pub const BUFFER_SIZE_RANGE: (u64, u64) = (1, 1_000_000);
+/// `rise` / `fall` range (consecutive probes).
+pub const RISE_FALL_RANGE: (u64, u64) = (1, 1000);
+/// `retries` range.
+pub const RETRIES_RANGE: (u64, u64) = (0, 100);
+
+/// The whole proxy configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub frontend: Frontend,
+    pub http: Group,
+    pub websocket: Group,
+    pub log: LogConfig,
+    pub admin: Option<Admin>,
+}
+
+/// `[frontend]`: where clients connect and the limits they get.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frontend {
+    pub host: String,
+    /// 0 = any free port (tests).
+    pub port: u16,
+    pub listen: SocketAddr,
+    pub max_connections: usize,
+    pub request_header_timeout: Duration,
+    pub client_idle_timeout: Duration,
+    pub max_header_bytes: usize,
+    /// `max_body_bytes`; 0 or absent = unlimited.
+    pub max_body_bytes: Option<u64>,
+    /// `workers = N | auto`; `auto` is resolved here to the available parallelism.
+    pub workers: usize,
+    pub drain_timeout: Duration,
+}
+
+impl Default for Frontend {
+    fn default() -> Self {
+        Frontend {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
+            max_connections: 10_000,
+            request_header_timeout: Duration::from_secs(10),
+            client_idle_timeout: Duration::from_secs(60),
+            max_header_bytes: 16_384,
+            max_body_bytes: None,
+            workers: 1,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupKind {
+    Http,
+    WebSocket,
+}
+
+/// `[http]` or `[websocket]`: a backend group. A missing section is an empty group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub kind: GroupKind,
+    pub enable_health_check: bool,
+    pub health_check_interval: Duration,
+    /// Always < `health_check_interval`.
+    pub health_check_timeout: Duration,
+    /// Starts with '/', printable ASCII, no spaces.
+    pub health_check_path: String,
+    pub rise: u32,
+    pub fall: u32,
+    pub algorithm: Algorithm,
+    /// 0 disables passive ejection.
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    pub fail_on_5xx: bool,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub queue_timeout: Duration,
+    pub retries: u32,
+    /// WebSocket only (an error in `[http]`, where these stay at their defaults).
+    pub idle_timeout: Duration,
+    /// `ping_interval = 0` or absent = no pings.
+    pub ping_interval: Option<Duration>,
+    pub ping_timeout: Duration,
+    /// 0 = unlimited.
+    pub max_message_bytes: u64,
+    /// Sorted by id.
+    pub servers: Vec<ServerConfig>,
+}
+
+impl Group {
+    /// An empty group with every default.
+    pub fn new(kind: GroupKind) -> Self {
+        Group {
+            kind,
+            enable_health_check: false,
+            health_check_interval: Duration::from_secs(10),
+            health_check_timeout: Duration::from_secs(2),
+            health_check_path: "/healthCheck".into(),
+            rise: 2,
+            fall: 3,
+            algorithm: Algorithm::Random,
+            max_fails: 3,
+            fail_timeout: Duration::from_secs(10),
+            fail_on_5xx: false,
+            connect_timeout: Duration::from_secs(3),
+            response_timeout: Duration::from_secs(60),
+            queue_timeout: Duration::from_secs(5),
+            retries: 2,
+            idle_timeout: Duration::from_secs(3600),
+            ping_interval: None,
+            ping_timeout: Duration::from_secs(10),
+            max_message_bytes: 16 << 20,
+            servers: Vec::new(),
+        }
+    }
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group::new(GroupKind::Http)
+    }
+}
+
+/// One `serverN`; the pool keys only come from `[http]` (defaults in `[websocket]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// N of `serverN`: any positive integer, gaps allowed.
+    pub id: u32,
+    /// `"server10"`.
+    pub name: String,
+    /// As written, e.g. `"es1_hc:8080"`.
+    pub addr_text: String,
+    pub addr: SocketAddr,
+    pub weight: u32,
+    pub max_workers: usize,
+    pub min_workers: usize,
+    pub worker_timeout: Duration,
+    pub buffer_size: usize,
+}
+
+impl ServerConfig {
+    /// A server with default weight and pool settings.
+    pub fn new(id: u32, addr_text: &str, addr: SocketAddr) -> Self {
+        ServerConfig {
+            id,
+            name: format!("server{id}"),
+            addr_text: addr_text.into(),
+            addr,
+            weight: 1,
+            max_workers: 3,
+            min_workers: 1,
+            worker_timeout: Duration::from_secs(3),
+            buffer_size: 10,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    Random,
+    RoundRobin,
+    WeightedRoundRobin,
+    LeastConnections,
+    PowerOfTwo,
+}
+
+const ALGORITHMS: [(&str, Algorithm); 5] = [
+    ("random", Algorithm::Random),
+    ("round-robin", Algorithm::RoundRobin),
+    ("weighted-round-robin", Algorithm::WeightedRoundRobin),
+    ("least-connections", Algorithm::LeastConnections),
+    ("power-of-two", Algorithm::PowerOfTwo),
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    pub level: log::LevelFilter,
+    pub access_log: bool,
+    pub access_log_format: AccessLogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: log::LevelFilter::Info,
+            access_log: true,
+            access_log_format: AccessLogFormat::Common,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    Common,
+    Json,
+}
+
+/// `[admin]`: present only if the section is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Admin {
+    pub listen: SocketAddr,
+}
+
+/// Why a config was rejected. Displays as `PATH:LINE: message` (or `PATH: message`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    /// 1-based line of the offending text, if one line is to blame.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.path, line, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Resolves `host` with the system resolver (std `ToSocketAddrs`), preferring IPv4.
+/// Blocking: call it at startup only, through [`load`] or [`parse`].
+pub fn resolve_system(host: &str, port: u16) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .collect();
+    let v4 = addrs.iter().find(|a| a.is_ipv4());
+    v4.or(addrs.first())
+        .copied()
+        .ok_or_else(|| "no addresses found".into())
+}
+
+/// Reads and parses the file at `path`, resolving names with [`resolve_system`].
+pub fn load(path: &str) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: path.into(),
+        line: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, path, &resolve_system)
+}
+
+/// Parses INI `text` (named `path` in errors). Host names (not IP literals) go to `resolve`.
+pub fn parse(
+    text: &str,
+    path: &str,
+    resolve: &dyn Fn(&str, u16) -> Result<SocketAddr, String>,
+) -> Result<Config, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let fail = |line, message| ConfigError {
+        path: path.into(),
+        line: Some(line),
+        message,
+    };
+    let scan = scan(text).map_err(|(line, msg)| fail(line, msg))?;
+    let mut ini = Ini::new_from_defaults(ini_defaults());
+    // The scan above rejects everything configparser would; its errors carry "line N" inside.
+    ini.read(text.into()).map_err(|message| ConfigError {
+        path: path.into(),
+        line: None,
+        message,
+    })?;
+    let doc = Doc {
+        ini,
+        scan,
+        path,
+        resolve,
+    };
+    let config = Config {
+        frontend: doc.frontend()?,
+        http: doc.group(Section::Http)?,
+        websocket: doc.group(Section::WebSocket)?,
+        log: doc.log()?,
+        admin: doc.admin()?,
+    };
+    if config.http.servers.is_empty() && config.websocket.servers.is_empty() {
+        return Err(ConfigError {
+            path: path.into(),
+            line: None,
+            message: "no servers: add [http] or [websocket] with server1 = host:port".into(),
+        });
+    }
+    Ok(config)
+}
+
+/// Parses one value; `Err` is the reason, to which [`Doc`] adds the file, line and key.
+type Parser<'p, T> = &'p dyn Fn(&str) -> Result<T, String>;
+
+struct Doc<'a> {
+    ini: Ini,
+    scan: Scan,
+    path: &'a str,
+    resolve: &'a dyn Fn(&str, u16) -> Result<SocketAddr, String>,
+}
+
+/// `set!(doc, section, value.field, parser)`: overwrites the field if the key of the same
+/// name is present, so keys and field names cannot drift apart.
+macro_rules! set {
+    ($doc:expr, $section:expr, $value:ident . $field:ident, $parse:expr) => {
+        $doc.set($section, stringify!($field), &mut $value.$field, &$parse)?
+    };
+}
+
+impl Doc<'_> {
+    fn line(&self, section: Section, key: &str) -> Option<usize> {
+        let found = self.scan.keys.iter().find(|k| k.0 == section && k.1 == key);
+        found.map(|k| k.2)
+    }
+
+    fn header(&self, section: Section) -> Option<usize> {
+        self.scan
+            .headers
+            .iter()
+            .find(|h| h.0 == section)
+            .map(|h| h.1)
+    }
+
+    fn error(&self, section: Section, key: &str, line: Option<usize>, msg: &str) -> ConfigError {
+        let message = format!("[{}] {key}: {msg}", section.name());
+        ConfigError {
+            path: self.path.into(),
+            line,
+            message,
+        }
+    }
+
+    fn text(&self, section: Section, key: &str) -> String {
+        self.ini.get(section.name(), key).unwrap_or_default()
+    }
+
+    /// Overwrites `slot` with the value of `key` through `parse`, if the key is present.
+    fn set<T>(
+        &self,
+        s: Section,
+        key: &str,
+        slot: &mut T,
+        parse: Parser<T>,
+    ) -> Result<(), ConfigError> {
+        if let Some(line) = self.line(s, key) {
+            *slot =
+                parse(&self.text(s, key)).map_err(|msg| self.error(s, key, Some(line), &msg))?;
+        }
+        Ok(())
+    }
+
+    /// `host:port` to an address; an IP literal needs no resolver. `key` names the culprit.
+    fn resolve(
+        &self,
+        s: Section,
+        key: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<SocketAddr, ConfigError> {
+        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        if let Ok(ip) = bare.unwrap_or(host).parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        let line = self
+            .line(s, key)
+            .or_else(|| self.line(s, "port"))
+            .or_else(|| self.header(s));
+        let shown = match host.contains(':') {
+            true => format!("[{host}]:{port}"),
+            false => format!("{host}:{port}"),
+        };
+        let fail = |e| self.error(s, key, line, &format!("cannot resolve {shown}: {e}"));
+        (self.resolve)(host, port).map_err(fail)
+    }
+
+    fn frontend(&self) -> Result<Frontend, ConfigError> {
+        let s = Section::Frontend;
+        let mut f = Frontend::default();
+        set!(self, s, f.host, host);
+        set!(self, s, f.port, num(0, 65535));
+        f.listen = self.resolve(s, "host", &f.host, f.port)?;
+        let (lo, hi) = MAX_CONNECTIONS_RANGE;
+        set!(self, s, f.max_connections, num(lo, hi));
+        set!(self, s, f.request_header_timeout, parse_duration);
+        set!(self, s, f.client_idle_timeout, parse_duration);
+        let (lo, hi) = HEADER_BYTES_RANGE;
+        set!(self, s, f.max_header_bytes, num(lo, hi));
+        let unlimited_if_0 = |v: &str| num(0, u64::MAX)(v).map(|n| Some(n).filter(|&n| n > 0));
+        set!(self, s, f.max_body_bytes, unlimited_if_0);
+        set!(self, s, f.workers, workers);
+        set!(self, s, f.drain_timeout, parse_duration);
+        Ok(f)
+    }
+
+    /// A group section; absent = empty group, present = at least one server.
+    fn group(&self, s: Section) -> Result<Group, ConfigError> {
+        let kind = if s == Section::Http {
+            GroupKind::Http
+        } else {
+            GroupKind::WebSocket
+        };
+        let mut g = Group::new(kind);
+        let Some(header) = self.header(s) else {
+            return Ok(g);
+        };
+        set!(self, s, g.enable_health_check, parse_bool);
+        set!(self, s, g.health_check_interval, parse_duration);
+        set!(self, s, g.health_check_timeout, parse_duration);
+        set!(self, s, g.health_check_path, probe_path);
+        let (lo, hi) = RISE_FALL_RANGE;
+        set!(self, s, g.rise, num(lo, hi));
+        set!(self, s, g.fall, num(lo, hi));
+        set!(self, s, g.algorithm, algorithm);
+        set!(self, s, g.max_fails, num(0, u32::MAX.into()));
+        set!(self, s, g.fail_timeout, parse_duration);
+        set!(self, s, g.fail_on_5xx, parse_bool);
+        set!(self, s, g.connect_timeout, parse_duration);
+        set!(self, s, g.response_timeout, parse_duration);
+        set!(self, s, g.queue_timeout, parse_duration);
+        set!(self, s, g.retries, num(RETRIES_RANGE.0, RETRIES_RANGE.1));
+        // The scan rejects these four in [http], so there they keep their defaults.
+        set!(self, s, g.idle_timeout, parse_duration);
+        let off_if_0 = |v: &str| {
+            if v == "0" {
+                Ok(None)
+            } else {
+                parse_duration(v).map(Some)
+            }
+        };
+        set!(self, s, g.ping_interval, off_if_0);
+        set!(self, s, g.ping_timeout, parse_duration);
+        set!(self, s, g.max_message_bytes, num(0, u64::MAX));
+        if g.health_check_timeout >= g.health_check_interval {
+            let key = "health_check_timeout";
+            let line = self
+                .line(s, key)
+                .or_else(|| self.line(s, "health_check_interval"));
+            let (timeout, interval) = (show(g.health_check_timeout), show(g.health_check_interval));
+            let msg = format!("{timeout} must be less than health_check_interval ({interval})");
+            return Err(self.error(s, key, line, &msg));
+        }
+        g.servers = self.servers(s)?;
+        if g.servers.is_empty() {
+            let message = format!("[{}] has no servers (add server1 = host:port)", s.name());
+            return Err(ConfigError {
+                path: self.path.into(),
+                line: Some(header),
+                message,
+            });
+        }
+        Ok(g)
+    }
+
+    /// Every `serverN...` key of the section, grouped by N (so sorted by id).
+    fn servers(&self, s: Section) -> Result<Vec<ServerConfig>, ConfigError> {
+        let mut by_id: BTreeMap<u32, Vec<(ServerField, &str)>> = BTreeMap::new();
+        for (section, key, _) in &self.scan.keys {
+            if let (true, Ok(Some((id, field)))) = (*section == s, server_key(key)) {
+                by_id.entry(id).or_default().push((field, key));
+            }
+        }
+        by_id
+            .iter()
+            .map(|(&id, keys)| self.server(s, id, keys))
+            .collect()
+    }
+
+    fn server(
+        &self,
+        s: Section,
+        id: u32,
+        keys: &[(ServerField, &str)],
+    ) -> Result<ServerConfig, ConfigError> {
+        let name = format!("server{id}");
+        let addrs: Vec<&str> = keys
+            .iter()
+            .filter(|k| k.0 == ServerField::Addr)
+            .map(|k| k.1)
+            .collect();
+        let addr_key = match addrs[..] {
+            [key] => key,
+            [_, second, ..] => {
+                let msg = format!("{name} and {name}_addr both set the address of {name}");
+                return Err(self.error(s, second, self.line(s, second), &msg));
+            }
+            [] => {
+                let key = keys.first().map_or("", |k| k.1);
+                let msg = format!("{name} has no address (add {name} = host:port)");
+                return Err(self.error(s, key, self.line(s, key), &msg));
+            }
+        };
+        let text = self.text(s, addr_key);
+        let bad_addr = |msg: String| self.error(s, addr_key, self.line(s, addr_key), &msg);
+        let (host, port) = split_addr(&text).map_err(bad_addr)?;
+        let mut srv = ServerConfig::new(id, &text, self.resolve(s, addr_key, host, port)?);
+        let key = |suffix: &str| format!("{name}_{suffix}");
+        let (lo, hi) = WEIGHT_RANGE;
+        self.set(s, &key("weight"), &mut srv.weight, &num(lo, hi))?;
+        let (lo, hi) = MAX_WORKERS_RANGE;
+        self.set(s, &key("max_workers"), &mut srv.max_workers, &num(lo, hi))?;
+        self.set(s, &key("min_workers"), &mut srv.min_workers, &num(0, hi))?;
+        self.set(
+            s,
+            &key("worker_timeout"),
+            &mut srv.worker_timeout,
+            &parse_duration,
+        )?;
+        let (lo, hi) = BUFFER_SIZE_RANGE;
+        self.set(s, &key("buffer_size"), &mut srv.buffer_size, &num(lo, hi))?;
+        if srv.min_workers > srv.max_workers {
+            let (min, max) = (key("min_workers"), key("max_workers"));
+            let line = self.line(s, &min).or_else(|| self.line(s, &max));
+            let (lo, hi) = (srv.min_workers, srv.max_workers);
+            return Err(self.error(s, &min, line, &format!("{lo} is greater than {max} ({hi})")));
+        }
+        Ok(srv)
+    }
+
+    fn log(&self) -> Result<LogConfig, ConfigError> {
+        let s = Section::Log;
+        let mut l = LogConfig::default();
+        let level = |v: &str| {
+            let names = "off, error, warn, info, debug or trace";
+            v.parse()
+                .map_err(|_| format!("expected {names}, got {v:?}"))
+        };
+        set!(self, s, l.level, level);
+        set!(self, s, l.access_log, parse_bool);
+        let format = |v: &str| match v.to_ascii_lowercase().as_str() {
+            "common" => Ok(AccessLogFormat::Common),
+            "json" => Ok(AccessLogFormat::Json),
+            _ => Err(format!("expected common or json, got {v:?}")),
+        };
+        set!(self, s, l.access_log_format, format);
+        Ok(l)
+    }
+
+    fn admin(&self) -> Result<Option<Admin>, ConfigError> {
+        let s = Section::Admin;
+        let Some(header) = self.header(s) else {
+            return Ok(None);
+        };
+        let mut host_name = "127.0.0.1".to_string();
+        self.set(s, "host", &mut host_name, &host)?;
+        let mut port = None;
+        self.set(s, "port", &mut port, &|v| num(0, 65535)(v).map(Some))?;
+        let Some(port) = port else {
+            return Err(self.error(s, "port", Some(header), "required when [admin] is present"));
+        };
+        Ok(Some(Admin {
+            listen: self.resolve(s, "host", &host_name, port)?,
+        }))
+    }
+}
+
+/// A decimal integer in `lo..=hi`, converted to `T` (the range must fit `T`).
+fn num<T: TryFrom<u64>>(lo: u64, hi: u64) -> impl Fn(&str) -> Result<T, String> {
+    move |v| {
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("expected a non-negative integer, got {v:?}"));
+        }
+        let out_of_range = || format!("{v} is out of range {lo}..={hi}");
+        let n: u64 = v.parse().map_err(|_| out_of_range())?;
+        if !(lo..=hi).contains(&n) {
+            return Err(out_of_range());
+        }
+        T::try_from(n).map_err(|_| out_of_range())
+    }
+}
+
+/// Integer seconds (`10`) or a number with a unit: `500ms`, `2s`, `1m`, `1h`.
+/// The result is in `1ms..=MAX_DURATION`.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+    let per_unit_ms: u64 = match &v[digits..] {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => 0,
+    };
+    if digits == 0 || per_unit_ms == 0 {
+        return Err(format!(
+            "expected a duration like 10, 500ms, 2s, 1m or 1h, got {v:?}"
+        ));
+    }
+    let ms = v[..digits]
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per_unit_ms));
+    match ms.map(Duration::from_millis) {
+        Some(d) if d.is_zero() => Err("must be greater than 0".into()),
+        Some(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!(
+            "{v} is longer than the maximum {}",
+            show(MAX_DURATION)
+        )),
+    }
+}
+
+/// `true/false/on/off/yes/no/1/0`, case-insensitive.
+pub fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        _ => Err(format!("expected true/false/on/off/yes/no/1/0, got {v:?}")),
+    }
+}
+
+fn algorithm(v: &str) -> Result<Algorithm, String> {
+    let found = ALGORITHMS.iter().find(|a| a.0.eq_ignore_ascii_case(v));
+    found.map(|a| a.1).ok_or_else(|| {
+        let names: Vec<&str> = ALGORITHMS.iter().map(|a| a.0).collect();
+        format!("expected one of {}, got {v:?}", names.join(", "))
+    })
+}
+
+fn host(v: &str) -> Result<String, String> {
+    if v.is_empty() || v.contains(char::is_whitespace) {
+        return Err(format!("expected a host name or IP address, got {v:?}"));
+    }
+    Ok(v.into())
+}
+
+fn workers(v: &str) -> Result<usize, String> {
+    let (lo, hi) = WORKERS_RANGE;
+    if v.eq_ignore_ascii_case("auto") {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return Ok(n.clamp(lo as usize, hi as usize));
+    }
+    num(lo, hi)(v)
+}
+
+/// A request target for probes: origin-form, printable ASCII, no spaces.
+fn probe_path(v: &str) -> Result<String, String> {
+    if !v.starts_with('/') || !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "expected a path starting with '/' without spaces, got {v:?}"
+        ));
+    }
+    Ok(v.into())
+}
+
+/// `host:port` or `[v6]:port`, port in 1..=65535.
+fn split_addr(v: &str) -> Result<(&str, u16), String> {
+    let bad = || format!("expected host:port, got {v:?}");
+    let (host, port) = v.rsplit_once(':').ok_or_else(bad)?;
+    let host = match host.strip_prefix('[') {
+        Some(rest) => rest
+            .strip_suffix(']')
+            .filter(|h| h.parse::<std::net::Ipv6Addr>().is_ok()),
+        None => Some(host).filter(|h| !h.contains(':')),
+    };
+    let host = host
+        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+        .ok_or_else(bad)?;
+    let port = num(1, 65535)(port).map_err(|e| format!("port: {e}"))?;
+    Ok((host, port))
+}
+
+/// `10s`, `500ms`: how durations appear in messages.
+fn show(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

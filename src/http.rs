@@ -1,0 +1,1141 @@
+//! Client sessions: HTTP/1.1 request/response exchanges over pooled backend connections.
+//!
+//! A client is always in one `Phase`; the data a phase needs lives in its variant.
+//! `drive_client` runs the session forward as far as the sockets' remembered readiness
+//! allows and is called for every event on the client or on the backend it uses.
+//!
+//! Byte flow of an exchange (nothing is re-encoded, bodies are never buffered whole):
+//! client socket -> client.rbuf -> [head rewritten | body bytes as framed] -> backend.wbuf
+//! backend socket -> backend.rbuf -> [head rewritten | body bytes as framed] -> client.wbuf.
+//! Each copy moves at most what the destination buffer can take; a full destination
+//! leaves bytes in the source buffer, which stops reads from the source socket
+//! (backpressure), while its readiness is remembered in `Sock`.
+//!
+//! Requests on one connection are handled one at a time, so pipelined requests wait in
+//! `rbuf` and responses go out in request order.
+
+use crate::buf::{Buf, BufPool};
+use crate::group::{SrvId, HTTP};
+use crate::io::{Io, Sock};
+use crate::pool::BState;
+use crate::reactor::Reactor;
+use crate::timer::{Deadline, Owner};
+use crate::tunnel::Tunnel;
+use log::{debug, info, warn};
+use mio::Token;
+use protocol::h1::{self, BodyDecoder, BodyKind, Method, RequestHead, Version};
+use protocol::Status;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How long a closing client may keep sending before it is cut off (lingering close:
+/// lets it read an error response instead of receiving a reset).
+const LINGER: Duration = Duration::from_secs(2);
+/// Bytes discarded during a lingering close before giving up.
+const LINGER_BYTES: usize = 256 * 1024;
+/// Bytes of the request target kept for the access log.
+const LOG_TARGET: usize = 64;
+
+/// A client slab entry named with its token (so a reused slot is never mistaken for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CRef {
+    /// Slab index.
+    pub index: usize,
+    /// Token at the time the reference was taken.
+    pub token: Token,
+}
+
+/// A backend slab entry named with its token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BRef {
+    /// Slab index.
+    pub index: usize,
+    /// Token at the time the reference was taken.
+    pub token: Token,
+}
+
+/// The client's address as text, for X-Forwarded-For and logs (no allocation).
+#[derive(Clone, Copy)]
+pub struct IpText {
+    buf: [u8; 40],
+    len: u8,
+}
+
+impl IpText {
+    fn new(addr: &SocketAddr) -> IpText {
+        use std::io::Write;
+        let mut buf = [0u8; 40];
+        let mut cur = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cur, "{}", addr.ip());
+        let len = cur.position() as u8;
+        IpText { buf, len }
+    }
+    /// The text.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
+/// One client connection.
+pub struct Client {
+    /// Token (with generation).
+    pub token: Token,
+    /// The socket.
+    pub sock: Sock,
+    /// Peer address.
+    pub peer: SocketAddr,
+    /// Peer IP as text.
+    pub ip: IpText,
+    /// Bytes received, not yet forwarded.
+    pub rbuf: Option<Buf>,
+    /// Bytes to send.
+    pub wbuf: Option<Buf>,
+    /// What it is doing.
+    pub phase: Phase,
+    /// Header, idle, queue, response or tunnel deadline, as the phase says.
+    pub deadline: Deadline,
+}
+
+/// A client's state.
+pub enum Phase {
+    /// Waiting for (the rest of) a request head; `started` is when its first byte came.
+    Head {
+        /// First byte of the current head, if any arrived.
+        started: Option<Instant>,
+    },
+    /// A request routed to a server: queued (no backend yet) or in flight.
+    Exchange(Exchange),
+    /// A WebSocket tunnel.
+    Tunnel(Tunnel),
+    /// Flushing a last response, then closing (`linger`: half-close and drain first).
+    Closing {
+        /// Drain the client's input after the response (an error left it unread).
+        linger: bool,
+    },
+    /// Write side shut, discarding input until EOF or the deadline.
+    Lingering {
+        /// Bytes discarded so far.
+        discarded: usize,
+    },
+    /// Taken apart (only seen while closing).
+    Closed,
+}
+
+/// Where the response of an exchange is.
+#[derive(Clone, Copy, Debug)]
+pub enum Resp {
+    /// No final response head yet.
+    Await,
+    /// Streaming the body.
+    Body(BodyDecoder),
+    /// Complete.
+    Done,
+}
+
+/// One request/response exchange.
+pub struct Exchange {
+    /// The backend connection, once one is assigned (None: waiting in the queue).
+    pub backend: Option<BRef>,
+    /// The server chosen.
+    pub srv: SrvId,
+    /// The parsed request head (byte ranges into the client's rbuf until forwarded).
+    pub head: RequestHead,
+    req_body: BodyDecoder,
+    req_done: bool,
+    resp: Resp,
+    /// Head bytes still at the front of rbuf, kept so a failed reused connection can be
+    /// retried (idempotent requests without a body only).
+    retained: usize,
+    /// Any response byte received.
+    resp_started: bool,
+    reused: bool,
+    retried: bool,
+    retries_left: u32,
+    tried: u64,
+    /// `srv`'s `active` counts this exchange.
+    counted: bool,
+    /// A WebSocket upgrade: the client's key, checked against the backend's 101.
+    pub upgrade: Option<[u8; 24]>,
+    status: u16,
+    close: bool,
+    backend_keepalive: bool,
+    /// The response body ends when the backend closes.
+    until_close: bool,
+    bytes_out: u64,
+    started: Instant,
+    log_target: [u8; LOG_TARGET],
+    log_target_len: u8,
+}
+
+/// What one step of a session achieved.
+pub(crate) enum Step {
+    /// Progress was made: step again.
+    Again,
+    /// Nothing more to do until an event or a deadline.
+    Wait,
+    /// Close the client now.
+    Close,
+}
+
+impl Client {
+    /// A freshly accepted client.
+    pub fn new(token: Token, sock: Sock, peer: SocketAddr) -> Client {
+        Client {
+            token,
+            ip: IpText::new(&peer),
+            sock,
+            peer,
+            rbuf: None,
+            wbuf: None,
+            phase: Phase::Head { started: None },
+            deadline: Deadline::default(),
+        }
+    }
+
+    /// This client as a checked reference.
+    pub fn cref(&self, index: usize) -> CRef {
+        CRef {
+            index,
+            token: self.token,
+        }
+    }
+}
+
+/// Reads from a socket into an optional pooled buffer, taking one when needed.
+pub(crate) fn fill(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
+    if !sock.readable || sock.eof {
+        return Io::Moved(0);
+    }
+    let buf = slot.get_or_insert_with(|| bufs.get());
+    let r = sock.read_into(buf);
+    bufs.release_if_empty(slot);
+    r
+}
+
+/// Writes an optional buffer to a socket, returning the buffer when it empties.
+pub(crate) fn flush(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
+    let Some(buf) = slot.as_mut() else {
+        return Io::Moved(0);
+    };
+    let r = sock.write_from(buf);
+    bufs.release_if_empty(slot);
+    r
+}
+
+/// Appends bytes to an optional buffer (taking one, growing it if the bytes cannot fit).
+pub(crate) fn append(slot: &mut Option<Buf>, bufs: &mut BufPool, bytes: &[u8]) {
+    let buf = slot.get_or_insert_with(|| bufs.get());
+    if buf.space() < bytes.len() {
+        buf.grow(buf.len() + bytes.len());
+    }
+    buf.push(bytes);
+}
+
+pub(crate) fn space(slot: &Option<Buf>) -> usize {
+    slot.as_ref().map_or(crate::buf::BUF_SIZE, Buf::space)
+}
+
+impl Reactor {
+    /// True while the referenced client is alive.
+    pub(crate) fn client_valid(&self, c: CRef) -> bool {
+        self.clients
+            .get(c.index)
+            .is_some_and(|x| x.token == c.token)
+    }
+
+    /// Runs a client session forward until it has to wait.
+    pub(crate) fn drive_client(&mut self, i: usize) {
+        loop {
+            let step = match self.clients.get(i).map(|c| &c.phase) {
+                None | Some(Phase::Closed) => return,
+                Some(Phase::Head { .. }) => self.step_head(i),
+                Some(Phase::Exchange(_)) => self.step_exchange(i),
+                Some(Phase::Tunnel(_)) => self.step_tunnel(i),
+                Some(Phase::Closing { .. }) => self.step_closing(i),
+                Some(Phase::Lingering { .. }) => self.step_lingering(i),
+            };
+            match step {
+                Step::Again => {}
+                Step::Wait => return,
+                Step::Close => {
+                    self.close_client(i);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn step_head(&mut self, i: usize) -> Step {
+        let now = self.now;
+        let c = &mut self.clients[i];
+        if let Io::Error(_) = flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
+            return Step::Close;
+        }
+        let got = fill(&mut c.sock, &mut c.rbuf, &mut self.bufs);
+        if let Io::Error(_) = got {
+            return Step::Close;
+        }
+        let Some(rbuf) = c.rbuf.as_ref().filter(|b| !b.is_empty()) else {
+            if c.sock.eof {
+                // A clean close between requests: nothing to say.
+                return if c.wbuf.is_some() {
+                    Step::Wait
+                } else {
+                    Step::Close
+                };
+            }
+            return Step::Wait;
+        };
+        match h1::parse_request(rbuf.bytes(), &self.limits) {
+            Ok(Status::Complete(head)) => {
+                self.route_request(i, head);
+                Step::Again
+            }
+            Ok(Status::Partial) => {
+                let full = rbuf.space() == 0;
+                let capacity = rbuf.capacity();
+                if c.sock.eof {
+                    debug!("{}: closed in the middle of a request head", c.peer);
+                    return Step::Close;
+                }
+                if full {
+                    if capacity < self.limits.max_head_bytes {
+                        if let Some(b) = c.rbuf.as_mut() {
+                            b.grow(self.limits.max_head_bytes);
+                        }
+                        return Step::Again;
+                    }
+                    self.reject(i, 431, "request head too large");
+                    return Step::Again;
+                }
+                if let Phase::Head {
+                    started: started @ None,
+                } = &mut c.phase
+                {
+                    *started = Some(now);
+                    let at = now + self.cfg.frontend.request_header_timeout;
+                    c.deadline
+                        .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+                }
+                Step::Wait
+            }
+            Err(e) => {
+                self.reject(i, e.status(), e.as_str());
+                Step::Again
+            }
+        }
+    }
+
+    /// Answers a request sluice refuses, logs why, and closes after the answer.
+    pub(crate) fn reject(&mut self, i: usize, status: u16, why: &str) {
+        let c = &mut self.clients[i];
+        if let Phase::Exchange(_) = c.phase {
+            let token = c.token;
+            if let Phase::Exchange(ex) = std::mem::replace(&mut c.phase, Phase::Closed) {
+                self.abandon_exchange(i, token, ex);
+            }
+        }
+        let c = &mut self.clients[i];
+        warn!("{}: {status} {why}", c.peer);
+        self.scratch.clear();
+        h1::write_error_response(status, why, true, &mut self.scratch);
+        append(&mut c.wbuf, &mut self.bufs, &self.scratch);
+        self.stats.requests += 1;
+        c.phase = Phase::Closing { linger: true };
+        let at = self.now + LINGER;
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+    }
+
+    fn route_request(&mut self, i: usize, head: RequestHead) {
+        if head.upgrade_websocket {
+            self.start_websocket(i, head);
+            return;
+        }
+        if head.method == Method::Connect {
+            self.reject(i, 405, "CONNECT is not supported by this proxy");
+            return;
+        }
+        let ex = self.new_exchange(i, head, HTTP);
+        self.clients[i].phase = Phase::Exchange(ex);
+        self.choose_server(i, "no server is available");
+    }
+
+    /// A new exchange for `head`, routed to `group` (no server chosen yet).
+    pub(crate) fn new_exchange(&self, i: usize, head: RequestHead, group: usize) -> Exchange {
+        let mut ex = Exchange {
+            backend: None,
+            srv: SrvId { group, server: 0 },
+            head,
+            req_body: BodyDecoder::new(head.body, self.cfg.frontend.max_body_bytes),
+            req_done: false,
+            resp: Resp::Await,
+            retained: 0,
+            resp_started: false,
+            reused: false,
+            retried: false,
+            retries_left: self.groups[group].cfg.retries,
+            tried: 0,
+            counted: false,
+            upgrade: None,
+            status: 0,
+            close: !head.keep_alive,
+            backend_keepalive: false,
+            until_close: false,
+            bytes_out: 0,
+            started: self.now,
+            log_target: [0; LOG_TARGET],
+            log_target_len: 0,
+        };
+        if self.cfg.log.access_log {
+            if let Some(rbuf) = self.clients[i].rbuf.as_ref() {
+                let t = head.target.get(rbuf.bytes());
+                let n = t.len().min(LOG_TARGET);
+                ex.log_target[..n].copy_from_slice(&t[..n]);
+                ex.log_target_len = n as u8;
+            }
+        }
+        ex
+    }
+
+    /// Picks a server for the client's exchange (skipping those already tried) and
+    /// queues the request there, or answers 502/503 when there is none.
+    pub(crate) fn choose_server(&mut self, i: usize, why: &str) {
+        let now = self.now;
+        let Phase::Exchange(ex) = &mut self.clients[i].phase else {
+            return;
+        };
+        let tried = ex.tried;
+        let first = tried == 0;
+        let group = &mut self.groups[ex.srv.group];
+        let Some(s) = group.pick(now, tried, &mut self.rng) else {
+            if first {
+                let g = if ex.srv.group == HTTP {
+                    "http"
+                } else {
+                    "websocket"
+                };
+                let msg = format!("no healthy server in group [{g}]");
+                self.reject(i, 503, &msg);
+            } else {
+                let msg = format!("bad gateway: {why}");
+                self.reject(i, 502, &msg);
+            }
+            return;
+        };
+        ex.srv.server = s;
+        if s < 64 {
+            ex.tried |= 1 << s;
+        }
+        let srv = ex.srv;
+        ex.counted = true;
+        let server = &mut self.groups[srv.group].servers[srv.server];
+        server.active += 1;
+        server.stats.requests += 1;
+        if ex.upgrade.is_some() {
+            self.connect_fresh(i, srv);
+        } else {
+            self.acquire(i, srv);
+        }
+    }
+
+    /// Gets a connection for the client's exchange: idle, new, or a place in the queue.
+    fn acquire(&mut self, i: usize, srv: SrvId) {
+        if let Some(b) = self.groups[srv.group].servers[srv.server].pool.idle.pop() {
+            self.dispatch(i, b);
+            return;
+        }
+        let (total, max, queued, limit) = {
+            let s = &self.groups[srv.group].servers[srv.server];
+            (
+                s.pool.total,
+                s.cfg.max_workers,
+                s.pool.queue.len(),
+                s.cfg.buffer_size,
+            )
+        };
+        let opened = total < max && self.open_pooled(srv);
+        let server = &mut self.groups[srv.group].servers[srv.server];
+        if !opened && server.pool.total == 0 {
+            self.reroute(i, "connection refused");
+            return;
+        }
+        if !opened && queued >= limit {
+            let msg = format!("server queue is full ({limit} waiting)");
+            self.reject(i, 503, &msg);
+            return;
+        }
+        let c = &mut self.clients[i];
+        server.pool.queue.push_back(c.cref(i));
+        let at = self.now + self.groups[srv.group].cfg.queue_timeout;
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+    }
+
+    /// The exchange's server failed before any response byte: try another server
+    /// (bounded by `retries`), or answer 502.
+    pub(crate) fn reroute(&mut self, i: usize, why: &'static str) {
+        let Phase::Exchange(ex) = &mut self.clients[i].phase else {
+            return;
+        };
+        if ex.retries_left == 0 {
+            let msg = format!("bad gateway: {why}");
+            self.reject(i, 502, &msg);
+            return;
+        }
+        ex.retries_left -= 1;
+        ex.backend = None;
+        uncount(&mut self.groups, ex);
+        self.choose_server(i, why);
+    }
+
+    /// Hands backend `b` (idle, connected) to client `i`'s waiting exchange and writes
+    /// the rewritten request head to it.
+    pub(crate) fn dispatch(&mut self, i: usize, b: usize) {
+        let c = &mut self.clients[i];
+        let cref = c.cref(i);
+        let Phase::Exchange(ex) = &mut c.phase else {
+            self.pool_bug("dispatch to a client without an exchange");
+            self.make_idle(b);
+            return;
+        };
+        let be = &mut self.backends[b];
+        be.state = BState::Busy(cref);
+        be.uses += 1;
+        be.idle_since = None;
+        be.deadline
+            .set(None, Owner::Backend(be.token.0), &mut self.timers);
+        ex.reused = be.uses > 1;
+        ex.backend = Some(BRef {
+            index: b,
+            token: be.token,
+        });
+        let Some(rbuf) = c.rbuf.as_mut() else {
+            self.pool_bug("dispatch without a request head");
+            return;
+        };
+        let server = &self.groups[ex.srv.group].servers[ex.srv.server];
+        let fwd = h1::Forwarded {
+            client_ip: c.ip.as_bytes(),
+            proto: b"http",
+            default_host: server.cfg.addr_text.as_bytes(),
+        };
+        self.scratch.clear();
+        let tunnel = ex.upgrade.is_some();
+        h1::write_request_head(rbuf.bytes(), &ex.head, &fwd, tunnel, &mut self.scratch);
+        append(&mut be.wbuf, &mut self.bufs, &self.scratch);
+        let retryable = ex.head.method.is_idempotent()
+            && matches!(ex.head.body, BodyKind::None | BodyKind::Length(0))
+            && !ex.retried;
+        if retryable || tunnel {
+            ex.retained = ex.head.head_len;
+        } else {
+            rbuf.consume(ex.head.head_len);
+        }
+        let at = self.now + self.groups[ex.srv.group].cfg.response_timeout;
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+        self.ready.push(cref);
+    }
+
+    fn step_exchange(&mut self, i: usize) -> Step {
+        let Phase::Exchange(ex) = &self.clients[i].phase else {
+            return Step::Wait;
+        };
+        let Some(bref) = ex.backend else {
+            return Step::Wait;
+        };
+        if self
+            .backends
+            .get(bref.index)
+            .is_none_or(|b| b.token != bref.token)
+        {
+            return Step::Close;
+        }
+        let mut progress = self.pump_request(i, bref.index);
+        match self.pump_response(i, bref.index) {
+            Some(true) => progress = true,
+            Some(false) => {}
+            None => return Step::Again, // the exchange ended or failed; phase changed
+        }
+        let c = &mut self.clients[i];
+        if let Io::Error(_) = flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
+            return Step::Close;
+        }
+        let Phase::Exchange(ex) = &self.clients[i].phase else {
+            return Step::Again;
+        };
+        if ex.req_done && matches!(ex.resp, Resp::Done) {
+            self.finish_exchange(i);
+            return Step::Again;
+        }
+        if progress {
+            Step::Again
+        } else {
+            Step::Wait
+        }
+    }
+
+    /// Moves request body bytes client -> backend and flushes the backend. Returns
+    /// whether anything moved. Failures change the phase (and are seen by the caller).
+    fn pump_request(&mut self, i: usize, b: usize) -> bool {
+        let Reactor {
+            clients,
+            backends,
+            bufs,
+            ..
+        } = self;
+        let c = &mut clients[i];
+        let be = &mut backends[b];
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return false;
+        };
+        let mut progress = false;
+        if !ex.req_done && ex.retained == 0 {
+            if let Io::Error(_) = fill(&mut c.sock, &mut c.rbuf, bufs) {
+                return self.client_gone(i);
+            }
+            let avail = c.rbuf.as_ref().map_or(0, Buf::len).min(space(&be.wbuf));
+            let bytes = c.rbuf.as_ref().map_or(&[][..], |r| &r.bytes()[..avail]);
+            match ex.req_body.feed(bytes) {
+                Ok(p) => {
+                    if p.consumed > 0 {
+                        append(&mut be.wbuf, bufs, &bytes[..p.consumed]);
+                        if let Some(r) = c.rbuf.as_mut() {
+                            r.consume(p.consumed);
+                        }
+                        bufs.release_if_empty(&mut c.rbuf);
+                        progress = true;
+                    }
+                    if p.done {
+                        ex.req_done = true;
+                        progress = true;
+                    } else if c.sock.eof && c.rbuf.is_none() {
+                        debug!("{}: closed in the middle of a request body", c.peer);
+                        return self.client_gone(i);
+                    }
+                }
+                Err(e) => {
+                    let started = ex.resp_started;
+                    self.close_exchange_backend(i);
+                    if started {
+                        return self.client_gone(i);
+                    }
+                    self.reject(i, e.status(), e.as_str());
+                    return true;
+                }
+            }
+        }
+        let before = be.wbuf.as_ref().map_or(0, Buf::len);
+        match flush(&mut be.sock, &mut be.wbuf, bufs) {
+            Io::Error(_) => {
+                self.backend_failed(i, "write to the backend failed");
+                return true;
+            }
+            _ => progress |= before != be.wbuf.as_ref().map_or(0, Buf::len),
+        }
+        progress
+    }
+
+    /// Moves response bytes backend -> client. Some(progress), or None when the exchange
+    /// ended or failed (the phase changed).
+    fn pump_response(&mut self, i: usize, b: usize) -> Option<bool> {
+        let got = {
+            let be = &mut self.backends[b];
+            fill(&mut be.sock, &mut be.rbuf, &mut self.bufs)
+        };
+        let mut progress = matches!(got, Io::Moved(n) if n > 0);
+        loop {
+            let Phase::Exchange(ex) = &self.clients[i].phase else {
+                return None;
+            };
+            match ex.resp {
+                Resp::Await => match self.response_head(i, b) {
+                    Some(true) => progress = true,
+                    Some(false) => break,
+                    None => return None,
+                },
+                Resp::Body(_) => {
+                    if !self.response_body(i, b) {
+                        break;
+                    }
+                    progress = true;
+                }
+                Resp::Done => break,
+            }
+        }
+        let be = &self.backends[b];
+        let Phase::Exchange(ex) = &mut self.clients[i].phase else {
+            return None;
+        };
+        let pending = be.rbuf.as_ref().is_some_and(|r| !r.is_empty());
+        if !pending && (be.sock.eof || matches!(got, Io::Error(_))) {
+            match ex.resp {
+                Resp::Done => {}
+                Resp::Body(_) if ex.until_close => {
+                    ex.resp = Resp::Done;
+                    ex.backend_keepalive = false;
+                    return Some(true);
+                }
+                Resp::Await if !ex.resp_started => {
+                    let why = if be.sock.eof {
+                        "backend closed the connection"
+                    } else {
+                        "backend reset the connection"
+                    };
+                    self.backend_failed(i, why);
+                    return None;
+                }
+                _ => {
+                    let srv = ex.srv;
+                    let (peer, name) = (self.clients[i].peer, self.server_name(srv));
+                    warn!("{peer}: response from {name} truncated");
+                    self.passive_failure(srv, "response truncated");
+                    return Some(self.client_gone(i));
+                }
+            }
+        }
+        Some(progress)
+    }
+
+    /// Parses and forwards a response head. Some(true) forwarded one, Some(false) needs
+    /// more bytes or room, None failed (phase changed).
+    fn response_head(&mut self, i: usize, b: usize) -> Option<bool> {
+        let Reactor {
+            clients,
+            backends,
+            bufs,
+            scratch,
+            limits,
+            ..
+        } = self;
+        let c = &mut clients[i];
+        let be = &mut backends[b];
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return None;
+        };
+        let Some(rbuf) = be.rbuf.as_mut() else {
+            return Some(false);
+        };
+        let parsed = h1::parse_response(rbuf.bytes(), ex.head.method, limits);
+        let rh = match parsed {
+            Ok(Status::Complete(rh)) => rh,
+            Ok(Status::Partial) => {
+                if rbuf.space() == 0 {
+                    self.bad_response(i, "response head too large");
+                    return None;
+                }
+                return Some(false);
+            }
+            Err(e) => {
+                let why = e.as_str();
+                self.bad_response(i, why);
+                return None;
+            }
+        };
+        if !ex.resp_started {
+            ex.resp_started = true;
+            if ex.retained > 0 {
+                if let Some(r) = c.rbuf.as_mut() {
+                    r.consume(ex.retained);
+                }
+                bufs.release_if_empty(&mut c.rbuf);
+                ex.retained = 0;
+            }
+        }
+        let interim = (100..200).contains(&rh.status);
+        if rh.status == 101 {
+            let Some(key) = ex.upgrade else {
+                self.bad_response(i, "unexpected 101 Switching Protocols");
+                return None;
+            };
+            let head_bytes = &rbuf.bytes()[..rh.head_len];
+            let accept =
+                match protocol::ws::check_server_accept(101, h1::header_lines(head_bytes), &key) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.bad_response(i, e.as_str());
+                        return None;
+                    }
+                };
+            scratch.clear();
+            h1::write_response_head(head_bytes, &rh, Version::Http11, false, true, scratch);
+            append(&mut c.wbuf, bufs, scratch);
+            rbuf.consume(rh.head_len);
+            bufs.release_if_empty(&mut be.rbuf);
+            self.begin_tunnel(i, b, accept.rsv_allowed());
+            return None;
+        }
+        if !interim {
+            ex.close |= rh.body == BodyKind::UntilClose || self.draining;
+            ex.status = rh.status;
+            ex.backend_keepalive = rh.keep_alive;
+            ex.until_close = rh.body == BodyKind::UntilClose;
+            be.ka_timeout = rh.keep_alive_timeout.map(|s| Duration::from_secs(s.into()));
+        }
+        scratch.clear();
+        if !(interim && ex.head.version == Version::Http10) {
+            h1::write_response_head(
+                rbuf.bytes(),
+                &rh,
+                ex.head.version,
+                ex.close && !interim,
+                false,
+                scratch,
+            );
+        }
+        if space(&c.wbuf) < scratch.len() && c.wbuf.as_ref().is_some_and(|w| !w.is_empty()) {
+            return Some(false); // wait for the client to drain the previous bytes
+        }
+        append(&mut c.wbuf, bufs, scratch);
+        ex.bytes_out += scratch.len() as u64;
+        rbuf.consume(rh.head_len);
+        bufs.release_if_empty(&mut be.rbuf);
+        if !interim {
+            let dec = BodyDecoder::new(rh.body, None);
+            ex.resp = if dec.is_done() {
+                Resp::Done
+            } else {
+                Resp::Body(dec)
+            };
+        }
+        Some(true)
+    }
+
+    /// Forwards response body bytes; true when some moved or the body ended.
+    fn response_body(&mut self, i: usize, b: usize) -> bool {
+        let Reactor {
+            clients,
+            backends,
+            bufs,
+            ..
+        } = self;
+        let c = &mut clients[i];
+        let be = &mut backends[b];
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return false;
+        };
+        let Resp::Body(dec) = &mut ex.resp else {
+            return false;
+        };
+        let avail = be.rbuf.as_ref().map_or(0, Buf::len).min(space(&c.wbuf));
+        if avail == 0 {
+            return false;
+        }
+        let Some(rbuf) = be.rbuf.as_mut() else {
+            return false;
+        };
+        match dec.feed(&rbuf.bytes()[..avail]) {
+            Ok(p) => {
+                append(&mut c.wbuf, bufs, &rbuf.bytes()[..p.consumed]);
+                rbuf.consume(p.consumed);
+                ex.bytes_out += p.consumed as u64;
+                bufs.release_if_empty(&mut be.rbuf);
+                if p.done {
+                    ex.resp = Resp::Done;
+                }
+                p.consumed > 0 || p.done
+            }
+            Err(e) => {
+                warn!(
+                    "{}: bad response body framing from the backend: {e}",
+                    c.peer
+                );
+                ex.close = true;
+                ex.backend_keepalive = false;
+                ex.resp = Resp::Done;
+                // The client must not take what it got for a complete response.
+                c.phase = Phase::Closing { linger: false };
+                let b_index = b;
+                self.close_backend(b_index);
+                true
+            }
+        }
+    }
+
+    /// A malformed response head: 502 to the client, the connection is dropped.
+    fn bad_response(&mut self, i: usize, why: &str) {
+        let Phase::Exchange(ex) = &self.clients[i].phase else {
+            return;
+        };
+        let srv = ex.srv;
+        warn!(
+            "{}: invalid response from {}: {why}",
+            self.clients[i].peer,
+            self.server_name(srv)
+        );
+        self.passive_failure(srv, "invalid response");
+        self.close_exchange_backend(i);
+        let msg = format!("bad gateway: invalid response from the server ({why})");
+        self.reject(i, 502, &msg);
+    }
+
+    /// The backend failed before answering: retry on a fresh connection when safe,
+    /// else try another server, else 502.
+    fn backend_failed(&mut self, i: usize, why: &'static str) {
+        let Phase::Exchange(ex) = &mut self.clients[i].phase else {
+            return;
+        };
+        let srv = ex.srv;
+        let stale = ex.reused && ex.retained > 0 && !ex.retried;
+        self.close_exchange_backend(i);
+        let Phase::Exchange(ex) = &mut self.clients[i].phase else {
+            return;
+        };
+        if stale {
+            // A pooled connection the backend closed just as we reused it: not the
+            // server's fault. Retry once on a fresh connection to the same server.
+            ex.retried = true;
+            ex.backend = None;
+            ex.req_body = BodyDecoder::new(ex.head.body, self.cfg.frontend.max_body_bytes);
+            ex.req_done = false;
+            debug!(
+                "retrying on a fresh connection to {}: {why}",
+                self.server_name(srv)
+            );
+            let c = &mut self.clients[i];
+            let cref = c.cref(i);
+            let at = self.now + self.groups[srv.group].cfg.queue_timeout;
+            c.deadline
+                .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+            let server = &mut self.groups[srv.group].servers[srv.server];
+            server.pool.queue.push_front(cref);
+            if server.pool.total < server.cfg.max_workers {
+                self.open_pooled(srv);
+            }
+            self.fail_queue_if_stranded(srv, why);
+            return;
+        }
+        let retained = ex.retained;
+        self.passive_failure(srv, why);
+        if retained > 0 {
+            self.reroute(i, why);
+        } else {
+            let msg = format!("bad gateway: {why}");
+            self.reject(i, 502, &msg);
+        }
+    }
+
+    /// Drops the exchange's backend connection (it can never be reused mid-exchange).
+    fn close_exchange_backend(&mut self, i: usize) {
+        if let Phase::Exchange(ex) = &mut self.clients[i].phase {
+            if let Some(b) = ex.backend.take() {
+                if self
+                    .backends
+                    .get(b.index)
+                    .is_some_and(|x| x.token == b.token)
+                {
+                    self.close_backend(b.index);
+                }
+            }
+        }
+    }
+
+    /// The client vanished or broke the request: the exchange is abandoned.
+    fn client_gone(&mut self, i: usize) -> bool {
+        self.clients[i].phase = Phase::Closing { linger: false };
+        if let Some(b) = self.clients[i].wbuf.take() {
+            self.bufs.put(b);
+        }
+        true
+    }
+
+    /// Called when a client closes with an exchange: the backend connection is closed
+    /// (a half-finished exchange must never be reused) and the queue entry removed.
+    pub(crate) fn abandon_exchange(&mut self, i: usize, token: Token, mut ex: Exchange) {
+        uncount(&mut self.groups, &mut ex);
+        let server = &mut self.groups[ex.srv.group].servers[ex.srv.server];
+        server
+            .pool
+            .queue
+            .retain(|c| !(c.index == i && c.token == token));
+        if let Some(b) = ex.backend {
+            if self
+                .backends
+                .get(b.index)
+                .is_some_and(|x| x.token == b.token)
+            {
+                self.close_backend(b.index);
+                self.refill_pool(ex.srv);
+            }
+        }
+    }
+
+    /// Response complete and request fully sent: the backend goes back to its pool.
+    fn finish_exchange(&mut self, i: usize) {
+        let c = &mut self.clients[i];
+        let Phase::Exchange(mut ex) =
+            std::mem::replace(&mut c.phase, Phase::Head { started: None })
+        else {
+            return;
+        };
+        uncount(&mut self.groups, &mut ex);
+        let at = self.now + self.cfg.frontend.client_idle_timeout;
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+        if ex.close {
+            c.phase = Phase::Closing { linger: false };
+        }
+        self.stats.requests += 1;
+        self.access_log(i, &ex);
+        let srv = ex.srv;
+        let fail_5xx = self.groups[srv.group].cfg.fail_on_5xx && ex.status >= 500;
+        let server = &mut self.groups[srv.group].servers[srv.server];
+        server.stats.responses[(ex.status / 100).min(5) as usize] += 1;
+        if fail_5xx {
+            self.passive_failure(srv, "5xx response");
+        } else {
+            server.health.on_passive_success();
+        }
+        let Some(b) = ex.backend else { return };
+        let reusable = ex.backend_keepalive
+            && self.backends.get(b.index).is_some_and(|x| {
+                x.token == b.token
+                    && x.pooled
+                    && x.rbuf.is_none()
+                    && !x.sock.eof
+                    && x.wbuf.is_none()
+            });
+        if reusable {
+            self.make_idle(b.index);
+        } else {
+            self.close_backend(b.index);
+            self.refill_pool(srv);
+            self.serve_queue_fresh(srv);
+        }
+    }
+
+    /// After a connection closed, waiters of that server may need a new one.
+    fn serve_queue_fresh(&mut self, srv: SrvId) {
+        let s = &self.groups[srv.group].servers[srv.server];
+        if !s.pool.queue.is_empty() && s.pool.idle.is_empty() && s.pool.total < s.cfg.max_workers {
+            self.open_pooled(srv);
+        }
+    }
+
+    fn access_log(&self, i: usize, ex: &Exchange) {
+        if !self.cfg.log.access_log {
+            return;
+        }
+        let c = &self.clients[i];
+        let method = match ex.head.method {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Patch => "PATCH",
+            Method::Trace => "TRACE",
+            Method::Connect => "CONNECT",
+            Method::Other => "OTHER",
+        };
+        let target = String::from_utf8_lossy(&ex.log_target[..ex.log_target_len as usize]);
+        let server = &self.groups[ex.srv.group].servers[ex.srv.server].cfg;
+        let ms = self.now.saturating_duration_since(ex.started).as_secs_f64() * 1000.0;
+        match self.cfg.log.access_log_format {
+            crate::config::AccessLogFormat::Common => info!(
+                target: "access",
+                "{} \"{method} {target}\" {} {} {} {:.3}ms",
+                c.ip_str(), ex.status, ex.bytes_out, server.name, ms
+            ),
+            crate::config::AccessLogFormat::Json => info!(
+                target: "access",
+                "{{\"client\":\"{}\",\"method\":\"{method}\",\"target\":{:?},\"status\":{},\"bytes\":{},\"server\":\"{}\",\"ms\":{:.3}}}",
+                c.ip_str(), target, ex.status, ex.bytes_out, server.name, ms
+            ),
+        }
+    }
+
+    fn step_closing(&mut self, i: usize) -> Step {
+        let c = &mut self.clients[i];
+        let Phase::Closing { linger } = c.phase else {
+            return Step::Wait;
+        };
+        if let Io::Error(_) = flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
+            return Step::Close;
+        }
+        if c.wbuf.is_some() {
+            return Step::Wait;
+        }
+        if !linger || c.sock.eof {
+            return Step::Close;
+        }
+        let _ = c.sock.stream.shutdown(std::net::Shutdown::Write);
+        c.phase = Phase::Lingering { discarded: 0 };
+        let at = self.now + LINGER;
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+        Step::Again
+    }
+
+    fn step_lingering(&mut self, i: usize) -> Step {
+        let c = &mut self.clients[i];
+        let Phase::Lingering { discarded } = &mut c.phase else {
+            return Step::Wait;
+        };
+        if let Some(r) = c.rbuf.as_mut() {
+            *discarded += r.len();
+            r.consume(r.len());
+        }
+        match fill(&mut c.sock, &mut c.rbuf, &mut self.bufs) {
+            Io::Moved(0) if !c.sock.eof => Step::Wait,
+            Io::Moved(_) if *discarded < LINGER_BYTES && !c.sock.eof => Step::Again,
+            _ => Step::Close,
+        }
+    }
+
+    /// A client's deadline expired; what it means depends on the phase.
+    pub(crate) fn on_client_timeout(&mut self, i: usize) {
+        let c = &self.clients[i];
+        match &c.phase {
+            Phase::Head { started: Some(_) } => self.reject(i, 408, "request head timeout"),
+            Phase::Head { started: None } => {
+                debug!("{}: keep-alive idle timeout", c.peer);
+                self.close_client(i);
+                return;
+            }
+            Phase::Exchange(ex) => match ex.backend {
+                None => {
+                    self.reject(i, 503, "timed out waiting for a free server connection");
+                }
+                Some(_) if !ex.resp_started => {
+                    let srv = ex.srv;
+                    self.passive_failure(srv, "response timeout");
+                    self.close_exchange_backend(i);
+                    self.reject(i, 504, "the server did not answer in time");
+                }
+                Some(_) => {
+                    warn!("{}: response stalled, closing", c.peer);
+                    self.close_client(i);
+                    return;
+                }
+            },
+            Phase::Tunnel(_) => {
+                self.on_tunnel_timeout(i);
+                return;
+            }
+            Phase::Closing { .. } | Phase::Lingering { .. } | Phase::Closed => {
+                self.close_client(i);
+                return;
+            }
+        }
+        self.drive_client(i);
+    }
+}
+
+impl Client {
+    /// The peer IP for logs.
+    pub fn ip_str(&self) -> &str {
+        std::str::from_utf8(self.ip.as_bytes()).unwrap_or("?")
+    }
+}
+
+/// Stops counting an exchange in its server's `active` (once).
+fn uncount(groups: &mut [crate::group::Group; 2], ex: &mut Exchange) {
+    if ex.counted {
+        ex.counted = false;
+        let server = &mut groups[ex.srv.group].servers[ex.srv.server];
+        server.active = server.active.saturating_sub(1);
+    }
+}

@@ -1,0 +1,118 @@
+//! Non-blocking socket helpers with edge-triggered readiness bookkeeping.
+//!
+//! Every socket is registered once for READABLE | WRITABLE and never re-registered:
+//! mio delivers an edge when readiness appears, and `Sock` remembers it in `readable`
+//! / `writable` until a call returns `WouldBlock`. Backpressure is therefore "do not
+//! read now", never "forget that the socket was readable": when buffer space frees up
+//! the owner reads again without waiting for an event that would never come.
+//! `WouldBlock` never leaves this module and `Interrupted` is retried here.
+
+use crate::buf::Buf;
+use mio::net::TcpStream;
+use std::io::{self, Read, Write};
+
+/// What a read or write step achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Io {
+    /// Moved this many bytes (maybe 0 when there was nothing to do).
+    Moved(usize),
+    /// The peer closed its sending side (read returned 0).
+    Eof,
+    /// A hard error (reset, broken pipe...).
+    Error(io::ErrorKind),
+}
+
+/// A stream plus its remembered readiness.
+pub struct Sock {
+    /// The socket.
+    pub stream: TcpStream,
+    /// Readiness seen and not yet drained.
+    pub readable: bool,
+    /// Writability seen and not yet exhausted.
+    pub writable: bool,
+    /// The peer's FIN was read.
+    pub eof: bool,
+    /// An event reported the peer's FIN: a short read no longer proves the queue is empty.
+    pub hup: bool,
+}
+
+impl Sock {
+    /// Wraps a freshly accepted or connecting stream.
+    pub fn new(stream: TcpStream) -> Sock {
+        Sock {
+            stream,
+            readable: false,
+            writable: false,
+            eof: false,
+            hup: false,
+        }
+    }
+
+    /// Records the readiness an event reports.
+    pub fn on_event(&mut self, ev: &mio::event::Event) {
+        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+            self.readable = true;
+        }
+        if ev.is_read_closed() || ev.is_error() {
+            self.hup = true;
+        }
+        if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+            self.writable = true;
+        }
+    }
+
+    /// Reads into `buf` until it is full or the socket would block.
+    pub fn read_into(&mut self, buf: &mut Buf) -> Io {
+        let mut total = 0;
+        while self.readable && !self.eof {
+            let spare = buf.spare();
+            if spare.is_empty() {
+                break;
+            }
+            let want = spare.len();
+            match self.stream.read(spare) {
+                Ok(0) => {
+                    self.eof = true;
+                    return if total > 0 { Io::Moved(total) } else { Io::Eof };
+                }
+                Ok(n) => {
+                    buf.commit(n);
+                    total += n;
+                    // A short read means the kernel queue is empty: skip the
+                    // extra read() that would only return WouldBlock.
+                    if n < want && !self.hup {
+                        self.readable = false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return if total > 0 {
+                        Io::Moved(total)
+                    } else {
+                        Io::Error(e.kind())
+                    }
+                }
+            }
+        }
+        Io::Moved(total)
+    }
+
+    /// Writes from the front of `buf` until it is empty or the socket would block.
+    pub fn write_from(&mut self, buf: &mut Buf) -> Io {
+        let mut total = 0;
+        while self.writable && !buf.is_empty() {
+            match self.stream.write(buf.bytes()) {
+                Ok(0) => return Io::Error(io::ErrorKind::WriteZero),
+                Ok(n) => {
+                    buf.consume(n);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Io::Error(e.kind()),
+            }
+        }
+        Io::Moved(total)
+    }
+}

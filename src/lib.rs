@@ -1,0 +1,21 @@
+//! sluice: a tiny, fast, fault-tolerant reverse proxy and load balancer for HTTP/1.1
+//! and WebSocket. One thread, one mio reactor; see ARCHITECTURE.md for the map.
+//!
+//! Pure modules (no IO, time passed in): `config`, `balance`, `health`, `timer`, `buf`.
+//! IO modules (own sockets, driven by the reactor): `reactor`, `http`, `tunnel`,
+//! `pool`, `probe`, `io`.
+
+pub mod balance;
+pub mod buf;
+pub mod config;
+pub mod group;
+pub mod health;
+pub mod http;
+pub mod io;
+pub mod pool;
+pub mod probe;
+pub mod reactor;
+pub mod timer;
+pub mod tunnel;
+
+pub use reactor::{Reactor, StopHandle};

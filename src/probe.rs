@@ -1,0 +1,253 @@
+//! Active health checks: timed, non-blocking `GET /healthCheck` requests driven by the
+//! reactor's timers, on short-lived connections registered in the same poll.
+//!
+//! The verdict logic (rise/fall, passive ejection, weights) lives in `health`, which is
+//! pure; this module only does the IO: connect, send one request, read one response,
+//! judge it with `health::evaluate_response`, and report the outcome with `now`.
+//! Probes of a group's servers start spread out and are re-spread with random jitter
+//! (up to a tenth of the interval), so they never all fire at once.
+
+use crate::group::SrvId;
+use crate::health::{FailReason, ProbeOutcome, Verdict};
+use crate::http::{fill, flush};
+use crate::io::Io;
+use crate::pool::BState;
+use crate::reactor::Reactor;
+use crate::timer::Owner;
+use log::{info, warn};
+use protocol::h1::{self, BodyKind, Method};
+use protocol::Status;
+use rand::Rng;
+use std::time::Duration;
+
+/// A probe in flight.
+pub struct Probe {
+    /// The request was written.
+    sent: bool,
+}
+
+impl Reactor {
+    /// Schedules every server's first probe (groups with checks enabled).
+    pub(crate) fn start_health(&mut self) {
+        for g in 0..self.groups.len() {
+            for s in 0..self.groups[g].servers.len() {
+                self.schedule_probe(SrvId {
+                    group: g,
+                    server: s,
+                });
+            }
+        }
+    }
+
+    fn schedule_probe(&mut self, srv: SrvId) {
+        let server = &mut self.groups[srv.group].servers[srv.server];
+        let at = server.health.next_probe_at();
+        server
+            .probe_timer
+            .set(at, Owner::Health(srv.group, srv.server), &mut self.timers);
+    }
+
+    /// A server's probe timer fired: start its probe.
+    pub(crate) fn on_health_timer(&mut self, g: usize, s: usize) {
+        let now = self.now;
+        let Some(server) = self.groups.get_mut(g).and_then(|x| x.servers.get_mut(s)) else {
+            return;
+        };
+        if !server
+            .probe_timer
+            .fire(now, Owner::Health(g, s), &mut self.timers)
+        {
+            return;
+        }
+        if server.health.next_probe_at().is_none_or(|at| at > now) {
+            self.schedule_probe(SrvId {
+                group: g,
+                server: s,
+            });
+            return;
+        }
+        let srv = SrvId {
+            group: g,
+            server: s,
+        };
+        let deadline = server.health.probe_started(now);
+        match self.connect_backend(srv, BState::Probe(Probe { sent: false })) {
+            Some(b) => {
+                let be = &mut self.backends[b];
+                be.deadline
+                    .set(Some(deadline), Owner::Backend(be.token.0), &mut self.timers);
+            }
+            None => self.probe_done(srv, None, ProbeOutcome::Unhealthy(FailReason::Refused)),
+        }
+    }
+
+    /// Readiness on a probe connection.
+    pub(crate) fn on_probe_event(&mut self, i: usize) {
+        let srv = self.backends[i].srv;
+        let sent = matches!(self.backends[i].state, BState::Probe(Probe { sent: true }));
+        if !sent {
+            match self.backends[i].connect_result() {
+                None => return,
+                Some(false) => {
+                    self.probe_done(srv, Some(i), ProbeOutcome::Unhealthy(FailReason::Refused));
+                    return;
+                }
+                Some(true) => {
+                    let group = &self.groups[srv.group];
+                    let server = &group.servers[srv.server];
+                    let req = format!(
+                        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: sluice-health-check\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+                        group.cfg.health_check_path, server.cfg.addr_text
+                    );
+                    let be = &mut self.backends[i];
+                    crate::http::append(&mut be.wbuf, &mut self.bufs, req.as_bytes());
+                    be.state = BState::Probe(Probe { sent: true });
+                }
+            }
+        }
+        let be = &mut self.backends[i];
+        if let Io::Error(_) = flush(&mut be.sock, &mut be.wbuf, &mut self.bufs) {
+            self.probe_done(srv, Some(i), ProbeOutcome::Unhealthy(FailReason::Reset));
+            return;
+        }
+        let got = fill(&mut be.sock, &mut be.rbuf, &mut self.bufs);
+        let outcome = match (
+            judge(be.rbuf.as_ref().map_or(&[][..], |b| b.bytes()), be.sock.eof),
+            got,
+        ) {
+            (Some(o), _) => o,
+            (None, Io::Error(_)) => ProbeOutcome::Unhealthy(FailReason::Reset),
+            (None, _) if be.sock.eof => ProbeOutcome::Unhealthy(FailReason::Closed),
+            (None, _) if be.rbuf.as_ref().is_some_and(|b| b.space() == 0) => {
+                ProbeOutcome::Unhealthy(FailReason::BadResponse)
+            }
+            (None, _) => return,
+        };
+        self.probe_done(srv, Some(i), outcome);
+    }
+
+    /// A probe's deadline passed.
+    pub(crate) fn on_probe_timeout(&mut self, i: usize) {
+        let srv = self.backends[i].srv;
+        self.probe_done(srv, Some(i), ProbeOutcome::Unhealthy(FailReason::Timeout));
+    }
+
+    /// Records a probe outcome, acts on a transition and schedules the next probe.
+    fn probe_done(&mut self, srv: SrvId, conn: Option<usize>, outcome: ProbeOutcome) {
+        if let Some(i) = conn {
+            self.close_backend(i);
+        }
+        let now = self.now;
+        let interval = self.groups[srv.group].cfg.health_check_interval;
+        let jitter =
+            Duration::from_micros(self.rng.gen_range(0..=interval.as_micros() as u64 / 10));
+        let name = self.server_name(srv);
+        let server = &mut self.groups[srv.group].servers[srv.server];
+        let addr = server.cfg.addr;
+        if let Some(t) = server.health.probe_finished(now, outcome, jitter) {
+            let why = match outcome {
+                ProbeOutcome::Unhealthy(r) => r.to_string(),
+                ProbeOutcome::Healthy { .. } => "health check passed".to_string(),
+            };
+            let verb = |v: Verdict| if v == Verdict::Up { "up" } else { "down" };
+            let line = format!("{name} {addr} {} -> {}: {why}", verb(t.from), verb(t.to));
+            if t.to == Verdict::Down {
+                warn!("{line}");
+                self.close_idle(srv);
+            } else {
+                info!("{line}");
+                self.refill_pool(srv);
+            }
+            self.record_transition(srv, line);
+        }
+        self.schedule_probe(srv);
+    }
+
+    /// Keeps the last transitions for the status page (bounded).
+    fn record_transition(&mut self, _srv: SrvId, line: String) {
+        const KEEP: usize = 20;
+        if self.transitions.len() == KEEP {
+            self.transitions.pop_front();
+        }
+        self.transitions.push_back(line);
+    }
+}
+
+/// Judges a probe response held in `buf`: None while more bytes are needed.
+fn judge(buf: &[u8], eof: bool) -> Option<ProbeOutcome> {
+    let limits = h1::Limits::default();
+    let head = match h1::parse_response(buf, Method::Get, &limits) {
+        Ok(Status::Complete(h)) => h,
+        Ok(Status::Partial) => return None,
+        Err(_) => return Some(ProbeOutcome::Unhealthy(FailReason::BadResponse)),
+    };
+    let raw = &buf[head.head_len..];
+    let mut body = [0u8; crate::buf::BUF_SIZE];
+    let body: &[u8] = match head.body {
+        BodyKind::None => &[],
+        BodyKind::Length(n) if raw.len() as u64 >= n => &raw[..n as usize],
+        BodyKind::Length(_) => return None,
+        BodyKind::UntilClose if eof => raw,
+        BodyKind::UntilClose => return None,
+        BodyKind::Chunked => match dechunk(raw, &mut body) {
+            Some(n) => &body[..n],
+            None if eof => return Some(ProbeOutcome::Unhealthy(FailReason::BadResponse)),
+            None => return None,
+        },
+    };
+    Some(crate::health::evaluate_response(head.status, body))
+}
+
+/// Decodes a complete chunked body from `raw` into `out`; None if incomplete or invalid.
+fn dechunk(raw: &[u8], out: &mut [u8]) -> Option<usize> {
+    let mut dec = h1::BodyDecoder::new(BodyKind::Chunked, None);
+    let p = dec.feed(raw).ok()?;
+    if !p.done {
+        return None;
+    }
+    let mut pos = 0;
+    let mut n = 0;
+    loop {
+        let line_end = raw[pos..].windows(2).position(|w| w == b"\r\n")? + pos;
+        let size_text = raw[pos..line_end].split(|&b| b == b';').next()?;
+        let size = usize::from_str_radix(std::str::from_utf8(size_text).ok()?.trim(), 16).ok()?;
+        pos = line_end + 2;
+        if size == 0 {
+            return Some(n);
+        }
+        let chunk = raw.get(pos..pos + size)?;
+        out.get_mut(n..n + size)?.copy_from_slice(chunk);
+        n += size;
+        pos += size + 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judges_length_chunked_and_close_delimited() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\n{\"status\":\"200\"}";
+        assert!(matches!(
+            judge(ok, false),
+            Some(ProbeOutcome::Healthy { .. })
+        ));
+        assert_eq!(judge(&ok[..ok.len() - 1], false), None);
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"stat\r\na\r\nus\":\"503\"}\r\n0\r\n\r\n";
+        assert_eq!(
+            judge(chunked, false),
+            Some(ProbeOutcome::Unhealthy(FailReason::JsonStatus))
+        );
+        let close = b"HTTP/1.1 503 Busy\r\n\r\nbusy";
+        assert_eq!(judge(close, false), None);
+        assert_eq!(
+            judge(close, true),
+            Some(ProbeOutcome::Unhealthy(FailReason::Status(503)))
+        );
+        assert_eq!(
+            judge(b"garbage\r\n\r\n", false),
+            Some(ProbeOutcome::Unhealthy(FailReason::BadResponse))
+        );
+    }
+}

@@ -1,0 +1,444 @@
+//! The reactor: one thread, one `mio::Poll`, every socket sluice owns.
+//!
+//! Each turn: compute the poll timeout from the earliest deadline, poll, read the
+//! clock once (`self.now`), dispatch every event through one `match` on the token's
+//! kind, then fire expired deadlines. This is the only module that reads the clock.
+//!
+//! Tokens: `token = generation << 32 | index << 2 | kind`. The kind picks the slab
+//! (listener, client, backend); the generation is a counter bumped on every
+//! registration and stored in the slab entry, so an event for a socket that died,
+//! whose slot was reused in the same turn, finds a different token and is ignored.
+
+use crate::buf::BufPool;
+use crate::config::{Config, GroupKind};
+use crate::group::{Group, SrvId};
+use crate::http::{CRef, Client, Phase};
+use crate::io::Sock;
+use crate::pool::{BState, Backend};
+use crate::timer::{Owner, Timers};
+use log::{debug, info, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use slab::Slab;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const KIND_LISTENER: usize = 0;
+const KIND_CLIENT: usize = 1;
+const KIND_BACKEND: usize = 2;
+
+/// Longest poll sleep with nothing scheduled (keeps shutdown checks responsive).
+const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
+
+/// Events taken per `poll` call.
+const EVENTS_PER_POLL: usize = 1024;
+
+/// Where a token points.
+enum Source {
+    Listener,
+    Client(usize),
+    Backend(usize),
+    Stale,
+}
+
+/// Process-wide counters (exposed by logs and, later, metrics).
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Stats {
+    /// Client connections accepted.
+    pub accepted: u64,
+    /// Requests answered (by a backend or by sluice itself).
+    pub requests: u64,
+}
+
+/// A handle to ask a running reactor to stop (tests and the demo use it).
+#[derive(Clone)]
+pub struct StopHandle {
+    waker: std::sync::Arc<mio::Waker>,
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StopHandle {
+    /// Asks the reactor to stop at its next turn.
+    pub fn stop(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+const WAKER_TOKEN: Token = Token(usize::MAX);
+
+/// The single-threaded proxy.
+pub struct Reactor {
+    poll: Poll,
+    listener: TcpListener,
+    listener_token: Token,
+    /// The listener was readable and not drained (at `max_connections`).
+    listener_ready: bool,
+    pub(crate) clients: Slab<Client>,
+    pub(crate) backends: Slab<Backend>,
+    pub(crate) groups: [Group; 2],
+    pub(crate) timers: Timers,
+    pub(crate) bufs: BufPool,
+    /// Reused scratch space for rewritten heads and generated responses.
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) rng: SmallRng,
+    generation: u32,
+    pub(crate) cfg: Config,
+    pub(crate) limits: protocol::h1::Limits,
+    pub(crate) now: Instant,
+    pub(crate) stats: Stats,
+    /// Clients whose exchange was advanced by someone else's event (a backend handed
+    /// over from the pool): driven before the next poll so no output is stranded.
+    pub(crate) ready: Vec<CRef>,
+    /// Graceful shutdown in progress: responses carry `Connection: close`.
+    pub(crate) draining: bool,
+    /// The last health transitions, newest last (status page).
+    pub(crate) transitions: std::collections::VecDeque<String>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    waker: std::sync::Arc<mio::Waker>,
+}
+
+impl Reactor {
+    /// Binds the listener and prepares the pools. Nothing is connected until `run`.
+    pub fn new(cfg: Config) -> io::Result<Reactor> {
+        let seed = rand::random::<u64>();
+        Reactor::with_seed(cfg, seed)
+    }
+
+    /// As `new`, with the balancer's random seed fixed (tests).
+    pub fn with_seed(cfg: Config, seed: u64) -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(cfg.frontend.listen)?;
+        let listener_token = Token(KIND_LISTENER);
+        poll.registry()
+            .register(&mut listener, listener_token, Interest::READABLE)?;
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
+        let now = Instant::now();
+        let groups = [Group::new(&cfg.http, now), Group::new(&cfg.websocket, now)];
+        let limits = protocol::h1::Limits {
+            max_head_bytes: cfg.frontend.max_header_bytes,
+            max_headers: protocol::h1::MAX_HEADERS,
+            max_body_bytes: cfg.frontend.max_body_bytes,
+        };
+        Ok(Reactor {
+            poll,
+            listener,
+            listener_token,
+            listener_ready: false,
+            clients: Slab::new(),
+            backends: Slab::new(),
+            groups,
+            timers: Timers::default(),
+            bufs: BufPool::default(),
+            scratch: Vec::with_capacity(4096),
+            rng: SmallRng::seed_from_u64(seed),
+            generation: 0,
+            cfg,
+            limits,
+            now,
+            stats: Stats::default(),
+            ready: Vec::new(),
+            draining: false,
+            transitions: Default::default(),
+            stop: Default::default(),
+            waker,
+        })
+    }
+
+    /// The address the listener is bound to (port 0 in the config picks one).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle that stops `run` from another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            waker: self.waker.clone(),
+            flag: self.stop.clone(),
+        }
+    }
+
+    /// Runs until stopped.
+    pub fn run(&mut self) -> io::Result<()> {
+        self.log_summary();
+        self.now = Instant::now();
+        self.start_pools();
+        self.start_health();
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        while !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let timeout = self
+                .timers
+                .next()
+                .map(|at| at.saturating_duration_since(self.now).min(MAX_POLL_WAIT))
+                .unwrap_or(MAX_POLL_WAIT);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            self.now = Instant::now();
+            for ev in events.iter() {
+                self.dispatch_event(ev);
+                self.drive_ready();
+            }
+            self.fire_timers();
+            self.drive_ready();
+        }
+        info!(
+            "stopping: {} clients, {} backend connections open",
+            self.clients.len(),
+            self.backends.len()
+        );
+        Ok(())
+    }
+
+    fn dispatch_event(&mut self, ev: &mio::event::Event) {
+        match self.source(ev.token()) {
+            Source::Listener => {
+                self.listener_ready = true;
+                self.accept_all();
+            }
+            Source::Client(i) => {
+                self.clients[i].sock.on_event(ev);
+                self.drive_client(i);
+            }
+            Source::Backend(i) => {
+                self.backends[i].sock.on_event(ev);
+                self.on_backend_event(i);
+            }
+            Source::Stale => {}
+        }
+    }
+
+    fn drive_ready(&mut self) {
+        while let Some(c) = self.ready.pop() {
+            if self.client_valid(c) {
+                self.drive_client(c.index);
+            }
+        }
+    }
+
+    fn source(&self, token: Token) -> Source {
+        if token == WAKER_TOKEN {
+            return Source::Stale;
+        }
+        let index = (token.0 & 0xffff_ffff) >> 2;
+        match token.0 & 3 {
+            KIND_LISTENER if token == self.listener_token => Source::Listener,
+            KIND_CLIENT if self.clients.get(index).is_some_and(|c| c.token == token) => {
+                Source::Client(index)
+            }
+            KIND_BACKEND if self.backends.get(index).is_some_and(|b| b.token == token) => {
+                Source::Backend(index)
+            }
+            _ => Source::Stale,
+        }
+    }
+
+    fn next_token(&mut self, index: usize, kind: usize) -> Token {
+        self.generation = self.generation.wrapping_add(1);
+        Token(((self.generation as usize) << 32) | (index << 2) | kind)
+    }
+
+    fn accept_all(&mut self) {
+        while self.listener_ready {
+            if self.clients.len() >= self.cfg.frontend.max_connections {
+                // Leave the rest in the kernel's accept queue; `listener_ready` stays
+                // set so the next close resumes accepting (the edge will not repeat).
+                return;
+            }
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.listener_ready = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: log once per burst and retry on the next turn.
+                    warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let entry = self.clients.vacant_entry();
+        let index = entry.key();
+        self.generation = self.generation.wrapping_add(1);
+        let token = Token(((self.generation as usize) << 32) | (index << 2) | KIND_CLIENT);
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("register client {peer}: {e}");
+            return;
+        }
+        entry.insert(Client::new(token, Sock::new(stream), peer));
+        self.stats.accepted += 1;
+        let idle = self.now + self.cfg.frontend.client_idle_timeout;
+        let c = &mut self.clients[index];
+        c.deadline
+            .set(Some(idle), Owner::Client(token.0), &mut self.timers);
+    }
+
+    /// Closes a client: its buffers go back to the pool, its slot is freed, and any
+    /// backend connection it was using is closed (never reused mid-exchange).
+    pub(crate) fn close_client(&mut self, i: usize) {
+        if !self.clients.contains(i) {
+            return;
+        }
+        let mut c = self.clients.remove(i);
+        let _ = self.poll.registry().deregister(&mut c.sock.stream);
+        self.bufs.release(&mut c.rbuf);
+        self.bufs.release(&mut c.wbuf);
+        match std::mem::replace(&mut c.phase, Phase::Closed) {
+            Phase::Exchange(ex) => self.abandon_exchange(i, c.token, ex),
+            Phase::Tunnel(t) => self.drop_tunnel(t),
+            _ => {}
+        }
+        if self.listener_ready {
+            self.accept_all();
+        }
+    }
+
+    /// Opens a non-blocking connection to a server and registers it.
+    pub(crate) fn connect_backend(&mut self, srv: SrvId, state: BState) -> Option<usize> {
+        let addr = self.groups[srv.group].servers[srv.server].cfg.addr;
+        let mut stream = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                debug!("connect {addr}: {e}");
+                return None;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let index = self.backends.vacant_key();
+        let token = self.next_token(index, KIND_BACKEND);
+        let pooled = matches!(state, BState::Connecting);
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("register backend {addr}: {e}");
+            return None;
+        }
+        let deadline = self.now + self.groups[srv.group].cfg.connect_timeout;
+        let idx = self
+            .backends
+            .insert(Backend::new(token, Sock::new(stream), srv, state));
+        debug_assert_eq!(idx, index);
+        let b = &mut self.backends[idx];
+        b.pooled = pooled;
+        b.deadline
+            .set(Some(deadline), Owner::Backend(token.0), &mut self.timers);
+        Some(idx)
+    }
+
+    /// Deregisters and drops a backend connection, fixing up its pool's counts.
+    pub(crate) fn close_backend(&mut self, i: usize) {
+        if !self.backends.contains(i) {
+            return;
+        }
+        let mut b = self.backends.remove(i);
+        let _ = self.poll.registry().deregister(&mut b.sock.stream);
+        self.bufs.release(&mut b.rbuf);
+        self.bufs.release(&mut b.wbuf);
+        if !b.pooled {
+            return;
+        }
+        let pool = &mut self.groups[b.srv.group].servers[b.srv.server].pool;
+        match b.state {
+            BState::Probe(_) => {}
+            BState::Connecting => {
+                pool.connecting -= 1;
+                pool.total -= 1;
+            }
+            BState::Idle => {
+                pool.idle.retain(|&x| x != i);
+                pool.total -= 1;
+            }
+            BState::Busy(_) => pool.total -= 1,
+            BState::Tunnel(_) => {}
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now;
+        while let Some(owner) = self.timers.pop_due(now) {
+            match owner {
+                Owner::Client(t) => {
+                    let i = (t & 0xffff_ffff) >> 2;
+                    let Some(c) = self.clients.get_mut(i).filter(|c| c.token.0 == t) else {
+                        continue;
+                    };
+                    if c.deadline.fire(now, owner, &mut self.timers) {
+                        self.on_client_timeout(i);
+                    }
+                }
+                Owner::Backend(t) => {
+                    let i = (t & 0xffff_ffff) >> 2;
+                    let Some(b) = self.backends.get_mut(i).filter(|b| b.token.0 == t) else {
+                        continue;
+                    };
+                    if b.deadline.fire(now, owner, &mut self.timers) {
+                        self.on_backend_timeout(i);
+                    }
+                }
+                Owner::Health(g, s) => self.on_health_timer(g, s),
+                Owner::Reactor => {}
+            }
+        }
+    }
+
+    fn log_summary(&self) {
+        info!(
+            "sluice {} listening on {} (max {} connections)",
+            env!("CARGO_PKG_VERSION"),
+            self.listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            self.cfg.frontend.max_connections
+        );
+        for g in &self.groups {
+            if g.servers.is_empty() {
+                continue;
+            }
+            let name = match g.cfg.kind {
+                GroupKind::Http => "http",
+                GroupKind::WebSocket => "websocket",
+            };
+            info!(
+                "[{name}] algorithm {:?}, health checks {}, {} server(s)",
+                g.cfg.algorithm,
+                if g.cfg.enable_health_check {
+                    format!(
+                        "every {:?} (GET {})",
+                        g.cfg.health_check_interval, g.cfg.health_check_path
+                    )
+                } else {
+                    "off".to_string()
+                },
+                g.servers.len()
+            );
+            for s in &g.servers {
+                info!(
+                    "[{name}] {} {} ({}) workers {}..{}, queue {}, weight {}",
+                    s.cfg.name,
+                    s.cfg.addr_text,
+                    s.cfg.addr,
+                    s.cfg.min_workers,
+                    s.cfg.max_workers,
+                    s.cfg.buffer_size,
+                    s.cfg.weight
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! WebSocket tunnels: upgrade routing, a frame-aware byte relay, liveness and close.
+//!
+//! The upgrade request travels as an ordinary `Exchange` with `upgrade = Some(key)` on
+//! a fresh (never pooled) connection to a `[websocket]` server; it switches to a
+//! `Tunnel` only on a 101 whose `Sec-WebSocket-Accept` matches the client's key. Any
+//! other answer is relayed as a normal HTTP response and the connection stays HTTP.
+//!
+//! In the tunnel, bytes pass through untouched (opcodes, fragmentation, RSV bits, close
+//! codes). One `FrameTracker` per direction reports frame boundaries so that sluice can
+//! enforce `max_message_bytes` and put its own Close or Ping frames *between* frames,
+//! never inside one. When a side closes or breaks the protocol, sluice tells the other
+//! side with a Close frame (1001 going away, 1011 on a reset, 1002/1007/1009 for the
+//! offender), flushes, and closes both sockets: no tunnel outlives its peers.
+//!
+//! Liveness: `idle_timeout` closes a tunnel with no bytes either way; with
+//! `ping_interval` set, a side silent that long gets a Ping and must send something
+//! (normally the Pong) within `ping_timeout`. Pongs answering sluice's pings are
+//! forwarded like any frame: an unsolicited Pong is legal (RFC 6455 §5.5.3).
+
+use crate::group::{SrvId, HTTP, WEBSOCKET};
+use crate::http::{append, fill, flush, BRef, Phase};
+use crate::io::Io;
+use crate::pool::BState;
+use crate::reactor::Reactor;
+use crate::timer::Owner;
+use log::{debug, warn};
+use protocol::h1::{self, RequestHead, Version};
+use protocol::ws::{self, FrameTracker, Role, TrackerConfig, WsEvent};
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+/// Time allowed to flush the last frames once a tunnel is closing.
+const FINISH_GRACE: Duration = Duration::from_secs(2);
+
+/// A relayed WebSocket connection.
+pub struct Tunnel {
+    /// The backend connection.
+    pub backend: BRef,
+    /// Its server.
+    pub srv: SrvId,
+    up: FrameTracker,
+    down: FrameTracker,
+    last_client: Instant,
+    last_backend: Instant,
+    ping_client: Option<Instant>,
+    ping_backend: Option<Instant>,
+    /// Sluice decided to close: flush what is queued, then close both sockets.
+    finishing: bool,
+}
+
+/// Which way bytes flow.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    /// Client to backend.
+    Up,
+    /// Backend to client.
+    Down,
+}
+
+/// Outcome of relaying one direction.
+enum Relay {
+    Moved(bool),
+    Violation(ws::FrameError),
+}
+
+impl Reactor {
+    /// Validates an upgrade request and routes it to the `[websocket]` group (or to
+    /// `[http]` when no WebSocket server is configured).
+    pub(crate) fn start_websocket(&mut self, i: usize, head: RequestHead) {
+        let Some(rbuf) = self.clients[i].rbuf.as_ref() else {
+            return;
+        };
+        let head_bytes = &rbuf.bytes()[..head.head_len];
+        let upgrade = ws::check_client_upgrade(
+            head.method == h1::Method::Get,
+            head.version == Version::Http11,
+            h1::header_lines(head_bytes),
+        );
+        let up = match upgrade {
+            Ok(u) => u,
+            Err(e) => {
+                let msg = format!("invalid WebSocket upgrade: {e}");
+                self.reject(i, 400, &msg);
+                return;
+            }
+        };
+        if head.body != h1::BodyKind::None {
+            self.reject(
+                i,
+                400,
+                "invalid WebSocket upgrade: a request body is not allowed",
+            );
+            return;
+        }
+        let group = if self.groups[WEBSOCKET].servers.is_empty() {
+            HTTP
+        } else {
+            WEBSOCKET
+        };
+        let mut ex = self.new_exchange(i, head, group);
+        ex.upgrade = Some(up.key);
+        self.clients[i].phase = Phase::Exchange(ex);
+        self.choose_server(i, "no server is available");
+    }
+
+    /// Opens a fresh, unpooled connection for the client's upgrade.
+    pub(crate) fn connect_fresh(&mut self, i: usize, srv: SrvId) {
+        let cref = self.clients[i].cref(i);
+        match self.connect_backend(srv, BState::Connecting) {
+            Some(b) => {
+                let be = &mut self.backends[b];
+                be.pooled = false;
+                be.owner = Some(cref);
+            }
+            None => {
+                self.passive_failure(srv, "connect failed");
+                self.reroute(i, "connection refused");
+            }
+        }
+    }
+
+    /// The backend accepted the upgrade: the exchange becomes a tunnel.
+    pub(crate) fn begin_tunnel(&mut self, i: usize, b: usize, rsv_allowed: u8) {
+        let now = self.now;
+        let max = self.groups[WEBSOCKET].cfg.max_message_bytes;
+        let c = &mut self.clients[i];
+        let cref = c.cref(i);
+        let Phase::Exchange(ex) = std::mem::replace(&mut c.phase, Phase::Closed) else {
+            return;
+        };
+        let be = &mut self.backends[b];
+        be.state = BState::Tunnel(cref);
+        let t = Tunnel {
+            backend: BRef {
+                index: b,
+                token: be.token,
+            },
+            srv: ex.srv,
+            up: FrameTracker::new(TrackerConfig {
+                from: Role::Client,
+                rsv_allowed,
+                max_message_bytes: max,
+            }),
+            down: FrameTracker::new(TrackerConfig {
+                from: Role::Server,
+                rsv_allowed,
+                max_message_bytes: max,
+            }),
+            last_client: now,
+            last_backend: now,
+            ping_client: None,
+            ping_backend: None,
+            finishing: false,
+        };
+        let (peer, name) = (c.peer, self.server_name(ex.srv));
+        debug!("{peer}: WebSocket tunnel to {name}");
+        self.stats.requests += 1;
+        self.groups[ex.srv.group].servers[ex.srv.server]
+            .stats
+            .responses[1] += 1;
+        let c = &mut self.clients[i];
+        c.phase = Phase::Tunnel(t);
+        // The server's `active` count taken by the exchange now counts the open
+        // tunnel (least-connections load); `drop_tunnel` releases it.
+        self.set_tunnel_deadline(i);
+    }
+
+    pub(crate) fn step_tunnel(&mut self, i: usize) -> crate::http::Step {
+        use crate::http::Step;
+        let Phase::Tunnel(t) = &self.clients[i].phase else {
+            return Step::Wait;
+        };
+        let b = t.backend;
+        if self
+            .backends
+            .get(b.index)
+            .is_none_or(|x| x.token != b.token)
+        {
+            return Step::Close;
+        }
+        if t.finishing {
+            return self.step_finishing(i, b.index);
+        }
+        let mut progress = false;
+        for dir in [Dir::Up, Dir::Down] {
+            match self.relay(i, b.index, dir) {
+                Relay::Moved(p) => progress |= p,
+                Relay::Violation(e) => {
+                    let (to_client, to_backend) = match dir {
+                        Dir::Up => (e.close_code(), 1001),
+                        Dir::Down => (1001, e.close_code()),
+                    };
+                    let who = if dir == Dir::Up { "client" } else { "backend" };
+                    warn!(
+                        "{}: WebSocket {who} broke the protocol: {e}",
+                        self.clients[i].peer
+                    );
+                    self.finish_tunnel(i, Some(to_client), Some(to_backend), e.as_str());
+                    return Step::Again;
+                }
+            }
+        }
+        let Reactor {
+            clients,
+            backends,
+            bufs,
+            ..
+        } = self;
+        let c = &mut clients[i];
+        let be = &mut backends[b.index];
+        let client_err = matches!(flush(&mut c.sock, &mut c.wbuf, bufs), Io::Error(_));
+        let backend_err = matches!(flush(&mut be.sock, &mut be.wbuf, bufs), Io::Error(_));
+        let client_done = client_err || (c.sock.eof && c.rbuf.is_none());
+        let backend_done = backend_err || (be.sock.eof && be.rbuf.is_none());
+        if client_done || backend_done {
+            let Phase::Tunnel(t) = &self.clients[i].phase else {
+                return Step::Wait;
+            };
+            let clean = t.up.close_seen() && t.down.close_seen();
+            if clean {
+                self.finish_tunnel(i, None, None, "closed");
+            } else if backend_done {
+                let code = if backend_err
+                    || self.backends[b.index].sock.hup && !self.backends[b.index].sock.eof
+                {
+                    1011
+                } else {
+                    1001
+                };
+                self.finish_tunnel(i, Some(code), None, "backend went away");
+            } else {
+                self.finish_tunnel(i, None, Some(1001), "client went away");
+            }
+            return Step::Again;
+        }
+        if progress {
+            Step::Again
+        } else {
+            Step::Wait
+        }
+    }
+
+    /// Relays what one side sent to the other, stopping at each frame event.
+    fn relay(&mut self, i: usize, b: usize, dir: Dir) -> Relay {
+        let now = self.now;
+        let Reactor {
+            clients,
+            backends,
+            bufs,
+            ..
+        } = self;
+        let c = &mut clients[i];
+        let be = &mut backends[b];
+        let Phase::Tunnel(t) = &mut c.phase else {
+            return Relay::Moved(false);
+        };
+        let (src_sock, src, dst, tracker) = match dir {
+            Dir::Up => (&mut c.sock, &mut c.rbuf, &mut be.wbuf, &mut t.up),
+            Dir::Down => (&mut be.sock, &mut be.rbuf, &mut c.wbuf, &mut t.down),
+        };
+        let got = fill(src_sock, src, bufs);
+        let mut progress = matches!(got, Io::Moved(n) if n > 0);
+        if progress {
+            match dir {
+                Dir::Up => {
+                    t.last_client = now;
+                    t.ping_client = None;
+                }
+                Dir::Down => {
+                    t.last_backend = now;
+                    t.ping_backend = None;
+                }
+            }
+        }
+        loop {
+            let avail = src
+                .as_ref()
+                .map_or(0, |s| s.len())
+                .min(crate::http::space(dst));
+            if avail == 0 {
+                break;
+            }
+            let Some(s) = src.as_mut() else { break };
+            let (n, ev) = match tracker.feed(&s.bytes()[..avail]) {
+                Ok(r) => r,
+                Err(e) => return Relay::Violation(e),
+            };
+            if n > 0 {
+                append(dst, bufs, &s.bytes()[..n]);
+                s.consume(n);
+                progress = true;
+            }
+            if n == 0 && ev.is_none() {
+                break;
+            }
+            if let Some(WsEvent::Close { code }) = ev {
+                debug!(
+                    "{}: WebSocket Close {code:?} from the {}",
+                    c.peer,
+                    if dir == Dir::Up { "client" } else { "backend" }
+                );
+            }
+        }
+        bufs.release_if_empty(src);
+        Relay::Moved(progress)
+    }
+
+    /// Queues sluice's own Close frames (at frame boundaries only) and starts the
+    /// final flush; both sockets close once flushed or after `FINISH_GRACE`.
+    pub(crate) fn finish_tunnel(
+        &mut self,
+        i: usize,
+        to_client: Option<u16>,
+        to_backend: Option<u16>,
+        why: &str,
+    ) {
+        let mask: [u8; 4] = self.rng.gen();
+        let Reactor {
+            clients,
+            backends,
+            bufs,
+            scratch,
+            ..
+        } = self;
+        let c = &mut clients[i];
+        let Phase::Tunnel(t) = &mut c.phase else {
+            return;
+        };
+        if t.finishing {
+            return;
+        }
+        t.finishing = true;
+        debug!("{}: closing WebSocket tunnel: {why}", c.peer);
+        if let Some(code) = to_client.filter(|_| t.down.at_frame_boundary() && !t.down.close_seen())
+        {
+            scratch.clear();
+            ws::write_close(code, why.as_bytes(), None, scratch);
+            append(&mut c.wbuf, bufs, scratch);
+        }
+        if let Some(be) = backends
+            .get_mut(t.backend.index)
+            .filter(|x| x.token == t.backend.token)
+        {
+            if let Some(code) =
+                to_backend.filter(|_| t.up.at_frame_boundary() && !t.up.close_seen())
+            {
+                scratch.clear();
+                ws::write_close(code, why.as_bytes(), Some(mask), scratch);
+                append(&mut be.wbuf, bufs, scratch);
+            }
+        }
+        let at = self.now + FINISH_GRACE;
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+    }
+
+    fn step_finishing(&mut self, i: usize, b: usize) -> crate::http::Step {
+        use crate::http::Step;
+        let be = &mut self.backends[b];
+        let bufs = &mut self.bufs;
+        let backend_left = match flush(&mut be.sock, &mut be.wbuf, bufs) {
+            Io::Error(_) => false,
+            _ => be.wbuf.is_some(),
+        };
+        if !backend_left {
+            self.close_backend(b);
+        }
+        let c = &mut self.clients[i];
+        match flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
+            Io::Error(_) => Step::Close,
+            _ if c.wbuf.is_none() && !backend_left => Step::Close,
+            _ => Step::Wait,
+        }
+    }
+
+    /// Idle, ping and finish deadlines of a tunnel.
+    pub(crate) fn on_tunnel_timeout(&mut self, i: usize) {
+        let now = self.now;
+        let cfg = &self.groups[WEBSOCKET].cfg;
+        let (idle, ping_every, ping_wait) = (cfg.idle_timeout, cfg.ping_interval, cfg.ping_timeout);
+        let mask: [u8; 4] = self.rng.gen();
+        let Reactor {
+            clients,
+            backends,
+            bufs,
+            scratch,
+            ..
+        } = self;
+        let c = &mut clients[i];
+        let Phase::Tunnel(t) = &mut c.phase else {
+            return;
+        };
+        if t.finishing {
+            self.close_client(i);
+            return;
+        }
+        let last = t.last_client.max(t.last_backend);
+        if now >= last + idle {
+            self.finish_tunnel(i, Some(1001), Some(1001), "idle timeout");
+            self.drive_client(i);
+            return;
+        }
+        if let Some(every) = ping_every {
+            let late = |sent: Option<Instant>| sent.is_some_and(|s| now >= s + ping_wait);
+            if late(t.ping_client) || late(t.ping_backend) {
+                let who = if late(t.ping_client) {
+                    "client"
+                } else {
+                    "backend"
+                };
+                warn!(
+                    "{}: WebSocket {who} did not answer a ping in {ping_wait:?}",
+                    c.peer
+                );
+                self.finish_tunnel(i, Some(1001), Some(1001), "ping timeout");
+                self.drive_client(i);
+                return;
+            }
+            if t.ping_client.is_none() && now >= t.last_client + every && t.down.at_frame_boundary()
+            {
+                scratch.clear();
+                ws::write_ping(b"sluice", None, scratch);
+                append(&mut c.wbuf, bufs, scratch);
+                t.ping_client = Some(now);
+            }
+            if let Some(be) = backends
+                .get_mut(t.backend.index)
+                .filter(|x| x.token == t.backend.token)
+            {
+                if t.ping_backend.is_none()
+                    && now >= t.last_backend + every
+                    && t.up.at_frame_boundary()
+                {
+                    scratch.clear();
+                    ws::write_ping(b"sluice", Some(mask), scratch);
+                    append(&mut be.wbuf, bufs, scratch);
+                    t.ping_backend = Some(now);
+                }
+            }
+        }
+        self.set_tunnel_deadline(i);
+        self.drive_client(i);
+    }
+
+    /// The earliest of: idle expiry, next ping due, ping answer due.
+    fn set_tunnel_deadline(&mut self, i: usize) {
+        let cfg = &self.groups[WEBSOCKET].cfg;
+        let c = &mut self.clients[i];
+        let Phase::Tunnel(t) = &c.phase else { return };
+        let mut at = t.last_client.max(t.last_backend) + cfg.idle_timeout;
+        if let Some(every) = cfg.ping_interval {
+            for (last, sent) in [
+                (t.last_client, t.ping_client),
+                (t.last_backend, t.ping_backend),
+            ] {
+                let due = match sent {
+                    Some(s) => s + cfg.ping_timeout,
+                    None => last + every,
+                };
+                at = at.min(due);
+            }
+        }
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+    }
+
+    /// Closes a tunnel's backend when its client goes (the backend is told 1001 first
+    /// when the stream is at a frame boundary).
+    pub(crate) fn drop_tunnel(&mut self, t: Tunnel) {
+        let server = &mut self.groups[t.srv.group].servers[t.srv.server];
+        server.active = server.active.saturating_sub(1);
+        if let Some(be) = self
+            .backends
+            .get_mut(t.backend.index)
+            .filter(|x| x.token == t.backend.token)
+        {
+            if !t.finishing && t.up.at_frame_boundary() && !t.up.close_seen() {
+                let mask: [u8; 4] = self.rng.gen();
+                self.scratch.clear();
+                ws::write_close(1001, b"client went away", Some(mask), &mut self.scratch);
+                append(&mut be.wbuf, &mut self.bufs, &self.scratch);
+                let _ = flush(&mut be.sock, &mut be.wbuf, &mut self.bufs);
+            }
+            self.close_backend(t.backend.index);
+        }
+    }
+}

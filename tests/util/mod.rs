@@ -1,0 +1,569 @@
+//! Shared end-to-end test helpers: an in-process sluice, scriptable backends on
+//! 127.0.0.1:0, and a small raw HTTP client. Every loop is bounded in count and time.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Default bound for any wait in a test.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A sluice reactor running on its own thread, stopped on drop.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    stop: sluice::StopHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Starts sluice with an INI text. `{b0}`, `{b1}`… in the text are replaced by the
+    /// given backend addresses; the frontend listens on 127.0.0.1:0 unless the text
+    /// has its own `[frontend]` section.
+    #[track_caller]
+    pub fn start(ini: &str, backends: &[SocketAddr]) -> Proxy {
+        let mut text = ini.to_string();
+        for (i, b) in backends.iter().enumerate() {
+            text = text.replace(&format!("{{b{i}}}"), &b.to_string());
+        }
+        if !text.contains("[frontend]") {
+            text = format!("[frontend]\nhost=127.0.0.1\nport=0\n\n{text}");
+        }
+        if !text.contains("[log]") {
+            text.push_str("\n[log]\nlevel=warn\naccess_log=false\n");
+        }
+        let cfg = sluice::config::parse(&text, "test.ini", &sluice::config::resolve_system)
+            .unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
+        Proxy::from_config(cfg)
+    }
+
+    /// Starts sluice with a parsed configuration.
+    #[track_caller]
+    pub fn from_config(cfg: sluice::config::Config) -> Proxy {
+        let mut reactor = sluice::Reactor::with_seed(cfg, 42).expect("reactor starts");
+        let addr = reactor.local_addr().expect("local addr");
+        let stop = reactor.stop_handle();
+        let thread = std::thread::spawn(move || {
+            reactor.run().expect("reactor runs");
+        });
+        Proxy {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A request as a test backend saw it.
+#[derive(Clone, Debug, Default)]
+pub struct SeenRequest {
+    pub method: String,
+    pub target: String,
+    pub version: String,
+    /// Header lines as received (name, value), in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Which accepted connection (0-based) carried it.
+    pub conn: usize,
+}
+
+impl SeenRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a scripted backend does with a request.
+pub enum Reply {
+    /// Write these bytes, keep the connection open for more requests.
+    Raw(Vec<u8>),
+    /// Write these bytes, then close.
+    RawClose(Vec<u8>),
+    /// Sleep, then reply.
+    Delay(Duration, Box<Reply>),
+    /// Close without answering.
+    Close,
+    /// Never answer (hold the connection until the backend is dropped).
+    Hang,
+}
+
+/// A 200 response with a body (Content-Length framed, keep-alive).
+pub fn ok(body: &str) -> Reply {
+    Reply::Raw(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+type Handler = dyn Fn(&SeenRequest) -> Reply + Send + Sync;
+
+/// A threaded HTTP/1.1 backend on 127.0.0.1:0 with a scripted handler. It records
+/// every request and counts accepted and open connections.
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<SeenRequest>>>,
+    pub accepted: Arc<AtomicUsize>,
+    pub open: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Backend {
+    /// Starts a backend answering every request with `handler`.
+    pub fn start(handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static) -> Backend {
+        Backend::start_on(TcpListener::bind("127.0.0.1:0").expect("bind"), handler)
+    }
+
+    /// A backend answering `hello from <name>` to everything and `{"status":"200"}` to
+    /// `/healthCheck`.
+    pub fn hello(name: &'static str) -> Backend {
+        Backend::start(move |r| {
+            if r.target == "/healthCheck" {
+                ok("{\"status\":\"200\"}")
+            } else {
+                ok(&format!("hello from {name}"))
+            }
+        })
+    }
+
+    /// Starts on an existing listener (to restart on the same port).
+    pub fn start_on(
+        listener: TcpListener,
+        handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
+    ) -> Backend {
+        let addr = listener.local_addr().expect("addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (s, a, o, st) = (seen.clone(), accepted.clone(), open.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let conn = a.fetch_add(1, Ordering::SeqCst);
+                        o.fetch_add(1, Ordering::SeqCst);
+                        let (s, o, st, h) = (s.clone(), o.clone(), st.clone(), handler.clone());
+                        std::thread::spawn(move || {
+                            serve_conn(stream, conn, &s, &*h, &st);
+                            o.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Backend {
+            addr,
+            seen,
+            accepted,
+            open,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+    pub fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve_conn(
+    stream: TcpStream,
+    conn: usize,
+    seen: &Mutex<Vec<SeenRequest>>,
+    h: &Handler,
+    stop: &AtomicBool,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = stream.set_nodelay(true);
+    let mut w = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return,
+    };
+    let mut r = BufReader::new(stream);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+        let req = match read_request(&mut r, conn, stop) {
+            Some(req) => req,
+            None => return,
+        };
+        seen.lock().unwrap().push(req.clone());
+        let mut reply = h(&req);
+        loop {
+            match reply {
+                Reply::Delay(d, next) => {
+                    std::thread::sleep(d);
+                    reply = *next;
+                }
+                Reply::Raw(bytes) => {
+                    if w.write_all(&bytes).is_err() {
+                        return;
+                    }
+                    break;
+                }
+                Reply::RawClose(bytes) => {
+                    let _ = w.write_all(&bytes);
+                    return;
+                }
+                Reply::Close => return,
+                Reply::Hang => {
+                    while !stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads one request (Content-Length or chunked body); None on EOF or stop.
+fn read_request(
+    r: &mut BufReader<TcpStream>,
+    conn: usize,
+    stop: &AtomicBool,
+) -> Option<SeenRequest> {
+    let mut line = String::new();
+    loop {
+        match r.read_line(&mut line) {
+            Ok(0) => return None,
+            Ok(_) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if stop.load(Ordering::SeqCst) {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let mut req = SeenRequest {
+        method: parts.next()?.to_string(),
+        target: parts.next()?.to_string(),
+        version: parts.next()?.to_string(),
+        conn,
+        ..Default::default()
+    };
+    loop {
+        let mut h = String::new();
+        read_line_retry(r, &mut h, stop)?;
+        let h = h.trim_end_matches(['\r', '\n']);
+        if h.is_empty() {
+            break;
+        }
+        let (n, v) = h.split_once(':')?;
+        req.headers.push((n.to_string(), v.trim().to_string()));
+    }
+    if let Some(len) = req.header("content-length") {
+        let len: usize = len.parse().ok()?;
+        req.body = vec![0; len];
+        read_exact_retry(r, &mut req.body, stop)?;
+    } else if req
+        .header("transfer-encoding")
+        .is_some_and(|t| t.contains("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            read_line_retry(r, &mut size, stop)?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            read_exact_retry(r, &mut chunk, stop)?;
+            if n == 0 {
+                break;
+            }
+            req.body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Some(req)
+}
+
+fn read_line_retry(
+    r: &mut BufReader<TcpStream>,
+    out: &mut String,
+    stop: &AtomicBool,
+) -> Option<()> {
+    loop {
+        match r.read_line(out) {
+            Ok(0) => return None,
+            Ok(_) => return Some(()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if stop.load(Ordering::SeqCst) {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+fn read_exact_retry(r: &mut BufReader<TcpStream>, out: &mut [u8], stop: &AtomicBool) -> Option<()> {
+    let mut have = 0;
+    while have < out.len() {
+        match r.read(&mut out[have..]) {
+            Ok(0) => return None,
+            Ok(n) => have += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if stop.load(Ordering::SeqCst) {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+    Some(())
+}
+
+/// A response as the test client saw it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw client connection to the proxy.
+pub struct Client {
+    pub r: BufReader<TcpStream>,
+    pub w: TcpStream,
+}
+
+impl Client {
+    #[track_caller]
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).expect("connect to proxy");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.set_nodelay(true).unwrap();
+        Client {
+            w: s.try_clone().unwrap(),
+            r: BufReader::new(s),
+        }
+    }
+
+    #[track_caller]
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.w.write_all(bytes).expect("write to proxy");
+    }
+
+    /// Reads one response; `head_request` = the request was HEAD (no body).
+    pub fn read_response(&mut self, head_request: bool) -> Option<Response> {
+        let mut line = String::new();
+        if self.r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let status: u16 = line.split(' ').nth(1)?.parse().ok()?;
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.r.read_line(&mut h).ok()?;
+            let h = h.trim_end_matches(['\r', '\n']);
+            if h.is_empty() {
+                break;
+            }
+            let (n, v) = h.split_once(':')?;
+            headers.push((n.to_string(), v.trim().to_string()));
+        }
+        let mut resp = Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
+            return Some(resp);
+        }
+        if let Some(len) = resp.header("content-length") {
+            let len: usize = len.parse().ok()?;
+            resp.body = vec![0; len];
+            self.r.read_exact(&mut resp.body).ok()?;
+        } else if resp
+            .header("transfer-encoding")
+            .is_some_and(|t| t.contains("chunked"))
+        {
+            loop {
+                let mut size = String::new();
+                self.r.read_line(&mut size).ok()?;
+                let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+                let mut chunk = vec![0; n + 2];
+                self.r.read_exact(&mut chunk).ok()?;
+                if n == 0 {
+                    break;
+                }
+                resp.body.extend_from_slice(&chunk[..n]);
+            }
+        } else {
+            self.r.read_to_end(&mut resp.body).ok()?;
+        }
+        Some(resp)
+    }
+
+    /// Sends a GET and reads its response.
+    #[track_caller]
+    pub fn get(&mut self, target: &str) -> Response {
+        self.send(format!("GET {target} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes());
+        self.read_response(false).expect("a response")
+    }
+
+    /// True when the proxy closed the connection (EOF) within the read timeout.
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.r.read(&mut b), Ok(0))
+            || matches!(self.r.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    }
+}
+
+/// One GET on a new connection.
+#[track_caller]
+pub fn get(addr: SocketAddr, target: &str) -> Response {
+    Client::connect(addr).get(target)
+}
+
+/// Polls `f` until it is true or `WAIT` passes.
+pub fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + WAIT;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// VmRSS of a process in KiB (Linux).
+pub fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of a process.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A sluice binary running as a child process (for RSS and fd measurements), killed on drop.
+pub struct ProxyProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    pub dir: std::path::PathBuf,
+}
+
+impl ProxyProcess {
+    /// Writes the INI (with `{b0}`… substituted and a free frontend port) and starts
+    /// the release or debug `sluice` binary Cargo built for this test run.
+    #[track_caller]
+    pub fn start(ini: &str, backends: &[SocketAddr]) -> ProxyProcess {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut text = ini.to_string();
+        for (i, b) in backends.iter().enumerate() {
+            text = text.replace(&format!("{{b{i}}}"), &b.to_string());
+        }
+        let text = format!("[frontend]\nhost=127.0.0.1\nport={port}\n\n{text}\n[log]\nlevel=warn\naccess_log=false\n");
+        let dir = std::env::temp_dir().join(format!("sluice-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sluice.ini");
+        std::fs::write(&path, text).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--config")
+            .arg(&path)
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+            .spawn()
+            .expect("start sluice");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert!(
+            wait_until(|| TcpStream::connect(addr).is_ok()),
+            "sluice did not start listening"
+        );
+        ProxyProcess { child, addr, dir }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
