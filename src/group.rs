@@ -52,6 +52,8 @@ pub struct ServerStats {
     pub responses: [u64; 6],
     /// Connect failures, resets and timeouts.
     pub failures: u64,
+    /// Response bytes sent to clients.
+    pub bytes_out: u64,
 }
 
 /// A configured server at run time.
@@ -68,6 +70,8 @@ pub struct Server {
     pub stats: ServerStats,
     /// When its next health probe starts.
     pub probe_timer: crate::timer::Deadline,
+    /// Removed by a reload: no new work; kept in place so indices stay valid.
+    pub removed: bool,
 }
 
 /// A group at run time.
@@ -78,6 +82,8 @@ pub struct Group {
     pub servers: Vec<Server>,
     balancer: Balancer,
     candidates: Vec<Candidate>,
+    /// Response times of the group's requests (admin metrics).
+    pub latency: crate::admin::Histogram,
 }
 
 /// Health parameters of a group's configuration.
@@ -108,11 +114,13 @@ impl Group {
                 active: 0,
                 stats: ServerStats::default(),
                 probe_timer: crate::timer::Deadline::default(),
+                removed: false,
             })
             .collect();
         Group {
             balancer: Balancer::new(cfg.algorithm, servers.len()),
             candidates: Vec::with_capacity(servers.len()),
+            latency: Default::default(),
             cfg: cfg.clone(),
             servers,
         }
@@ -124,11 +132,18 @@ impl Group {
         for (i, s) in self.servers.iter().enumerate() {
             let excluded = i < 64 && tried & (1 << i) != 0;
             self.candidates.push(Candidate {
-                usable: !excluded && s.health.is_usable(now),
+                usable: !excluded && !s.removed && s.health.is_usable(now),
                 weight: s.health.effective_weight(now).max(1),
                 load: s.active,
             });
         }
         self.balancer.pick(&self.candidates, rng)
+    }
+
+    /// Rebuilds the balancer after the algorithm or the server list changed (reload).
+    pub fn reset_balancer(&mut self) {
+        self.balancer
+            .set_algorithm(self.cfg.algorithm, self.servers.len());
+        self.candidates = Vec::with_capacity(self.servers.len());
     }
 }

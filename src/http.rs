@@ -94,6 +94,8 @@ pub struct Client {
     pub phase: Phase,
     /// Header, idle, queue, response or tunnel deadline, as the phase says.
     pub deadline: Deadline,
+    /// Accepted on the admin listener: requests are answered by `admin`.
+    pub admin: bool,
 }
 
 /// A client's state.
@@ -189,6 +191,7 @@ impl Client {
             wbuf: None,
             phase: Phase::Head { started: None },
             deadline: Deadline::default(),
+            admin: false,
         }
     }
 
@@ -276,7 +279,7 @@ impl Reactor {
             return Step::Close;
         }
         let Some(rbuf) = c.rbuf.as_ref().filter(|b| !b.is_empty()) else {
-            if c.sock.eof {
+            if c.sock.eof || (self.draining && c.wbuf.is_none()) {
                 // A clean close between requests: nothing to say.
                 return if c.wbuf.is_some() {
                     Step::Wait
@@ -348,6 +351,10 @@ impl Reactor {
     }
 
     fn route_request(&mut self, i: usize, head: RequestHead) {
+        if self.clients[i].admin {
+            self.serve_admin(i, head);
+            return;
+        }
         if head.upgrade_websocket {
             self.start_websocket(i, head);
             return;
@@ -973,14 +980,17 @@ impl Reactor {
         let at = self.now + self.cfg.frontend.client_idle_timeout;
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
-        if ex.close {
+        if ex.close || self.draining {
             c.phase = Phase::Closing { linger: false };
         }
         self.stats.requests += 1;
         self.access_log(i, &ex);
         let srv = ex.srv;
         let fail_5xx = self.groups[srv.group].cfg.fail_on_5xx && ex.status >= 500;
+        let secs = self.now.saturating_duration_since(ex.started).as_secs_f64();
+        self.groups[srv.group].latency.observe(secs);
         let server = &mut self.groups[srv.group].servers[srv.server];
+        server.stats.bytes_out += ex.bytes_out;
         server.stats.responses[(ex.status / 100).min(5) as usize] += 1;
         if fail_5xx {
             self.passive_failure(srv, "5xx response");

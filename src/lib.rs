@@ -5,13 +5,16 @@
 //! IO modules (own sockets, driven by the reactor): `reactor`, `http`, `tunnel`,
 //! `pool`, `probe`, `io`.
 
+pub mod admin;
 pub mod balance;
 pub mod buf;
 pub mod config;
+pub mod demo;
 pub mod group;
 pub mod health;
 pub mod http;
 pub mod io;
+pub mod lifecycle;
 pub mod pool;
 pub mod probe;
 pub mod reactor;

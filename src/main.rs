@@ -9,6 +9,7 @@ const USAGE: &str = "\
 sluice: a tiny reverse proxy and load balancer for HTTP/1.1 and WebSocket
 
 usage:
+  sluice demo [--port N]         try it: demo servers + sluice + admin page on loopback
   sluice --config PATH           run in the foreground with this INI configuration
   sluice --check --config PATH   validate the configuration and exit
   sluice --version | --help
@@ -18,6 +19,7 @@ With no --config, sluice reads /prod/reverse-proxy-config.ini when it exists.
 
 enum Command {
     Run { config: String, check: bool },
+    Demo { port: u16 },
     Version,
     Help,
 }
@@ -25,6 +27,17 @@ enum Command {
 fn parse_args(args: &[String]) -> Result<Command, String> {
     let mut config = None;
     let mut check = false;
+    if args.first().map(String::as_str) == Some("demo") {
+        let port = match args.get(1).map(String::as_str) {
+            Some("--port") => args
+                .get(2)
+                .and_then(|p| p.parse().ok())
+                .ok_or("--port needs a number")?,
+            Some(other) => return Err(format!("unknown demo argument '{other}'")),
+            None => 8080,
+        };
+        return Ok(Command::Demo { port });
+    }
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -67,6 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Ok(Command::Run { config, check }) => (config, check),
+        Ok(Command::Demo { port }) => return demo(port),
         Err(e) => {
             eprintln!("sluice: {e}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -84,14 +98,25 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(cfg.log.level);
-    let mut reactor = match sluice::Reactor::new(cfg) {
-        Ok(r) => r,
+    run(cfg, Some(path))
+}
+
+/// Builds the reactor and runs it in the foreground with signal handling.
+fn run(cfg: sluice::config::Config, path: Option<String>) -> ExitCode {
+    match sluice::Reactor::new(cfg) {
+        Ok(r) => run_reactor(r, path),
         Err(e) => {
             log::error!("cannot start: {e}");
             eprintln!("sluice: cannot start: {e}");
-            return ExitCode::from(1);
+            ExitCode::from(1)
         }
-    };
+    }
+}
+
+fn run_reactor(mut reactor: sluice::Reactor, path: Option<String>) -> ExitCode {
+    if let Err(e) = reactor.enable_signals(path) {
+        log::warn!("signals unavailable ({e}): SIGTERM will not drain");
+    }
     match reactor.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -99,4 +124,57 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A port we can bind on 127.0.0.1, else 0 (any free port).
+fn free_or_any(port: u16) -> u16 {
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => port,
+        Err(_) => 0,
+    }
+}
+
+fn demo(port: u16) -> ExitCode {
+    let (http, wss) = match sluice::demo::start_backends() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("sluice demo: cannot start the demo servers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let port = free_or_any(port);
+    let admin_port = free_or_any(port.wrapping_add(1).max(1));
+    let text = sluice::demo::config_text(&http, &wss, port, admin_port);
+    let cfg = match sluice::config::parse(&text, "demo", &sluice::config::resolve_system) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sluice demo: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    init_logging(cfg.log.level);
+    let reactor = match sluice::Reactor::new(cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sluice demo: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (Ok(addr), Some(admin)) = (reactor.local_addr(), reactor.admin_addr()) else {
+        eprintln!("sluice demo: listeners not bound");
+        return ExitCode::from(1);
+    };
+    println!(
+        "sluice demo: two HTTP servers {} {}, two WebSocket echo servers {} {}\n\n  \
+         curl http://{addr}/hello          (run it twice: round-robin)\n  \
+         open http://{addr}/?admin={}      (a page that talks WebSocket through sluice)\n  \
+         open http://{admin}/status        (status page; /metrics, /status.json)\n\n\
+         Ctrl-C drains and exits.",
+        http[0],
+        http[1],
+        wss[0],
+        wss[1],
+        admin.port()
+    );
+    run_reactor(reactor, None)
 }

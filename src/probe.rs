@@ -39,9 +39,10 @@ impl Reactor {
         }
     }
 
-    fn schedule_probe(&mut self, srv: SrvId) {
+    /// Arms the server's probe timer for its next probe (none once removed).
+    pub(crate) fn schedule_probe(&mut self, srv: SrvId) {
         let server = &mut self.groups[srv.group].servers[srv.server];
-        let at = server.health.next_probe_at();
+        let at = server.health.next_probe_at().filter(|_| !server.removed);
         server
             .probe_timer
             .set(at, Owner::Health(srv.group, srv.server), &mut self.timers);

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 const KIND_LISTENER: usize = 0;
 const KIND_CLIENT: usize = 1;
 const KIND_BACKEND: usize = 2;
+const KIND_ADMIN: usize = 3;
 
 /// Longest poll sleep with nothing scheduled (keeps shutdown checks responsive).
 const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
@@ -39,6 +40,8 @@ const EVENTS_PER_POLL: usize = 1024;
 /// Where a token points.
 enum Source {
     Listener,
+    Admin,
+    Signal,
     Client(usize),
     Backend(usize),
     Stale,
@@ -69,12 +72,30 @@ impl StopHandle {
 }
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
+const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
 
 /// The single-threaded proxy.
 pub struct Reactor {
     poll: Poll,
-    listener: TcpListener,
+    /// The client listener (None once draining).
+    listener: Option<TcpListener>,
+    pub(crate) listen_addr: SocketAddr,
     listener_token: Token,
+    /// The admin endpoint's listener, when `[admin]` is configured.
+    admin: Option<TcpListener>,
+    admin_ready: bool,
+    /// SIGTERM / SIGINT / SIGHUP as mio events (only in the real process).
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    /// Where the configuration came from (SIGHUP re-reads it).
+    pub(crate) config_path: Option<String>,
+    /// When the reactor started (uptime).
+    pub(crate) started: Instant,
+    /// Drain deadline and other reactor-level timing.
+    pub(crate) reactor_deadline: crate::timer::Deadline,
+    /// Tunnels to close during a drain, soonest last.
+    pub(crate) drain_tunnels: Vec<(Instant, CRef)>,
+    /// When a drain gives up waiting.
+    pub(crate) drain_until: Option<Instant>,
     /// The listener was readable and not drained (at `max_connections`).
     listener_ready: bool,
     pub(crate) clients: Slab<Client>,
@@ -112,9 +133,19 @@ impl Reactor {
     pub fn with_seed(cfg: Config, seed: u64) -> io::Result<Reactor> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(cfg.frontend.listen)?;
+        let listen_addr = listener.local_addr()?;
         let listener_token = Token(KIND_LISTENER);
         poll.registry()
             .register(&mut listener, listener_token, Interest::READABLE)?;
+        let admin = match &cfg.admin {
+            Some(a) => {
+                let mut l = TcpListener::bind(a.listen)?;
+                poll.registry()
+                    .register(&mut l, Token(KIND_ADMIN), Interest::READABLE)?;
+                Some(l)
+            }
+            None => None,
+        };
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
         let now = Instant::now();
         let groups = [Group::new(&cfg.http, now), Group::new(&cfg.websocket, now)];
@@ -125,8 +156,17 @@ impl Reactor {
         };
         Ok(Reactor {
             poll,
-            listener,
+            listener: Some(listener),
+            listen_addr,
             listener_token,
+            admin,
+            admin_ready: false,
+            signals: None,
+            config_path: None,
+            started: now,
+            reactor_deadline: Default::default(),
+            drain_tunnels: Vec::new(),
+            drain_until: None,
             listener_ready: false,
             clients: Slab::new(),
             backends: Slab::new(),
@@ -150,7 +190,25 @@ impl Reactor {
 
     /// The address the listener is bound to (port 0 in the config picks one).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        Ok(self.listen_addr)
+    }
+
+    /// The admin endpoint's address, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Handles SIGTERM/SIGINT (graceful drain; a second one exits at once) and SIGHUP
+    /// (reload `config_path`). Only for the real process: signals are process-wide.
+    pub fn enable_signals(&mut self, config_path: Option<String>) -> io::Result<()> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut signals = signal_hook_mio::v1_0::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
+        self.signals = Some(signals);
+        self.config_path = config_path;
+        Ok(())
     }
 
     /// A handle that stops `run` from another thread.
@@ -168,7 +226,7 @@ impl Reactor {
         self.start_pools();
         self.start_health();
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
-        while !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while !self.stop.load(std::sync::atomic::Ordering::Relaxed) && !self.drained() {
             let timeout = self
                 .timers
                 .next()
@@ -202,6 +260,11 @@ impl Reactor {
                 self.listener_ready = true;
                 self.accept_all();
             }
+            Source::Admin => {
+                self.admin_ready = true;
+                self.accept_admin();
+            }
+            Source::Signal => self.on_signals(),
             Source::Client(i) => {
                 self.clients[i].sock.on_event(ev);
                 self.drive_client(i);
@@ -226,9 +289,13 @@ impl Reactor {
         if token == WAKER_TOKEN {
             return Source::Stale;
         }
+        if token == SIGNAL_TOKEN {
+            return Source::Signal;
+        }
         let index = (token.0 & 0xffff_ffff) >> 2;
         match token.0 & 3 {
             KIND_LISTENER if token == self.listener_token => Source::Listener,
+            KIND_ADMIN if token == Token(KIND_ADMIN) => Source::Admin,
             KIND_CLIENT if self.clients.get(index).is_some_and(|c| c.token == token) => {
                 Source::Client(index)
             }
@@ -236,6 +303,30 @@ impl Reactor {
                 Source::Backend(index)
             }
             _ => Source::Stale,
+        }
+    }
+
+    /// Makes `run` return at its next turn.
+    pub(crate) fn stop_flag(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stops accepting new clients (drain).
+    pub(crate) fn close_listener(&mut self) {
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        self.listener_ready = false;
+    }
+
+    /// Reads pending signals.
+    fn on_signals(&mut self) {
+        let mut got = Vec::new();
+        if let Some(s) = self.signals.as_mut() {
+            got.extend(s.pending());
+        }
+        for sig in got {
+            self.on_signal(sig);
         }
     }
 
@@ -251,8 +342,11 @@ impl Reactor {
                 // set so the next close resumes accepting (the edge will not repeat).
                 return;
             }
-            match self.listener.accept() {
-                Ok((stream, peer)) => self.add_client(stream, peer),
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer, false),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.listener_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -264,7 +358,24 @@ impl Reactor {
         }
     }
 
-    fn add_client(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+    fn accept_admin(&mut self) {
+        while self.admin_ready {
+            let Some(listener) = self.admin.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer, true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.admin_ready = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!("admin accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, mut stream: TcpStream, peer: SocketAddr, admin: bool) {
         let _ = stream.set_nodelay(true);
         let entry = self.clients.vacant_entry();
         let index = entry.key();
@@ -278,7 +389,9 @@ impl Reactor {
             warn!("register client {peer}: {e}");
             return;
         }
-        entry.insert(Client::new(token, Sock::new(stream), peer));
+        let mut client = Client::new(token, Sock::new(stream), peer);
+        client.admin = admin;
+        entry.insert(client);
         self.stats.accepted += 1;
         let idle = self.now + self.cfg.frontend.client_idle_timeout;
         let c = &mut self.clients[index];
@@ -391,7 +504,11 @@ impl Reactor {
                     }
                 }
                 Owner::Health(g, s) => self.on_health_timer(g, s),
-                Owner::Reactor => {}
+                Owner::Reactor => {
+                    if self.reactor_deadline.fire(now, owner, &mut self.timers) {
+                        self.on_reactor_timeout();
+                    }
+                }
             }
         }
     }
@@ -400,10 +517,7 @@ impl Reactor {
         info!(
             "sluice {} listening on {} (max {} connections)",
             env!("CARGO_PKG_VERSION"),
-            self.listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
+            self.listen_addr,
             self.cfg.frontend.max_connections
         );
         for g in &self.groups {
