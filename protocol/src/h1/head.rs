@@ -15,8 +15,8 @@
 use core::mem::MaybeUninit;
 
 use super::{
-    is_tchar, list_items, parse_decimal, trim_ows, BodyKind, Limits, Method, ParseError,
-    TargetForm, Version,
+    classify, is_tchar, list_items, parse_decimal, trim_ows, BodyKind, Field, Limits, Method,
+    ParseError, TargetForm, Version,
 };
 use crate::{Span, Status};
 
@@ -172,127 +172,6 @@ pub fn parse_response(
     }))
 }
 
-/// Iterates the `(name, value)` fields of a head that `parse_request` or
-/// `parse_response` accepted (`&buf[..head_len]`), values OWS-trimmed. Skips the
-/// start line; allocates nothing.
-pub fn header_lines(head: &[u8]) -> HeaderLines<'_> {
-    let start = head
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(head.len());
-    let pos = match head[start..].iter().position(|&b| b == b'\r') {
-        Some(cr) => start + cr + 2,
-        None => head.len(),
-    };
-    HeaderLines { head, pos }
-}
-
-/// Iterator over the fields of a validated head; see `header_lines`.
-#[derive(Clone, Debug)]
-pub struct HeaderLines<'a> {
-    head: &'a [u8],
-    pos: usize,
-}
-
-/// One field line: `head[start..colon]` is the name, `head[start..end]` the line
-/// without its CRLF.
-#[derive(Clone, Copy)]
-pub(crate) struct Line {
-    pub start: usize,
-    pub colon: usize,
-    pub end: usize,
-}
-
-impl Line {
-    pub fn name<'a>(&self, head: &'a [u8]) -> &'a [u8] {
-        head.get(self.start..self.colon).unwrap_or(&[])
-    }
-    pub fn value<'a>(&self, head: &'a [u8]) -> &'a [u8] {
-        trim_ows(head.get(self.colon + 1..self.end).unwrap_or(&[]))
-    }
-    pub fn raw<'a>(&self, head: &'a [u8]) -> &'a [u8] {
-        head.get(self.start..self.end).unwrap_or(&[])
-    }
-}
-
-impl<'a> HeaderLines<'a> {
-    /// The next field line, by offsets into the head.
-    pub(crate) fn next_line(&mut self) -> Option<Line> {
-        let rest = self.head.get(self.pos..)?;
-        let len = rest.iter().position(|&b| b == b'\r').unwrap_or(rest.len());
-        if len == 0 {
-            self.pos = self.head.len() + 1;
-            return None;
-        }
-        let colon = rest[..len].iter().position(|&b| b == b':').unwrap_or(len);
-        let line = Line {
-            start: self.pos,
-            colon: self.pos + colon,
-            end: self.pos + len,
-        };
-        self.pos += len + 2;
-        Some(line)
-    }
-}
-
-impl<'a> Iterator for HeaderLines<'a> {
-    type Item = (&'a [u8], &'a [u8]);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let line = self.next_line()?;
-        Some((line.name(self.head), line.value(self.head)))
-    }
-}
-
-/// Header fields the proxy interprets or rewrites, by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Field {
-    Host,
-    ContentLength,
-    TransferEncoding,
-    Connection,
-    Upgrade,
-    KeepAlive,
-    ProxyConnection,
-    Te,
-    Trailer,
-    Expect,
-    XForwardedFor,
-    XForwardedProto,
-    XForwardedHost,
-    Other,
-}
-
-/// Classifies a field name (case-insensitive) by length first, so most names
-/// cost one comparison at most.
-pub(crate) fn classify(name: &[u8]) -> Field {
-    let candidates: &[(&[u8], Field)] = match name.len() {
-        2 => &[(b"te", Field::Te)],
-        4 => &[(b"host", Field::Host)],
-        6 => &[(b"expect", Field::Expect)],
-        7 => &[(b"upgrade", Field::Upgrade), (b"trailer", Field::Trailer)],
-        10 => &[
-            (b"connection", Field::Connection),
-            (b"keep-alive", Field::KeepAlive),
-        ],
-        14 => &[(b"content-length", Field::ContentLength)],
-        15 => &[(b"x-forwarded-for", Field::XForwardedFor)],
-        16 => &[
-            (b"proxy-connection", Field::ProxyConnection),
-            (b"x-forwarded-host", Field::XForwardedHost),
-        ],
-        17 => &[
-            (b"transfer-encoding", Field::TransferEncoding),
-            (b"x-forwarded-proto", Field::XForwardedProto),
-        ],
-        _ => return Field::Other,
-    };
-    candidates
-        .iter()
-        .find(|(n, _)| name.eq_ignore_ascii_case(n))
-        .map_or(Field::Other, |&(_, f)| f)
-}
-
 /// What the fields of a head say, gathered in one pass.
 #[derive(Default)]
 struct Fields {
@@ -348,6 +227,9 @@ fn scan_fields(buf: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fields, P
 /// RFC 9110 §8.6: Content-Length = 1*DIGIT; a list of identical values ("5, 5")
 /// or repeated identical fields count as one, differing ones are an error.
 fn content_length(value: &[u8], prev: Option<u64>) -> Result<u64, ParseError> {
+    if let (Some(v), None) = (parse_decimal(value), prev) {
+        return Ok(v);
+    }
     let mut n = prev;
     for item in value.split(|&b| b == b',') {
         let v = parse_decimal(trim_ows(item)).ok_or(ParseError::InvalidContentLength)?;

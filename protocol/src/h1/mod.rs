@@ -25,9 +25,7 @@ mod rewrite;
 use core::fmt;
 
 pub use body::{BodyDecoder, BodyProgress};
-pub use head::{
-    header_lines, parse_request, parse_response, HeaderLines, RequestHead, ResponseHead,
-};
+pub use head::{parse_request, parse_response, RequestHead, ResponseHead};
 pub use response::{reason_phrase, write_error_response};
 pub use rewrite::{write_request_head, write_response_head, Forwarded};
 
@@ -318,4 +316,143 @@ pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
         }
         n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
     })
+}
+
+/// Iterates the `(name, value)` fields of a head that `parse_request` or
+/// `parse_response` accepted (`&buf[..head_len]`), values OWS-trimmed. Skips the
+/// start line; allocates nothing.
+pub fn header_lines(head: &[u8]) -> HeaderLines<'_> {
+    let start = head
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(head.len());
+    let pos = match find_byte(&head[start..], b'\r') {
+        Some(cr) => start + cr + 2,
+        None => head.len(),
+    };
+    HeaderLines { head, pos }
+}
+
+/// Iterator over the fields of a validated head; see `header_lines`.
+#[derive(Clone, Debug)]
+pub struct HeaderLines<'a> {
+    head: &'a [u8],
+    pos: usize,
+}
+
+/// One field line: `head[start..colon]` is the name, `head[start..end]` the line
+/// without its CRLF.
+#[derive(Clone, Copy)]
+pub(crate) struct Line {
+    pub start: usize,
+    pub colon: usize,
+    pub end: usize,
+}
+
+impl Line {
+    pub fn name<'a>(&self, head: &'a [u8]) -> &'a [u8] {
+        head.get(self.start..self.colon).unwrap_or(&[])
+    }
+    pub fn value<'a>(&self, head: &'a [u8]) -> &'a [u8] {
+        trim_ows(head.get(self.colon + 1..self.end).unwrap_or(&[]))
+    }
+}
+
+impl<'a> HeaderLines<'a> {
+    /// The next field line, by offsets into the head.
+    pub(crate) fn next_line(&mut self) -> Option<Line> {
+        let rest = self.head.get(self.pos..)?;
+        let len = find_byte(rest, b'\r').unwrap_or(rest.len());
+        if len == 0 {
+            self.pos = self.head.len() + 1;
+            return None;
+        }
+        let colon = find_byte(&rest[..len], b':').unwrap_or(len);
+        let line = Line {
+            start: self.pos,
+            colon: self.pos + colon,
+            end: self.pos + len,
+        };
+        self.pos += len + 2;
+        Some(line)
+    }
+}
+
+impl<'a> Iterator for HeaderLines<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let line = self.next_line()?;
+        Some((line.name(self.head), line.value(self.head)))
+    }
+}
+
+/// Header fields the proxy interprets or rewrites, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Host,
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Upgrade,
+    KeepAlive,
+    ProxyConnection,
+    Te,
+    Trailer,
+    Expect,
+    XForwardedFor,
+    XForwardedProto,
+    XForwardedHost,
+    Other,
+}
+
+/// Classifies a field name (case-insensitive) by length and first byte, so a
+/// name costs one comparison at most and most cost none.
+pub(crate) fn classify(name: &[u8]) -> Field {
+    let first = name.first().map_or(0, u8::to_ascii_lowercase);
+    let (known, field): (&[u8], Field) = match (name.len(), first) {
+        (2, b't') => (b"te", Field::Te),
+        (4, b'h') => (b"host", Field::Host),
+        (6, b'e') => (b"expect", Field::Expect),
+        (7, b'u') => (b"upgrade", Field::Upgrade),
+        (7, b't') => (b"trailer", Field::Trailer),
+        (10, b'c') => (b"connection", Field::Connection),
+        (10, b'k') => (b"keep-alive", Field::KeepAlive),
+        (14, b'c') => (b"content-length", Field::ContentLength),
+        (15, b'x') => (b"x-forwarded-for", Field::XForwardedFor),
+        (16, b'p') => (b"proxy-connection", Field::ProxyConnection),
+        (16, b'x') => (b"x-forwarded-host", Field::XForwardedHost),
+        (17, b't') => (b"transfer-encoding", Field::TransferEncoding),
+        (17, b'x') => (b"x-forwarded-proto", Field::XForwardedProto),
+        _ => return Field::Other,
+    };
+    // `| 0x20` lowercases letters and keeps '-'; no other tchar maps onto those.
+    let same = name.len() == known.len() && name.iter().zip(known).all(|(&a, &k)| a | 0x20 == k);
+    if same {
+        field
+    } else {
+        Field::Other
+    }
+}
+
+/// Index of the first `needle` in `hay`, eight bytes at a time (the classic
+/// "has zero byte" word trick; the lowest flagged byte is always a true match).
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let mut words = hay.chunks_exact(8);
+    for (k, word) in words.by_ref().enumerate() {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or([0; 8])) ^ pattern;
+        let found = w.wrapping_sub(LO) & !w & HI;
+        if found != 0 {
+            return Some(k * 8 + (found.trailing_zeros() / 8) as usize);
+        }
+    }
+    let tail = hay.len() - words.remainder().len();
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| tail + p)
 }

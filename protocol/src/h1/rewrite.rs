@@ -10,9 +10,10 @@
 //! client that could strip Content-Length through `Connection: Content-Length`
 //! would make the backend read the body as the next request).
 
-use super::head::{classify, header_lines, Field};
 use super::response::push_decimal;
-use super::{has_token, RequestHead, ResponseHead, Version};
+use super::{
+    classify, has_token, header_lines, list_items, Field, RequestHead, ResponseHead, Version,
+};
 
 /// What the proxy knows about the client connection, for X-Forwarded-*.
 #[derive(Clone, Copy, Debug)]
@@ -25,8 +26,10 @@ pub struct Forwarded<'a> {
     pub default_host: &'a [u8],
 }
 
-/// Writes the request head for the backend: request line as received but
-/// version "HTTP/1.1"; drops Connection and every field it names, Keep-Alive,
+/// Writes the request head for the backend: request line as received, with the
+/// client's version (an HTTP/1.0 request stays 1.0 so the backend never answers it
+/// with chunked framing the client cannot read, RFC 9112 §7.1; it carries
+/// `Connection: keep-alive` so the pooled connection survives); drops Connection and every field it names, Keep-Alive,
 /// Proxy-Connection, TE, Trailer and Upgrade (Upgrade is kept and
 /// `Connection: Upgrade` sent when `tunnel`). X-Forwarded-For becomes one field:
 /// the client's values, then `client_ip`; X-Forwarded-Proto and X-Forwarded-Host
@@ -45,10 +48,16 @@ pub fn write_request_head(
     out.extend_from_slice(head.method_span.get(h));
     out.push(b' ');
     out.extend_from_slice(head.target.get(h));
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if head.version == Version::Http10 {
+        out.extend_from_slice(b" HTTP/1.0\r\n");
+    } else {
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+    }
     let xff_seen = copy_fields(h, tunnel, true, out);
     if tunnel {
         out.extend_from_slice(b"Connection: Upgrade\r\n");
+    } else if head.version == Version::Http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     if host.is_none() {
         out.extend_from_slice(b"Host: ");
@@ -103,12 +112,33 @@ pub fn write_response_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// Copies the end-to-end field lines of `head` verbatim. In a request the
-/// X-Forwarded-* fields are dropped too (the caller writes its own); returns
-/// whether X-Forwarded-For was among them.
+/// Copies the end-to-end field lines of `head` verbatim, runs of kept lines in
+/// one copy. In a request the X-Forwarded-* fields are dropped too (the caller
+/// writes its own); returns whether X-Forwarded-For was among them.
 fn copy_fields(head: &[u8], keep_upgrade: bool, request: bool, out: &mut Vec<u8>) -> bool {
+    let mark = out.len();
+    if let Some(xff_seen) = copy_pass(head, keep_upgrade, request, None, out) {
+        return xff_seen;
+    }
+    // Rare: Connection names other fields. Start over knowing all its tokens.
+    out.truncate(mark);
     let conn = ConnectionTokens::collect(head);
+    copy_pass(head, keep_upgrade, request, Some(&conn), out).unwrap_or(false)
+}
+
+/// One pass over the field lines. Without `conn` it gives up (None) at the
+/// first Connection field that names anything but close, keep-alive or upgrade
+/// (fields that are dropped or handled anyway), so the common case reads the
+/// head once.
+fn copy_pass(
+    head: &[u8],
+    keep_upgrade: bool,
+    request: bool,
+    conn: Option<&ConnectionTokens>,
+    out: &mut Vec<u8>,
+) -> Option<bool> {
     let mut xff_seen = false;
+    let mut run = 0..0;
     let mut lines = header_lines(head);
     while let Some(line) = lines.next_line() {
         let name = line.name(head);
@@ -119,20 +149,36 @@ fn copy_fields(head: &[u8], keep_upgrade: bool, request: bool, out: &mut Vec<u8>
             }
             Field::XForwardedProto | Field::XForwardedHost if request => false,
             Field::Upgrade => keep_upgrade,
+            Field::Connection if conn.is_none() && names_others(line.value(head)) => return None,
             Field::Connection
             | Field::KeepAlive
             | Field::ProxyConnection
             | Field::Te
             | Field::Trailer => false,
             Field::Host | Field::ContentLength | Field::TransferEncoding => true,
-            _ => !conn.names(name),
+            _ => !conn.is_some_and(|c| c.names(name)),
         };
-        if keep {
-            out.extend_from_slice(line.raw(head));
-            out.extend_from_slice(b"\r\n");
+        if !keep {
+            out.extend_from_slice(head.get(run.clone()).unwrap_or(&[]));
+            run = 0..0;
+        } else if run.is_empty() {
+            run = line.start..line.end + 2;
+        } else {
+            run.end = line.end + 2;
         }
     }
-    xff_seen
+    out.extend_from_slice(head.get(run).unwrap_or(&[]));
+    Some(xff_seen)
+}
+
+/// A Connection value listing something other than the tokens every head
+/// handles anyway.
+fn names_others(value: &[u8]) -> bool {
+    list_items(value).any(|t| {
+        !(t.eq_ignore_ascii_case(b"keep-alive")
+            || t.eq_ignore_ascii_case(b"close")
+            || t.eq_ignore_ascii_case(b"upgrade"))
+    })
 }
 
 /// Connection values (RFC 9110 §7.6.1) of one head, by reference. Heads with
