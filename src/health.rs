@@ -305,7 +305,8 @@ impl ServerHealth {
     }
 
     /// Records a probe result and schedules the next probe at
-    /// `now + interval + jitter`. Returns the verdict change, if any.
+    /// `now + interval + jitter`. Returns the verdict change, if any. A probe
+    /// that finishes after checks were disabled (a reload) is ignored.
     pub fn probe_finished(
         &mut self,
         now: Instant,
@@ -315,6 +316,11 @@ impl ServerHealth {
         self.probe = Probe::Idle {
             next_at: at(at(now, self.params.interval), jitter),
         };
+        if !self.params.enabled {
+            // Checks were disabled (reload) while this probe was in flight: its
+            // verdict must not stick, since nothing would ever probe it back.
+            return None;
+        }
         let from = self.verdict;
         match outcome {
             ProbeOutcome::Healthy { report } => {

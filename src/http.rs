@@ -348,6 +348,10 @@ impl Reactor {
         let at = self.now + LINGER;
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+        // A reject may come from another socket's event (a backend's connect failed,
+        // a queue timer fired): schedule the client so the answer is flushed now,
+        // not stranded until the linger deadline closes the connection unanswered.
+        self.ready.push(c.cref(i));
     }
 
     fn route_request(&mut self, i: usize, head: RequestHead) {
@@ -560,27 +564,45 @@ impl Reactor {
             return Step::Close;
         }
         let mut progress = self.pump_request(i, bref.index);
+        // A failure in pump_request (bad request body, client gone, backend write
+        // error) may have closed the backend, re-queued the exchange or let a new
+        // connection take the slot: `bref` must not be touched again then.
+        if !self.exchange_uses(i, bref) {
+            return Step::Again;
+        }
         match self.pump_response(i, bref.index) {
             Some(true) => progress = true,
             Some(false) => {}
             None => return Step::Again, // the exchange ended or failed; phase changed
         }
         let c = &mut self.clients[i];
-        if let Io::Error(_) = flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
-            return Step::Close;
+        match flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
+            Io::Error(_) => return Step::Close,
+            // Room made in the client's wbuf is progress: the response bytes waiting
+            // in the backend's rbuf can move now, and no further event would come
+            // (the client socket stays writable, the backend's readiness is spent).
+            Io::Moved(n) => progress |= n > 0,
+            Io::Eof => {}
         }
         let Phase::Exchange(ex) = &self.clients[i].phase else {
             return Step::Again;
         };
-        if ex.req_done && matches!(ex.resp, Resp::Done) {
+        let early_end = ex.close && !ex.req_body.is_done();
+        if (ex.req_done || early_end) && matches!(ex.resp, Resp::Done) {
             self.finish_exchange(i);
             return Step::Again;
         }
-        if progress {
-            Step::Again
-        } else {
-            Step::Wait
+        if !progress {
+            return Step::Wait;
         }
+        // response_timeout bounds silence, not the whole exchange: a long upload or
+        // download that keeps moving must not get a 504 or be cut when it expires.
+        // (Pushing a deadline later costs no timer-heap entry.)
+        let at = self.now + self.groups[ex.srv.group].cfg.response_timeout;
+        let c = &mut self.clients[i];
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+        Step::Again
     }
 
     /// Moves request body bytes client -> backend and flushes the backend. Returns
@@ -698,7 +720,7 @@ impl Reactor {
                     let (peer, name) = (self.clients[i].peer, self.server_name(srv));
                     warn!("{peer}: response from {name} truncated");
                     self.passive_failure(srv, "response truncated");
-                    return Some(self.client_gone(i));
+                    return Some(self.cut_exchange(i));
                 }
             }
         }
@@ -774,7 +796,12 @@ impl Reactor {
             return None;
         }
         if !interim {
-            ex.close |= rh.body == BodyKind::UntilClose || self.draining;
+            // A final response before the whole request body was forwarded (a 417 or
+            // 413 to `Expect: 100-continue`, RFC 9110 §10.1.1): the rest of the body
+            // can no longer be told from a next request, so the client connection
+            // ends after this response and the backend connection is not reused.
+            let early = !ex.req_body.is_done();
+            ex.close |= rh.body == BodyKind::UntilClose || self.draining || early;
             ex.status = rh.status;
             ex.backend_keepalive = rh.keep_alive;
             ex.until_close = rh.body == BodyKind::UntilClose;
@@ -848,14 +875,9 @@ impl Reactor {
                     "{}: bad response body framing from the backend: {e}",
                     c.peer
                 );
-                ex.close = true;
-                ex.backend_keepalive = false;
-                ex.resp = Resp::Done;
-                // The client must not take what it got for a complete response.
-                c.phase = Phase::Closing { linger: false };
-                let b_index = b;
-                self.close_backend(b_index);
-                true
+                // The client must not take what it got for a complete response;
+                // this also closes the backend and releases its pool slot.
+                self.cut_exchange(i)
             }
         }
     }
@@ -938,12 +960,38 @@ impl Reactor {
         }
     }
 
+    /// True while client `i`'s exchange still runs on backend `b`.
+    fn exchange_uses(&self, i: usize, b: BRef) -> bool {
+        let uses = matches!(&self.clients[i].phase, Phase::Exchange(ex) if ex.backend == Some(b));
+        uses && self
+            .backends
+            .get(b.index)
+            .is_some_and(|x| x.token == b.token)
+    }
+
     /// The client vanished or broke the request: the exchange is abandoned.
     fn client_gone(&mut self, i: usize) -> bool {
-        self.clients[i].phase = Phase::Closing { linger: false };
+        self.cut_exchange(i);
         if let Some(b) = self.clients[i].wbuf.take() {
             self.bufs.put(b);
         }
+        true
+    }
+
+    /// The response cannot be completed (the backend closed or broke the framing):
+    /// what the client already has in flight is still sent, then the connection
+    /// closes, so a truncated response is never taken for a complete one.
+    fn cut_exchange(&mut self, i: usize) -> bool {
+        let c = &mut self.clients[i];
+        let token = c.token;
+        // Abandoned, not just dropped: the backend connection may sit mid-request
+        // waiting for body bytes that never come (no event would ever wake it), and
+        // its pool slot, queue entry and `active` count must be given back.
+        let old = std::mem::replace(&mut c.phase, Phase::Closing { linger: false });
+        if let Phase::Exchange(ex) = old {
+            self.abandon_exchange(i, token, ex);
+        }
+        self.ready.push(CRef { index: i, token });
         true
     }
 
@@ -980,8 +1028,13 @@ impl Reactor {
         let at = self.now + self.cfg.frontend.client_idle_timeout;
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+        let body_unread = !ex.req_body.is_done();
         if ex.close || self.draining {
-            c.phase = Phase::Closing { linger: false };
+            // Linger when request body bytes may still be coming: closing with unread
+            // input would reset the connection and could destroy the response.
+            c.phase = Phase::Closing {
+                linger: body_unread,
+            };
         }
         self.stats.requests += 1;
         self.access_log(i, &ex);
@@ -999,6 +1052,7 @@ impl Reactor {
         }
         let Some(b) = ex.backend else { return };
         let reusable = ex.backend_keepalive
+            && !body_unread
             && self.backends.get(b.index).is_some_and(|x| {
                 x.token == b.token
                     && x.pooled

@@ -28,6 +28,13 @@ impl Reactor {
     /// A signal arrived through the loop.
     pub(crate) fn on_signal(&mut self, sig: i32) {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        for peer in self.peers() {
+            match sig {
+                SIGHUP => peer.reload(),
+                _ if self.draining => peer.stop(),
+                _ => peer.drain(),
+            }
+        }
         match sig {
             SIGHUP => self.reload(),
             SIGTERM | SIGINT if self.draining => {

@@ -101,16 +101,60 @@ fn main() -> ExitCode {
     run(cfg, Some(path))
 }
 
-/// Builds the reactor and runs it in the foreground with signal handling.
+/// Builds the reactors (`[frontend] workers`, default 1) and runs them in the
+/// foreground; the first one, on this thread, receives the signals and forwards them.
 fn run(cfg: sluice::config::Config, path: Option<String>) -> ExitCode {
-    match sluice::Reactor::new(cfg) {
-        Ok(r) => run_reactor(r, path),
+    let mut first = match sluice::Reactor::new(cfg.clone()) {
+        Ok(r) => r,
         Err(e) => {
             log::error!("cannot start: {e}");
             eprintln!("sluice: cannot start: {e}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    let mut workers = Vec::new();
+    let mut peers = Vec::new();
+    if cfg.frontend.workers > 1 {
+        // The others bind the address the first one got (port 0 picks one port once).
+        let mut cfg = cfg;
+        if let Ok(addr) = first.local_addr() {
+            cfg.frontend.listen = addr;
+        }
+        for w in 1..cfg.frontend.workers {
+            let mut r = match sluice::Reactor::new(cfg.clone()) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("sluice: cannot start worker {w}: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            r.set_config_path(path.clone());
+            peers.push(r.stop_handle());
+            let spawned = std::thread::Builder::new()
+                .name(format!("sluice-worker-{w}"))
+                .spawn(move || r.run());
+            match spawned {
+                Ok(t) => workers.push(t),
+                Err(e) => {
+                    eprintln!("sluice: cannot start worker {w}: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        log::info!(
+            "{} workers (independent reactors sharing the port with SO_REUSEPORT)",
+            workers.len() + 1
+        );
     }
+    first.set_peers(peers.clone());
+    let code = run_reactor(first, path);
+    for p in &peers {
+        p.stop();
+    }
+    for t in workers {
+        let _ = t.join();
+    }
+    code
 }
 
 fn run_reactor(mut reactor: sluice::Reactor, path: Option<String>) -> ExitCode {

@@ -124,7 +124,10 @@ impl Reactor {
         let now = self.now;
         loop {
             let server = &self.groups[srv.group].servers[srv.server];
-            if server.pool.total >= server.cfg.min_workers || !server.health.is_usable(now) {
+            if server.pool.total >= server.cfg.min_workers
+                || server.removed
+                || !server.health.is_usable(now)
+            {
                 return;
             }
             if !self.open_pooled(srv) {

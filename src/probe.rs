@@ -157,7 +157,11 @@ impl Reactor {
                 self.close_idle(srv);
             } else {
                 info!("{line}");
-                self.refill_pool(srv);
+                // A probe in flight when a reload removed the server may still
+                // bring it up: a removed server only drains, it gets no new pool.
+                if !self.groups[srv.group].servers[srv.server].removed {
+                    self.refill_pool(srv);
+                }
             }
             self.record_transition(srv, line);
         }

@@ -24,6 +24,8 @@ use rand::SeedableRng;
 use slab::Slab;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const KIND_LISTENER: usize = 0;
@@ -56,17 +58,36 @@ pub struct Stats {
     pub requests: u64,
 }
 
-/// A handle to ask a running reactor to stop (tests and the demo use it).
+/// Requests another thread may make of a running reactor.
+#[derive(Default)]
+struct Requests {
+    stop: AtomicBool,
+    drain: AtomicBool,
+    reload: AtomicBool,
+}
+
+/// A handle to a running reactor from another thread: stop it, drain it, reload it
+/// (tests, and the first worker forwarding signals to the others).
 #[derive(Clone)]
 pub struct StopHandle {
-    waker: std::sync::Arc<mio::Waker>,
-    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    waker: Arc<mio::Waker>,
+    requests: Arc<Requests>,
 }
 
 impl StopHandle {
     /// Asks the reactor to stop at its next turn.
     pub fn stop(&self) {
-        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.requests.stop.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+    /// Asks the reactor to start a graceful drain.
+    pub fn drain(&self) {
+        self.requests.drain.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+    /// Asks the reactor to reload its configuration file.
+    pub fn reload(&self) {
+        self.requests.reload.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
     }
 }
@@ -118,8 +139,10 @@ pub struct Reactor {
     pub(crate) draining: bool,
     /// The last health transitions, newest last (status page).
     pub(crate) transitions: std::collections::VecDeque<String>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    waker: std::sync::Arc<mio::Waker>,
+    requests: Arc<Requests>,
+    waker: Arc<mio::Waker>,
+    /// The other workers' handles (signals arrive at the first worker only).
+    peers: Vec<StopHandle>,
 }
 
 impl Reactor {
@@ -132,7 +155,7 @@ impl Reactor {
     /// As `new`, with the balancer's random seed fixed (tests).
     pub fn with_seed(cfg: Config, seed: u64) -> io::Result<Reactor> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(cfg.frontend.listen)?;
+        let mut listener = bind_listener(cfg.frontend.listen, cfg.frontend.workers > 1)?;
         let listen_addr = listener.local_addr()?;
         let listener_token = Token(KIND_LISTENER);
         poll.registry()
@@ -146,7 +169,7 @@ impl Reactor {
             }
             None => None,
         };
-        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
         let now = Instant::now();
         let groups = [Group::new(&cfg.http, now), Group::new(&cfg.websocket, now)];
         let limits = protocol::h1::Limits {
@@ -183,8 +206,9 @@ impl Reactor {
             ready: Vec::new(),
             draining: false,
             transitions: Default::default(),
-            stop: Default::default(),
+            requests: Default::default(),
             waker,
+            peers: Vec::new(),
         })
     }
 
@@ -215,7 +239,7 @@ impl Reactor {
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
             waker: self.waker.clone(),
-            flag: self.stop.clone(),
+            requests: self.requests.clone(),
         }
     }
 
@@ -226,7 +250,7 @@ impl Reactor {
         self.start_pools();
         self.start_health();
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
-        while !self.stop.load(std::sync::atomic::Ordering::Relaxed) && !self.drained() {
+        while !self.requests.stop.load(Ordering::Relaxed) && !self.drained() {
             let timeout = self
                 .timers
                 .next()
@@ -239,6 +263,7 @@ impl Reactor {
                 return Err(e);
             }
             self.now = Instant::now();
+            self.take_requests();
             for ev in events.iter() {
                 self.dispatch_event(ev);
                 self.drive_ready();
@@ -308,7 +333,30 @@ impl Reactor {
 
     /// Makes `run` return at its next turn.
     pub(crate) fn stop_flag(&self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.requests.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The file SIGHUP (or a forwarded reload) re-reads.
+    pub fn set_config_path(&mut self, path: Option<String>) {
+        self.config_path = path;
+    }
+
+    /// Other workers to forward signals to.
+    pub fn set_peers(&mut self, peers: Vec<StopHandle>) {
+        self.peers = peers;
+    }
+
+    pub(crate) fn peers(&self) -> &[StopHandle] {
+        &self.peers
+    }
+
+    fn take_requests(&mut self) {
+        if self.requests.drain.swap(false, Ordering::SeqCst) {
+            self.begin_drain();
+        }
+        if self.requests.reload.swap(false, Ordering::SeqCst) {
+            self.reload();
+        }
     }
 
     /// Stops accepting new clients (drain).
@@ -543,7 +591,7 @@ impl Reactor {
             );
             for s in &g.servers {
                 info!(
-                    "[{name}] {} {} ({}) workers {}..{}, queue {}, weight {}",
+                    "[{name}] {} {} ({}) pool {}..{} connections, queue {}, weight {}",
                     s.cfg.name,
                     s.cfg.addr_text,
                     s.cfg.addr,
@@ -555,4 +603,19 @@ impl Reactor {
             }
         }
     }
+}
+
+/// Binds the client listener; with several workers every reactor binds the same address
+/// with SO_REUSEPORT and the kernel spreads new connections between them.
+fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(TcpListener::from_std(socket.into()))
 }

@@ -12,10 +12,16 @@
 //! side with a Close frame (1001 going away, 1011 on a reset, 1002/1007/1009 for the
 //! offender), flushes, and closes both sockets: no tunnel outlives its peers.
 //!
-//! Liveness: `idle_timeout` closes a tunnel with no bytes either way; with
-//! `ping_interval` set, a side silent that long gets a Ping and must send something
-//! (normally the Pong) within `ping_timeout`. Pongs answering sluice's pings are
-//! forwarded like any frame: an unsolicited Pong is legal (RFC 6455 §5.5.3).
+//! Closing is a lingering close: once the last frames are flushed to a side, its
+//! write half is shut (FIN) and its input is read and discarded until its EOF, so a
+//! peer that was still sending (an oversized message, a violation) reads our Close
+//! instead of losing it to a reset. `FINISH_GRACE` bounds the whole goodbye.
+//!
+//! Liveness: `idle_timeout` closes a tunnel with no frames either way (Pongs carrying
+//! sluice's own ping payload do not count); with `ping_interval` set, a side silent
+//! that long gets a Ping and must send something (normally the Pong) within
+//! `ping_timeout`. Pongs answering sluice's pings are forwarded like any frame: an
+//! unsolicited Pong is legal (RFC 6455 §5.5.3).
 
 use crate::group::{SrvId, HTTP, WEBSOCKET};
 use crate::http::{append, fill, flush, BRef, Phase};
@@ -31,6 +37,11 @@ use std::time::{Duration, Instant};
 
 /// Time allowed to flush the last frames once a tunnel is closing.
 const FINISH_GRACE: Duration = Duration::from_secs(2);
+/// Input discarded from both sides of a closing tunnel before giving up on a
+/// graceful end (a peer still sending after our Close).
+const FINISH_DRAIN_BYTES: usize = 4 << 20;
+/// Payload of sluice's own Pings; a Pong carrying it is not tunnel activity.
+const PING_PAYLOAD: &[u8] = b"sluice";
 
 /// A relayed WebSocket connection.
 pub struct Tunnel {
@@ -42,10 +53,24 @@ pub struct Tunnel {
     down: FrameTracker,
     last_client: Instant,
     last_backend: Instant,
+    /// Last frame either way that was not a Pong to sluice's own Ping (idle timeout).
+    last_active: Instant,
     ping_client: Option<Instant>,
     ping_backend: Option<Instant>,
+    /// The bytes forwarded client -> backend stop inside a frame. Unlike
+    /// `up.at_frame_boundary()` this stays right after a violation, whose frame's
+    /// first bytes may already have gone out (a header split across reads).
+    up_mid: bool,
+    /// The same for backend -> client.
+    down_mid: bool,
+    /// A read from the client failed (reset).
+    client_reset: bool,
+    /// A read from the backend failed (reset).
+    backend_reset: bool,
     /// Sluice decided to close: flush what is queued, then close both sockets.
     finishing: bool,
+    /// Bytes discarded while finishing.
+    discarded: usize,
 }
 
 /// Which way bytes flow.
@@ -148,9 +173,15 @@ impl Reactor {
             }),
             last_client: now,
             last_backend: now,
+            last_active: now,
             ping_client: None,
             ping_backend: None,
+            up_mid: false,
+            down_mid: false,
+            client_reset: false,
+            backend_reset: false,
             finishing: false,
+            discarded: 0,
         };
         let (peer, name) = (c.peer, self.server_name(ex.srv));
         debug!("{peer}: WebSocket tunnel to {name}");
@@ -171,15 +202,15 @@ impl Reactor {
             return Step::Wait;
         };
         let b = t.backend;
-        if self
+        let alive = self
             .backends
             .get(b.index)
-            .is_none_or(|x| x.token != b.token)
-        {
-            return Step::Close;
-        }
+            .is_some_and(|x| x.token == b.token);
         if t.finishing {
-            return self.step_finishing(i, b.index);
+            return self.step_finishing(i, alive.then_some(b.index));
+        }
+        if !alive {
+            return Step::Close;
         }
         let mut progress = false;
         for dir in [Dir::Up, Dir::Down] {
@@ -210,23 +241,20 @@ impl Reactor {
         let be = &mut backends[b.index];
         let client_err = matches!(flush(&mut c.sock, &mut c.wbuf, bufs), Io::Error(_));
         let backend_err = matches!(flush(&mut be.sock, &mut be.wbuf, bufs), Io::Error(_));
+        let Phase::Tunnel(t) = &c.phase else {
+            return Step::Wait;
+        };
+        let client_err = client_err || t.client_reset;
+        let backend_err = backend_err || t.backend_reset;
         let client_done = client_err || (c.sock.eof && c.rbuf.is_none());
         let backend_done = backend_err || (be.sock.eof && be.rbuf.is_none());
         if client_done || backend_done {
-            let Phase::Tunnel(t) = &self.clients[i].phase else {
-                return Step::Wait;
-            };
             let clean = t.up.close_seen() && t.down.close_seen();
             if clean {
                 self.finish_tunnel(i, None, None, "closed");
             } else if backend_done {
-                let code = if backend_err
-                    || self.backends[b.index].sock.hup && !self.backends[b.index].sock.eof
-                {
-                    1011
-                } else {
-                    1001
-                };
+                // RFC 6455 §7.4.1: 1011 for a server that failed, 1001 for one that left.
+                let code = if backend_err { 1011 } else { 1001 };
                 self.finish_tunnel(i, Some(code), None, "backend went away");
             } else {
                 self.finish_tunnel(i, None, Some(1001), "client went away");
@@ -260,6 +288,14 @@ impl Reactor {
         };
         let got = fill(src_sock, src, bufs);
         let mut progress = matches!(got, Io::Moved(n) if n > 0);
+        if let Io::Error(e) = got {
+            let who = if dir == Dir::Up { "client" } else { "backend" };
+            debug!("{}: WebSocket {who} read failed: {e:?}", c.peer);
+            match dir {
+                Dir::Up => t.client_reset = true,
+                Dir::Down => t.backend_reset = true,
+            }
+        }
         if progress {
             match dir {
                 Dir::Up => {
@@ -285,10 +321,18 @@ impl Reactor {
                 Ok(r) => r,
                 Err(e) => return Relay::Violation(e),
             };
+            let own_pong = ev == Some(WsEvent::Pong) && tracker.control_payload() == PING_PAYLOAD;
+            match dir {
+                Dir::Up => t.up_mid = !tracker.at_frame_boundary(),
+                Dir::Down => t.down_mid = !tracker.at_frame_boundary(),
+            }
             if n > 0 {
                 append(dst, bufs, &s.bytes()[..n]);
                 s.consume(n);
                 progress = true;
+                if !own_pong {
+                    t.last_active = now;
+                }
             }
             if n == 0 && ev.is_none() {
                 break;
@@ -331,8 +375,7 @@ impl Reactor {
         }
         t.finishing = true;
         debug!("{}: closing WebSocket tunnel: {why}", c.peer);
-        if let Some(code) = to_client.filter(|_| t.down.at_frame_boundary() && !t.down.close_seen())
-        {
+        if let Some(code) = to_client.filter(|_| !t.down_mid && !t.down.close_seen()) {
             scratch.clear();
             ws::write_close(code, why.as_bytes(), None, scratch);
             append(&mut c.wbuf, bufs, scratch);
@@ -341,9 +384,7 @@ impl Reactor {
             .get_mut(t.backend.index)
             .filter(|x| x.token == t.backend.token)
         {
-            if let Some(code) =
-                to_backend.filter(|_| t.up.at_frame_boundary() && !t.up.close_seen())
-            {
+            if let Some(code) = to_backend.filter(|_| !t.up_mid && !t.up.close_seen()) {
                 scratch.clear();
                 ws::write_close(code, why.as_bytes(), Some(mask), scratch);
                 append(&mut be.wbuf, bufs, scratch);
@@ -354,21 +395,47 @@ impl Reactor {
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
     }
 
-    fn step_finishing(&mut self, i: usize, b: usize) -> crate::http::Step {
+    /// Lingering close of both sides: flush, shut the write half, discard input until
+    /// EOF. The backend is closed as soon as it is done, the client once both are.
+    fn step_finishing(&mut self, i: usize, b: Option<usize>) -> crate::http::Step {
         use crate::http::Step;
-        let be = &mut self.backends[b];
-        let bufs = &mut self.bufs;
-        let backend_left = match flush(&mut be.sock, &mut be.wbuf, bufs) {
-            Io::Error(_) => false,
-            _ => be.wbuf.is_some(),
+        let Reactor {
+            clients,
+            backends,
+            bufs,
+            ..
+        } = self;
+        let c = &mut clients[i];
+        let Phase::Tunnel(t) = &mut c.phase else {
+            return Step::Wait;
         };
-        if !backend_left {
+        let (backend_done, p1) = match b.map(|b| &mut backends[b]) {
+            Some(be) => linger(
+                &mut be.sock,
+                &mut be.wbuf,
+                &mut be.rbuf,
+                bufs,
+                &mut t.discarded,
+            ),
+            None => (true, false),
+        };
+        let (client_done, p2) = linger(
+            &mut c.sock,
+            &mut c.wbuf,
+            &mut c.rbuf,
+            bufs,
+            &mut t.discarded,
+        );
+        if t.discarded > FINISH_DRAIN_BYTES {
+            debug!("{}: WebSocket peer kept sending after the Close", c.peer);
+            return Step::Close;
+        }
+        if let Some(b) = b.filter(|_| backend_done) {
             self.close_backend(b);
         }
-        let c = &mut self.clients[i];
-        match flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
-            Io::Error(_) => Step::Close,
-            _ if c.wbuf.is_none() && !backend_left => Step::Close,
+        match (client_done, backend_done) {
+            (true, true) => Step::Close,
+            _ if p1 || p2 => Step::Again,
             _ => Step::Wait,
         }
     }
@@ -394,8 +461,7 @@ impl Reactor {
             self.close_client(i);
             return;
         }
-        let last = t.last_client.max(t.last_backend);
-        if now >= last + idle {
+        if now >= t.last_active + idle {
             self.finish_tunnel(i, Some(1001), Some(1001), "idle timeout");
             self.drive_client(i);
             return;
@@ -416,10 +482,13 @@ impl Reactor {
                 self.drive_client(i);
                 return;
             }
-            if t.ping_client.is_none() && now >= t.last_client + every && t.down.at_frame_boundary()
+            if t.ping_client.is_none()
+                && now >= t.last_client + every
+                && t.down.at_frame_boundary()
+                && !t.down.close_seen()
             {
                 scratch.clear();
-                ws::write_ping(b"sluice", None, scratch);
+                ws::write_ping(PING_PAYLOAD, None, scratch);
                 append(&mut c.wbuf, bufs, scratch);
                 t.ping_client = Some(now);
             }
@@ -430,9 +499,10 @@ impl Reactor {
                 if t.ping_backend.is_none()
                     && now >= t.last_backend + every
                     && t.up.at_frame_boundary()
+                    && !t.up.close_seen()
                 {
                     scratch.clear();
-                    ws::write_ping(b"sluice", Some(mask), scratch);
+                    ws::write_ping(PING_PAYLOAD, Some(mask), scratch);
                     append(&mut be.wbuf, bufs, scratch);
                     t.ping_backend = Some(now);
                 }
@@ -447,7 +517,7 @@ impl Reactor {
         let cfg = &self.groups[WEBSOCKET].cfg;
         let c = &mut self.clients[i];
         let Phase::Tunnel(t) = &c.phase else { return };
-        let mut at = t.last_client.max(t.last_backend) + cfg.idle_timeout;
+        let mut at = t.last_active + cfg.idle_timeout;
         if let Some(every) = cfg.ping_interval {
             for (last, sent) in [
                 (t.last_client, t.ping_client),
@@ -474,7 +544,7 @@ impl Reactor {
             .get_mut(t.backend.index)
             .filter(|x| x.token == t.backend.token)
         {
-            if !t.finishing && t.up.at_frame_boundary() && !t.up.close_seen() {
+            if !t.finishing && !t.up_mid && !t.up.close_seen() {
                 let mask: [u8; 4] = self.rng.gen();
                 self.scratch.clear();
                 ws::write_close(1001, b"client went away", Some(mask), &mut self.scratch);
@@ -482,6 +552,42 @@ impl Reactor {
                 let _ = flush(&mut be.sock, &mut be.wbuf, &mut self.bufs);
             }
             self.close_backend(t.backend.index);
+        }
+    }
+}
+
+/// One side of a lingering close. Returns (done, progress): done once its output is
+/// flushed and its input has ended (or the socket failed).
+fn linger(
+    sock: &mut crate::io::Sock,
+    wbuf: &mut Option<crate::buf::Buf>,
+    rbuf: &mut Option<crate::buf::Buf>,
+    bufs: &mut crate::buf::BufPool,
+    discarded: &mut usize,
+) -> (bool, bool) {
+    if let Io::Error(_) = flush(sock, wbuf, bufs) {
+        return (true, true);
+    }
+    if wbuf.is_some() {
+        return (false, false);
+    }
+    // Our last frame is out: FIN now, so the peer sees the end right after it.
+    let _ = sock.stream.shutdown(std::net::Shutdown::Write);
+    let mut progress = false;
+    loop {
+        if let Some(r) = rbuf.as_mut() {
+            *discarded += r.len();
+            r.consume(r.len());
+        }
+        bufs.release_if_empty(rbuf);
+        match fill(sock, rbuf, bufs) {
+            Io::Moved(0) => return (sock.eof, progress),
+            Io::Moved(_) if *discarded <= FINISH_DRAIN_BYTES => progress = true,
+            Io::Moved(_) => return (sock.eof, true),
+            Io::Eof | Io::Error(_) => {
+                bufs.release(rbuf);
+                return (true, true);
+            }
         }
     }
 }

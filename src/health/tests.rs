@@ -198,6 +198,25 @@ fn disabled_checks_schedule_nothing_and_force_up() {
 }
 
 #[test]
+fn probe_in_flight_when_checks_are_disabled_is_ignored() {
+    let t0 = base();
+    let off = HealthParams {
+        enabled: false,
+        ..params()
+    };
+    let mut h = ServerHealth::new(params(), 1, t0, S);
+    script(&mut h, t0, &[FAIL, FAIL]);
+    h.probe_started(t0 + 30 * S);
+    assert_eq!(h.set_params(off, 1), None);
+    // The third failure would take it down, but checks are off now: it must
+    // stay usable, as nothing would ever probe it back up.
+    assert_eq!(h.probe_finished(t0 + 31 * S, FAIL, NO_JITTER), None);
+    assert!(h.is_usable(t0 + 31 * S));
+    assert_eq!(h.next_probe_at(), None);
+    assert_eq!(h.checks_failed(), 2);
+}
+
+#[test]
 fn reload_keeps_state() {
     let t0 = base();
     let mut h = ServerHealth::new(params(), 1, t0, S);

@@ -1,0 +1,304 @@
+//! Issue 4, failure semantics end to end: peers that vanish, reset, break the protocol
+//! or exceed `max_message_bytes`, and the idle and ping timeouts. Each test asserts the
+//! exact Close code each side receives and that both connections end.
+
+mod util;
+mod wsutil;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+use tungstenite::Message;
+use util::Proxy;
+use wsutil::*;
+
+fn echo_proxy(extra: &str) -> (EchoBackend, Proxy) {
+    let b = EchoBackend::start();
+    let p = Proxy::start(&ws_ini(extra), &[b.addr]);
+    (b, p)
+}
+
+/// The codes of the Close frames backend connection `conn` received.
+fn codes(b: &EchoBackend, conn: usize) -> Vec<Option<u16>> {
+    b.shared
+        .closes(conn)
+        .iter()
+        .map(|c| c.as_ref().map(|c| c.0))
+        .collect()
+}
+
+/// A session that stays healthy next to the one being broken.
+fn bystander(p: &Proxy) -> Ws {
+    let (mut ws, _) = ws_connect(p.addr, "/bystander", &[]);
+    ws.send(Message::text("still here")).unwrap();
+    assert_eq!(next_msg(&mut ws), Message::text("still here"));
+    ws
+}
+
+#[track_caller]
+fn still_echoes(ws: &mut Ws) {
+    ws.send(Message::binary(vec![1, 2, 3])).unwrap();
+    assert_eq!(next_msg(ws), Message::binary(vec![1, 2, 3]));
+}
+
+#[test]
+fn backend_eof_mid_session_gives_the_client_1001() {
+    let (_b, p) = echo_proxy("");
+    let mut other = bystander(&p);
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    ws.send(Message::text("before")).unwrap();
+    assert_eq!(next_msg(&mut ws), Message::text("before"));
+    let t = Instant::now();
+    ws.send(Message::text("cmd:eof")).unwrap();
+    assert_eq!(expect_close(&mut ws).0, 1001);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    still_echoes(&mut other);
+}
+
+#[test]
+fn backend_reset_mid_session_gives_the_client_1011() {
+    let (_b, p) = echo_proxy("");
+    let mut other = bystander(&p);
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    let t = Instant::now();
+    ws.send(Message::text("cmd:reset")).unwrap();
+    assert_eq!(expect_close(&mut ws).0, 1011);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    still_echoes(&mut other);
+}
+
+#[test]
+fn client_eof_gives_the_backend_1001_and_closes_it() {
+    let (b, p) = echo_proxy("");
+    let mut other = bystander(&p);
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    ws.send(Message::text("x")).unwrap();
+    assert_eq!(next_msg(&mut ws), Message::text("x"));
+    ws.get_ref().shutdown(std::net::Shutdown::Both).unwrap();
+    drop(ws);
+    assert!(
+        eventually(|| b.shared.ended(1)),
+        "the backend connection stays open"
+    );
+    assert_eq!(codes(&b, 1), vec![Some(1001)]);
+    still_echoes(&mut other);
+}
+
+#[test]
+fn client_reset_gives_the_backend_1001_and_closes_it() {
+    let (b, p) = echo_proxy("");
+    let mut other = bystander(&p);
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    ws.send(Message::text("x")).unwrap();
+    assert_eq!(next_msg(&mut ws), Message::text("x"));
+    set_linger_zero(ws.get_ref());
+    drop(ws);
+    assert!(
+        eventually(|| b.shared.ended(1)),
+        "the backend connection stays open"
+    );
+    assert_eq!(codes(&b, 1), vec![Some(1001)]);
+    still_echoes(&mut other);
+}
+
+#[test]
+fn max_message_bytes_closes_1009_to_the_sender_and_1001_to_the_other_side() {
+    let (b, p) = echo_proxy("max_message_bytes=1000");
+    // At the limit, whole or fragmented, passes.
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    ws.send(Message::text(pattern(1000))).unwrap();
+    assert_eq!(next_msg(&mut ws), Message::text(pattern(1000)));
+
+    // Client sends one byte too many: 1009 to it, 1001 to the backend.
+    ws.send(Message::text(pattern(1001))).unwrap();
+    assert_eq!(expect_close(&mut ws).0, 1009);
+    assert!(eventually(|| b.shared.ended(0)));
+    assert_eq!(codes(&b, 0), vec![Some(1001)]);
+
+    // Also when the excess comes in a later fragment of a raw client's message.
+    let (mut s, head) = raw_upgrade(p.addr, "/", "");
+    assert_eq!(status(&head), 101);
+    s.write_all(&frame(false, 0, 2, &[0; 600], MASK)).unwrap();
+    s.write_all(&frame(true, 0, 0, &[0; 401], MASK)).unwrap();
+    assert_eq!(read_close(&mut s).0, 1009);
+    assert!(at_eof(&mut s));
+    assert!(eventually(|| b.shared.ended(1)));
+    assert_eq!(codes(&b, 1), vec![Some(1001)]);
+
+    // A large message (1 MiB) far over the limit: the sender still reads its 1009.
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    let _ = ws.send(Message::binary(vec![7; 1 << 20]));
+    assert_eq!(expect_close(&mut ws).0, 1009);
+
+    // Backend sends too much: 1009 to the backend, 1001 to the client.
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    ws.send(Message::text("cmd:big:1001")).unwrap();
+    assert_eq!(expect_close(&mut ws).0, 1001);
+    assert!(eventually(|| b.shared.ended(3)));
+    assert_eq!(codes(&b, 3), vec![Some(1009)]);
+}
+
+/// A raw client breaks the protocol with `bad`: it must get `code`, the backend 1001.
+#[track_caller]
+fn client_violation(bad: &[u8], code: u16) {
+    let (b, p) = echo_proxy("");
+    let mut other = bystander(&p);
+    let (mut s, head) = raw_upgrade(p.addr, "/", "");
+    assert_eq!(status(&head), 101);
+    s.write_all(&frame(true, 0, 1, b"fine", MASK)).unwrap();
+    let f = read_frame(&mut s).unwrap();
+    assert_eq!(f.payload, b"fine");
+    s.write_all(bad).unwrap();
+    assert_eq!(read_close(&mut s).0, code);
+    assert!(at_eof(&mut s), "the proxy closes the connection");
+    assert!(eventually(|| b.shared.ended(1)));
+    assert_eq!(codes(&b, 1), vec![Some(1001)]);
+    still_echoes(&mut other);
+}
+
+#[test]
+fn unmasked_client_frame_is_1002() {
+    client_violation(&frame(true, 0, 1, b"no mask", None), 1002);
+}
+
+#[test]
+fn oversized_control_frame_is_1002() {
+    client_violation(&frame(true, 0, 9, &[b'p'; 126], MASK), 1002);
+}
+
+#[test]
+fn reserved_opcode_is_1002() {
+    client_violation(&frame(true, 0, 3, b"?", MASK), 1002);
+}
+
+#[test]
+fn bad_utf8_close_reason_is_1007() {
+    client_violation(
+        &frame(true, 0, 8, &close_payload(1000, &[0xff, 0xfe]), MASK),
+        1007,
+    );
+}
+
+#[test]
+fn violation_in_a_header_split_across_reads_still_closes_both_sides() {
+    // The first header byte goes out alone; the second reveals a 126-byte Ping.
+    let (b, p) = echo_proxy("");
+    let (mut s, head) = raw_upgrade(p.addr, "/", "");
+    assert_eq!(status(&head), 101);
+    let bad = frame(true, 0, 9, &[b'p'; 126], MASK);
+    s.write_all(&bad[..1]).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    s.write_all(&bad[1..]).unwrap();
+    assert_eq!(read_close(&mut s).0, 1002);
+    assert!(at_eof(&mut s));
+    // The backend saw one byte of a frame: no Close can follow it, but it is closed.
+    assert!(eventually(|| b.shared.ended(0)));
+}
+
+#[test]
+fn backend_violation_is_1002_to_it_and_1001_to_the_client() {
+    // A masked server frame (RFC 6455 §5.1).
+    let got = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let g = got.clone();
+    let b = RawBackend::start(
+        |h| accept_101(h, ""),
+        move |mut s, _| {
+            let _ = s.write_all(&frame(true, 0, 1, b"masked", MASK));
+            let close = read_frame(&mut s).ok().and_then(|f| f.close());
+            *g.lock().unwrap() = Some((close, at_eof(&mut s)));
+        },
+    );
+    let p = Proxy::start(&ws_ini(""), &[b.addr]);
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    assert_eq!(expect_close(&mut ws).0, 1001);
+    assert!(eventually(|| got.lock().unwrap().is_some()));
+    let (close, eof) = got.lock().unwrap().clone().unwrap();
+    assert_eq!(close.map(|c| c.0), Some(1002));
+    assert!(eof, "the proxy closes the backend connection");
+}
+
+#[test]
+fn idle_timeout_closes_with_1001_to_both() {
+    let (b, p) = echo_proxy("idle_timeout=1s");
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    ws.send(Message::text("once")).unwrap();
+    assert_eq!(next_msg(&mut ws), Message::text("once"));
+    let t = Instant::now();
+    assert_eq!(expect_close(&mut ws).0, 1001);
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert!(eventually(|| b.shared.ended(0)));
+    assert_eq!(codes(&b, 0), vec![Some(1001)]);
+}
+
+#[test]
+fn idle_timeout_is_not_reset_by_the_proxys_own_pings() {
+    // Pings every 300 ms are answered by both peers; the tunnel is still idle.
+    let (_b, p) = echo_proxy("idle_timeout=2s\nping_interval=300ms\nping_timeout=1s");
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    let t = Instant::now();
+    assert_eq!(expect_close(&mut ws).0, 1001);
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+}
+
+#[test]
+fn ping_timeout_closes_a_client_that_stops_answering() {
+    let (b, p) = echo_proxy("ping_interval=1s\nping_timeout=1s");
+    let (mut s, head) = raw_upgrade(p.addr, "/", "");
+    assert_eq!(status(&head), 101);
+    let t = Instant::now();
+    // The proxy pings; this client reads but never answers.
+    let ping = read_frame(&mut s).unwrap();
+    assert_eq!(ping.opcode, 9, "{ping:?}");
+    assert!(!ping.masked);
+    let (code, _) = read_close(&mut s);
+    let waited = t.elapsed();
+    assert_eq!(code, 1001);
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+    assert!(at_eof(&mut s));
+    assert!(eventually(|| b.shared.ended(0)));
+    assert_eq!(codes(&b, 0), vec![Some(1001)]);
+}
+
+#[test]
+fn a_client_that_answers_pings_stays_connected() {
+    let (_b, p) = echo_proxy("ping_interval=300ms\nping_timeout=300ms");
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    ws.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let end = Instant::now() + Duration::from_millis(2000);
+    let mut pings = 0;
+    while Instant::now() < end {
+        match ws.read() {
+            Ok(Message::Ping(p)) => {
+                assert_eq!(&p[..], b"sluice");
+                pings += 1;
+            }
+            Ok(Message::Pong(_)) => {} // the backend's answer to the proxy's ping
+            Ok(m) => panic!("unexpected {m:?}"),
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("closed: {e}"),
+        }
+    }
+    assert!(pings >= 2, "{pings} pings in 2 s");
+    ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    still_echoes(&mut ws);
+}
