@@ -70,7 +70,8 @@ fn http_conn(name: &str, mut s: TcpStream) {
         } else {
             buf.drain(..head.head_len);
         }
-        let ok = match target.as_str() {
+        let path = target.split('?').next().unwrap_or("");
+        let ok = match path {
             "/healthCheck" => respond(
                 &mut s,
                 "200 OK",

@@ -541,6 +541,10 @@ impl Reactor {
         if retryable || tunnel {
             ex.retained = ex.head.head_len;
         } else {
+            // A retry lands here with `retained` still set from the first attempt:
+            // clear it, or the first response byte would consume head_len bytes more
+            // (the next pipelined request) from rbuf.
+            ex.retained = 0;
             rbuf.consume(ex.head.head_len);
         }
         let at = self.now + self.groups[ex.srv.group].cfg.response_timeout;

@@ -75,6 +75,8 @@ pub struct SeenRequest {
     /// Header lines as received (name, value), in order.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body bytes exactly as they arrived (chunk framing included).
+    pub raw_body: Vec<u8>,
     /// Which accepted connection (0-based) carried it.
     pub conn: usize,
 }
@@ -149,6 +151,27 @@ impl Backend {
         listener: TcpListener,
         handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
     ) -> Backend {
+        Backend::start_opts(listener, None, handler)
+    }
+
+    /// A backend that closes every connection left idle (no byte of a new request)
+    /// for `idle`, as servers with a short keep-alive timeout do.
+    pub fn start_idle_close(
+        idle: Duration,
+        handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
+    ) -> Backend {
+        Backend::start_opts(
+            TcpListener::bind("127.0.0.1:0").expect("bind"),
+            Some(idle),
+            handler,
+        )
+    }
+
+    fn start_opts(
+        listener: TcpListener,
+        idle_close: Option<Duration>,
+        handler: impl Fn(&SeenRequest) -> Reply + Send + Sync + 'static,
+    ) -> Backend {
         let addr = listener.local_addr().expect("addr");
         listener.set_nonblocking(true).expect("nonblocking");
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -165,7 +188,7 @@ impl Backend {
                         o.fetch_add(1, Ordering::SeqCst);
                         let (s, o, st, h) = (s.clone(), o.clone(), st.clone(), handler.clone());
                         std::thread::spawn(move || {
-                            serve_conn(stream, conn, &s, &*h, &st);
+                            serve_conn(stream, conn, &s, &*h, &st, idle_close);
                             o.fetch_sub(1, Ordering::SeqCst);
                         });
                     }
@@ -212,6 +235,7 @@ fn serve_conn(
     seen: &Mutex<Vec<SeenRequest>>,
     h: &Handler,
     stop: &AtomicBool,
+    idle_close: Option<Duration>,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     let _ = stream.set_nodelay(true);
@@ -222,6 +246,17 @@ fn serve_conn(
     let mut r = BufReader::new(stream);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+        if let Some(idle) = idle_close {
+            // Wait for the first byte of the next request at most `idle`, then close.
+            let _ = r.get_ref().set_read_timeout(Some(idle));
+            match r.fill_buf() {
+                Ok([]) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let _ = r
+                .get_ref()
+                .set_read_timeout(Some(Duration::from_millis(200)));
+        }
         let req = match read_request(&mut r, conn, stop) {
             Some(req) => req,
             None => return,
@@ -302,6 +337,7 @@ fn read_request(
         let len: usize = len.parse().ok()?;
         req.body = vec![0; len];
         read_exact_retry(r, &mut req.body, stop)?;
+        req.raw_body = req.body.clone();
     } else if req
         .header("transfer-encoding")
         .is_some_and(|t| t.contains("chunked"))
@@ -309,9 +345,11 @@ fn read_request(
         loop {
             let mut size = String::new();
             read_line_retry(r, &mut size, stop)?;
+            req.raw_body.extend_from_slice(size.as_bytes());
             let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
             let mut chunk = vec![0; n + 2];
             read_exact_retry(r, &mut chunk, stop)?;
+            req.raw_body.extend_from_slice(&chunk);
             if n == 0 {
                 break;
             }
@@ -565,5 +603,137 @@ impl Drop for ProxyProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A backend whose connections are handed, raw, to a closure (for what the scripted
+/// `Backend` cannot do: streaming huge bodies, answering 100-continue before the body).
+/// The closure gets the stream, the 0-based connection number and the stop flag; it
+/// must return by itself (use read timeouts and check the flag).
+pub struct RawBackend {
+    pub addr: SocketAddr,
+    pub accepted: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RawBackend {
+    pub fn start(
+        handler: impl Fn(TcpStream, usize, &AtomicBool) + Send + Sync + 'static,
+    ) -> RawBackend {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler = Arc::new(handler);
+        let (a, st) = (accepted.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_nodelay(true);
+                        let conn = a.fetch_add(1, Ordering::SeqCst);
+                        let (h, st) = (handler.clone(), st.clone());
+                        std::thread::spawn(move || h(stream, conn, &st));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        RawBackend {
+            addr,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RawBackend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads a head (through the empty line) from a blocking stream with a read timeout,
+/// byte by byte so nothing after it is consumed. None on EOF, error or stop.
+pub fn read_head_raw(s: &mut TcpStream, stop: &AtomicBool) -> Option<String> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) => return None,
+            Ok(_) => head.push(b[0]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if stop.load(Ordering::SeqCst) {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+        if head.len() > 64 * 1024 {
+            return None;
+        }
+    }
+    String::from_utf8(head).ok()
+}
+
+/// The value of a header in a raw head text (case-insensitive name).
+pub fn head_value<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+impl Client {
+    /// Reads a response head only: (status, headers).
+    pub fn read_head(&mut self) -> Option<(u16, Vec<(String, String)>)> {
+        let mut line = String::new();
+        if self.r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let status: u16 = line.split(' ').nth(1)?.parse().ok()?;
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.r.read_line(&mut h).ok()?;
+            let h = h.trim_end_matches(['\r', '\n']);
+            if h.is_empty() {
+                break;
+            }
+            let (n, v) = h.split_once(':')?;
+            headers.push((n.to_string(), v.trim().to_string()));
+        }
+        Some((status, headers))
+    }
+
+    /// Reads exactly `n` raw bytes.
+    pub fn read_raw(&mut self, n: usize) -> Option<Vec<u8>> {
+        let mut out = vec![0; n];
+        self.r.read_exact(&mut out).ok()?;
+        Some(out)
+    }
+
+    /// Reads until EOF (or error): whatever the proxy still sends.
+    pub fn read_rest(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = self.r.read_to_end(&mut out);
+        out
     }
 }

@@ -1,0 +1,407 @@
+//! End-to-end balancing and per-server pools (issue 3): round-robin and seeded random,
+//! pool growth to max_workers and shrink to min_workers, the bounded queue (503 with
+//! Retry-After), queue_timeout, retries on stale pooled connections, backend
+//! `Connection: close` / `Keep-Alive: timeout`, refused connects.
+mod util;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use util::*;
+
+/// An address nothing listens on.
+fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// Which of `names` a body came from.
+#[track_caller]
+fn which(body: &str, names: &[&str]) -> usize {
+    names
+        .iter()
+        .position(|n| body == format!("hello from {n}"))
+        .unwrap_or_else(|| panic!("unexpected body {body:?}"))
+}
+
+#[test]
+fn round_robin_is_cyclic() {
+    let bs = [
+        Backend::hello("a"),
+        Backend::hello("b"),
+        Backend::hello("c"),
+    ];
+    let p = Proxy::start(
+        "[http]\nalgorithm=round-robin\nserver1_addr={b0}\nserver7_addr={b1}\nserver3_addr={b2}\n",
+        &[bs[0].addr, bs[1].addr, bs[2].addr],
+    );
+    let mut c = Client::connect(p.addr);
+    let order: Vec<usize> = (0..12)
+        .map(|_| which(&c.get("/").text(), &["a", "b", "c"]))
+        .collect();
+    // Servers are ordered by number: server1 (a), server3 (c), server7 (b).
+    let first = order[0];
+    let cycle = [0, 2, 1];
+    let start = cycle.iter().position(|&x| x == first).unwrap();
+    let want: Vec<usize> = (0..12).map(|i| cycle[(start + i) % 3]).collect();
+    assert_eq!(order, want);
+    for b in &bs {
+        assert_eq!(b.count(), 4);
+    }
+}
+
+/// The sequence of servers a fresh proxy (seed 42) picks for `n` requests.
+fn random_sequence(n: usize) -> Vec<usize> {
+    let bs = [
+        Backend::hello("a"),
+        Backend::hello("b"),
+        Backend::hello("c"),
+    ];
+    let p = Proxy::start(
+        "[http]\nalgorithm=random\nserver1_addr={b0}\nserver2_addr={b1}\nserver3_addr={b2}\n",
+        &[bs[0].addr, bs[1].addr, bs[2].addr],
+    );
+    let mut c = Client::connect(p.addr);
+    (0..n)
+        .map(|_| which(&c.get("/").text(), &["a", "b", "c"]))
+        .collect()
+}
+
+#[test]
+fn random_spreads_and_is_reproducible_with_a_seed() {
+    let seq = random_sequence(300);
+    let mut counts = [0usize; 3];
+    for &s in &seq {
+        counts[s] += 1;
+    }
+    // Expected 100 each; 50 is more than 7 standard deviations away.
+    assert!(counts.iter().all(|&n| n >= 50), "uneven spread {counts:?}");
+    // Round-robin never picks the same server twice in a row; random does.
+    assert!(seq.windows(2).any(|w| w[0] == w[1]), "random looks cyclic");
+    assert_eq!(random_sequence(300), seq, "same seed, same choices");
+}
+
+#[test]
+fn pool_grows_to_max_workers_then_shrinks_to_min() {
+    let b = Backend::start(|r| Reply::Delay(Duration::from_millis(400), Box::new(ok(&r.target))));
+    let p = Proxy::start(
+        "[http]\nserver1_addr={b0}\nserver1_min_workers=1\nserver1_max_workers=3\n\
+         server1_worker_timeout=300ms\nserver1_buffer_size=20\n",
+        &[b.addr],
+    );
+    assert!(
+        wait_until(|| b.open() == 1),
+        "min_workers connection opened at start"
+    );
+    let addr = p.addr;
+    let clients: Vec<_> = (0..6)
+        .map(|i| std::thread::spawn(move || get(addr, &format!("/c{i}"))))
+        .collect();
+    let mut peak = 0;
+    let end = Instant::now() + WAIT;
+    while b.count() < 6 && Instant::now() < end {
+        peak = peak.max(b.open());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (i, t) in clients.into_iter().enumerate() {
+        let r = t.join().unwrap();
+        assert_eq!((r.status, r.text()), (200, format!("/c{i}")));
+    }
+    assert_eq!(peak, 3, "grew to max_workers");
+    assert_eq!(b.accepted(), 3, "never more than max_workers connections");
+    // 6 requests over 3 connections: 2 each.
+    let mut per_conn = [0; 3];
+    for r in b.requests() {
+        per_conn[r.conn] += 1;
+    }
+    assert_eq!(per_conn, [2, 2, 2]);
+    // Idle above min_workers for worker_timeout: closed, down to one.
+    assert!(
+        wait_until(|| b.open() == 1),
+        "shrank to min_workers, open={}",
+        b.open()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(b.open(), 1, "the min_workers connection stays");
+    assert_eq!(b.accepted(), 3, "no churn after shrinking");
+    assert_eq!(get(p.addr, "/again").status, 200);
+}
+
+#[test]
+fn min_workers_zero_opens_on_demand() {
+    let b = Backend::hello("lazy");
+    let p = Proxy::start(
+        "[http]\nserver1_addr={b0}\nserver1_min_workers=0\nserver1_worker_timeout=200ms\n",
+        &[b.addr],
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(b.accepted(), 0);
+    assert_eq!(get(p.addr, "/").text(), "hello from lazy");
+    assert!(
+        wait_until(|| b.open() == 0),
+        "idle connection above min_workers=0 closed"
+    );
+}
+
+#[test]
+fn queue_full_answers_503_with_retry_after() {
+    let b = Backend::start(|r| Reply::Delay(Duration::from_millis(600), Box::new(ok(&r.target))));
+    let p = Proxy::start(
+        "[http]\nserver1_addr={b0}\nserver1_max_workers=1\nserver1_buffer_size=1\nqueue_timeout=10s\n",
+        &[b.addr],
+    );
+    let addr = p.addr;
+    let first = std::thread::spawn(move || get(addr, "/first"));
+    assert!(
+        wait_until(|| b.count() == 1),
+        "first request reached the backend"
+    );
+    let second = std::thread::spawn(move || get(addr, "/second"));
+    std::thread::sleep(Duration::from_millis(100)); // let it take the one queue slot
+    let started = Instant::now();
+    let mut c = Client::connect(p.addr);
+    let r = c.get("/third");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "refused at once, not after waiting"
+    );
+    assert!(c.closed());
+    assert_eq!(first.join().unwrap().text(), "/first");
+    assert_eq!(second.join().unwrap().text(), "/second");
+    let targets: Vec<String> = b.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets, ["/first", "/second"]);
+    assert_eq!(b.accepted(), 1);
+}
+
+#[test]
+fn queue_timeout_answers_503() {
+    let b = Backend::start(|r| Reply::Delay(Duration::from_millis(1500), Box::new(ok(&r.target))));
+    let p = Proxy::start(
+        "[http]\nserver1_addr={b0}\nserver1_max_workers=1\nqueue_timeout=300ms\n",
+        &[b.addr],
+    );
+    let addr = p.addr;
+    let first = std::thread::spawn(move || get(addr, "/first"));
+    assert!(wait_until(|| b.count() == 1));
+    let started = Instant::now();
+    let r = get(p.addr, "/waits");
+    let waited = started.elapsed();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
+        "waited {waited:?}"
+    );
+    assert_eq!(first.join().unwrap().text(), "/first");
+    assert_eq!(
+        b.count(),
+        1,
+        "the timed-out request never reached the backend"
+    );
+}
+
+#[test]
+fn stale_pooled_connection_is_retried_on_a_fresh_one() {
+    // The second request on connection 0 finds it closed by the backend before any
+    // response byte (the race of a keep-alive close): sluice must retry it.
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    let b = Backend::start(move |r| {
+        let k = n2.fetch_add(1, Ordering::SeqCst);
+        if r.conn == 0 && k == 1 {
+            Reply::Close
+        } else {
+            ok(&format!("{} on {}", r.target, r.conn))
+        }
+    });
+    let p = Proxy::start(
+        "[http]\nserver1_addr={b0}\nserver1_max_workers=1\n",
+        &[b.addr],
+    );
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/one").text(), "/one on 0");
+    let r = c.get("/two");
+    assert_eq!(
+        (r.status, r.text()),
+        (200, "/two on 1".to_string()),
+        "retried on a fresh connection"
+    );
+    assert_eq!(
+        b.count(),
+        3,
+        "seen once on the stale connection, once on the fresh one"
+    );
+    assert_eq!(c.get("/three").text(), "/three on 1");
+}
+
+#[test]
+fn retried_request_does_not_eat_the_next_pipelined_one() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    let b = Backend::start(move |r| {
+        if r.conn == 0 && n2.fetch_add(1, Ordering::SeqCst) == 1 {
+            Reply::Close
+        } else {
+            ok(&r.target)
+        }
+    });
+    let p = Proxy::start(
+        "[http]\nserver1_addr={b0}\nserver1_max_workers=1\n",
+        &[b.addr],
+    );
+    let mut c = Client::connect(p.addr);
+    assert_eq!(c.get("/one").text(), "/one");
+    // /two is retried on a fresh connection; /three waits behind it in the same buffer.
+    c.send(b"GET /two HTTP/1.1\r\nHost: t\r\n\r\nGET /three-is-longer HTTP/1.1\r\nHost: t\r\n\r\n");
+    for want in ["/two", "/three-is-longer"] {
+        let r = c
+            .read_response(false)
+            .expect("pipelined response after a retry");
+        assert_eq!((r.status, r.text()), (200, want.to_string()));
+    }
+}
+
+#[test]
+fn backend_closing_idle_connections_never_costs_a_request() {
+    let b = Backend::start_idle_close(Duration::from_millis(100), |r| ok(&r.target));
+    let p = Proxy::start("[http]\nserver1_addr={b0}\n", &[b.addr]);
+    let mut c = Client::connect(p.addr);
+    for i in 0..8 {
+        let r = c.get(&format!("/r{i}"));
+        assert_eq!((r.status, r.text()), (200, format!("/r{i}")), "request {i}");
+        // Alternate around the backend's idle close so some requests race it.
+        std::thread::sleep(Duration::from_millis(
+            [20, 90, 100, 110, 150, 0, 95, 105][i],
+        ));
+    }
+    assert!(
+        b.accepted() >= 2,
+        "connections were closed by the backend and replaced"
+    );
+}
+
+#[test]
+fn non_idempotent_request_failing_on_fresh_connection_is_not_replayed() {
+    let b = Backend::start(|r| {
+        if r.method == "POST" {
+            Reply::Close
+        } else {
+            ok("fine")
+        }
+    });
+    let p = Proxy::start("[http]\nserver1_addr={b0}\nretries=0\n", &[b.addr]);
+    let mut c = Client::connect(p.addr);
+    c.send(b"POST /pay HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+    let r = c.read_response(false).unwrap();
+    assert_eq!(r.status, 502);
+    let posts = b
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "a POST is never sent twice");
+}
+
+#[test]
+fn backend_connection_close_is_honoured() {
+    // The backend says close but keeps the socket open: sluice must not reuse it.
+    let b = Backend::start(|r| {
+        Reply::Raw(
+            format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{}",
+                r.target.len(),
+                r.target
+            )
+            .into_bytes(),
+        )
+    });
+    let p = Proxy::start("[http]\nserver1_addr={b0}\n", &[b.addr]);
+    let mut c = Client::connect(p.addr);
+    for t in ["/a", "/b", "/c"] {
+        let r = c.get(t);
+        assert_eq!((r.status, r.text()), (200, t.to_string()));
+        assert_eq!(
+            r.header("connection"),
+            None,
+            "the backend's close is hop-by-hop"
+        );
+    }
+    let conns: Vec<usize> = b.requests().iter().map(|r| r.conn).collect();
+    assert_eq!(conns.len(), 3);
+    assert!(
+        conns[0] != conns[1] && conns[1] != conns[2] && conns[0] != conns[2],
+        "reused a closed connection: {conns:?}"
+    );
+    assert!(
+        wait_until(|| b.open() == 1),
+        "closed connections are closed on sluice's side too"
+    );
+}
+
+#[test]
+fn backend_keep_alive_timeout_is_honoured() {
+    let b = Backend::start(|r| {
+        Reply::Raw(
+            format!(
+                "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: {}\r\n\r\n{}",
+                r.target.len(),
+                r.target
+            )
+            .into_bytes(),
+        )
+    });
+    let p = Proxy::start("[http]\nserver1_addr={b0}\n", &[b.addr]);
+    assert_eq!(get(p.addr, "/x").text(), "/x");
+    // Closed before the backend's 1 s (sluice keeps a margin) and replaced (min_workers=1).
+    let started = Instant::now();
+    assert!(
+        wait_until(|| b.accepted() == 2),
+        "the connection was not closed before timeout=1"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(wait_until(|| b.open() == 1));
+    let seen = b.requests();
+    assert_eq!(seen[0].conn, 0);
+    assert_eq!(get(p.addr, "/y").text(), "/y");
+    assert_eq!(b.requests()[1].conn, 1);
+}
+
+#[test]
+fn connect_refused_tries_the_next_server() {
+    let live = Backend::hello("live");
+    let p = Proxy::start(
+        "[http]\nalgorithm=round-robin\nserver1_addr={b0}\nserver2_addr={b1}\nserver3_addr={b2}\n",
+        &[dead_addr(), live.addr, dead_addr()],
+    );
+    let mut c = Client::connect(p.addr);
+    for i in 0..10 {
+        let r = c.get(&format!("/{i}"));
+        assert_eq!(
+            (r.status, r.text()),
+            (200, "hello from live".to_string()),
+            "request {i}"
+        );
+    }
+    assert_eq!(live.count(), 10);
+}
+
+#[test]
+fn all_servers_refusing_gives_502() {
+    let p = Proxy::start(
+        "[http]\nserver1_addr={b0}\nserver2_addr={b1}\n",
+        &[dead_addr(), dead_addr()],
+    );
+    let mut c = Client::connect(p.addr);
+    let r = c.get("/");
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().starts_with("bad gateway"), "{}", r.text());
+    assert!(c.closed());
+    // Later requests are refused too (502, or 503 once both are ejected), never hang.
+    for _ in 0..3 {
+        let r = get(p.addr, "/");
+        assert!(r.status == 502 || r.status == 503, "got {}", r.status);
+    }
+}
