@@ -440,7 +440,9 @@ impl Reactor {
         let mut client = Client::new(token, Sock::new(stream), peer);
         client.admin = admin;
         entry.insert(client);
-        self.stats.accepted += 1;
+        if !admin {
+            self.stats.accepted += 1;
+        }
         let idle = self.now + self.cfg.frontend.client_idle_timeout;
         let c = &mut self.clients[index];
         c.deadline

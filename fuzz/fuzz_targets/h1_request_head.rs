@@ -100,7 +100,11 @@ fn rewrite(buf: &[u8], h: &RequestHead, tunnel: bool) {
         (again.method, again.target_form, again.body),
         (h.method, h.target_form, h.body)
     );
-    assert_eq!(again.version, Version::Http11);
+    // The client's version is kept (a 1.0 request must not get a chunked answer).
+    assert_eq!(again.version, h.version);
+    if !tunnel && h.version == Version::Http10 {
+        assert!(again.keep_alive, "a pooled 1.0 request asks for keep-alive");
+    }
     let host = h.host.map_or(FWD.default_host, |s| s.get(buf));
     assert_eq!(again.host.map(|s| s.get(&out)), Some(host));
     if tunnel && h.upgrade_websocket {
@@ -110,8 +114,11 @@ fn rewrite(buf: &[u8], h: &RequestHead, tunnel: bool) {
     for (name, value) in header_lines(&out) {
         let lower = name.to_ascii_lowercase();
         if !tunnel {
+            let ours = lower == b"connection"
+                && h.version == Version::Http10
+                && value == b"keep-alive";
             assert!(
-                !matches!(&lower[..], b"connection" | b"upgrade"),
+                ours || !matches!(&lower[..], b"connection" | b"upgrade"),
                 "{lower:?} kept"
             );
         }

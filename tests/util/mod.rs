@@ -589,6 +589,61 @@ impl ProxyProcess {
         ProxyProcess { child, addr, dir }
     }
 
+    /// Starts the binary with a complete INI text: `{port}` becomes a free port, and
+    /// `{admin}` another one (returned as `admin`).
+    #[track_caller]
+    pub fn start_raw(ini: &str) -> (ProxyProcess, SocketAddr) {
+        let free = || {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, admin) = (free(), free());
+        let text = ini
+            .replace("{port}", &port.to_string())
+            .replace("{admin}", &admin.to_string());
+        let dir = std::env::temp_dir().join(format!("sluice-test-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("sluice.ini"), text).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--config")
+            .arg(dir.join("sluice.ini"))
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+            .spawn()
+            .expect("start sluice");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert!(
+            wait_until(|| TcpStream::connect(addr).is_ok()),
+            "sluice did not start listening"
+        );
+        let admin: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
+        (ProxyProcess { child, addr, dir }, admin)
+    }
+
+    /// Sends a signal (`TERM`, `HUP`…) to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits (bounded) for the process to exit; its exit code, or None if it did not.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let end = Instant::now() + within;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

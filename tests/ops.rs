@@ -1,0 +1,258 @@
+//! Operations against the real binary: graceful drain on SIGTERM, immediate exit on a
+//! second signal, hot reload on SIGHUP (and a bad file kept out), the admin endpoint,
+//! and JSON access logs.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+use util::*;
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A WebSocket echo backend good enough for drain tests: answers the upgrade, then
+/// reads and discards until the peer closes.
+fn ws_backend() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+            head.push(b[0]);
+        }
+        let accept = protocol::ws::accept_key(KEY.as_bytes());
+        let resp = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            String::from_utf8_lossy(&accept)
+        );
+        s.write_all(resp.as_bytes()).unwrap();
+        let mut sink = [0u8; 1024];
+        while s.read(&mut sink).unwrap_or(0) > 0 {}
+    });
+    (addr, t)
+}
+
+fn ws_client(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET /chat HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "101 head");
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    s
+}
+
+#[test]
+fn sigterm_drains_in_flight_work_then_exits_zero() {
+    let http = Backend::start(|r| {
+        if r.target == "/slow" {
+            Reply::Delay(Duration::from_millis(700), Box::new(ok("slow done")))
+        } else {
+            ok("quick")
+        }
+    });
+    let (ws, ws_thread) = ws_backend();
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\ndrain_timeout=6s\n\n[http]\nserver1_addr={}\nmax_fails=0\n\n[websocket]\nserver1={ws}\n\n[log]\nlevel=info\naccess_log=false\n",
+        http.addr
+    );
+    let (mut p, _) = ProxyProcess::start_raw(&ini);
+    let mut idle = Client::connect(p.addr);
+    assert_eq!(idle.get("/").status, 200);
+    let mut busy = Client::connect(p.addr);
+    busy.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut tunnel = ws_client(p.addr);
+    assert!(
+        wait_until(|| http.count() == 2),
+        "the slow request reached the backend"
+    );
+
+    let t0 = Instant::now();
+    p.signal("TERM");
+    // The in-flight request finishes, told that the connection closes.
+    let r = busy.read_response(false).expect("in-flight response");
+    assert_eq!((r.status, r.text().as_str()), (200, "slow done"));
+    assert_eq!(r.header("connection"), Some("close"));
+    // The idle keep-alive client is closed, and nobody new gets in.
+    assert!(idle.closed(), "idle keep-alive client closed by the drain");
+    assert!(
+        wait_until(|| TcpStream::connect(p.addr).is_err()),
+        "listener closed"
+    );
+    // The tunnel gets Close 1001 (within the first half of drain_timeout).
+    let mut frame = [0u8; 4];
+    tunnel.read_exact(&mut frame).expect("a Close frame");
+    assert_eq!(frame[0], 0x88, "FIN + Close");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1001);
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "tunnel closed within the drain window"
+    );
+    drop(tunnel);
+    assert_eq!(
+        p.wait_exit(Duration::from_secs(8)),
+        Some(0),
+        "exit 0 once drained"
+    );
+    let log = p.stderr();
+    assert!(log.contains("draining"), "{log}");
+    let _ = ws_thread.join();
+}
+
+#[test]
+fn second_signal_exits_at_once() {
+    let (ws, _t) = ws_backend();
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\ndrain_timeout=60s\n\n[websocket]\nserver1={ws}\n\n[log]\nlevel=warn\n"
+    );
+    let (mut p, _) = ProxyProcess::start_raw(&ini);
+    let _tunnel = ws_client(p.addr);
+    p.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        p.wait_exit(Duration::from_millis(100)),
+        None,
+        "still draining the tunnel"
+    );
+    p.signal("TERM");
+    assert!(
+        p.wait_exit(Duration::from_secs(3)).is_some(),
+        "second signal exits at once"
+    );
+}
+
+#[test]
+fn sighup_applies_a_new_configuration_and_keeps_the_old_one_on_errors() {
+    let a = Backend::hello("a");
+    let b = Backend::hello("b");
+    let base = "[frontend]\nhost=127.0.0.1\nport={port}\n\n[log]\nlevel=info\naccess_log=false\n";
+    let (p, _) = ProxyProcess::start_raw(&format!("{base}\n[http]\nserver1_addr={}\n", a.addr));
+    let path = p.dir.join("sluice.ini");
+    let port = p.addr.port();
+    let base = base.replace("{port}", &port.to_string());
+    assert_eq!(get(p.addr, "/").text(), "hello from a");
+
+    // Add a server and switch to round-robin: both serve.
+    let two = format!(
+        "{base}\n[http]\nalgorithm=round-robin\nserver1_addr={}\nserver2_addr={}\n",
+        a.addr, b.addr
+    );
+    std::fs::write(&path, two).unwrap();
+    p.signal("HUP");
+    assert!(
+        wait_until(|| get(p.addr, "/").text() == "hello from b"),
+        "the added server receives traffic:\n{}",
+        p.stderr()
+    );
+    let seen: Vec<String> = (0..4).map(|_| get(p.addr, "/").text()).collect();
+    assert!(
+        seen.contains(&"hello from a".to_string()) && seen.contains(&"hello from b".to_string())
+    );
+
+    // An invalid file is refused and the running configuration stays.
+    std::fs::write(
+        &path,
+        format!("{base}\n[http]\nserver1_addr=\nbogus_key=1\n"),
+    )
+    .unwrap();
+    p.signal("HUP");
+    assert!(
+        wait_until(|| p.stderr().contains("reload failed")),
+        "{}",
+        p.stderr()
+    );
+    let seen: Vec<String> = (0..4).map(|_| get(p.addr, "/").text()).collect();
+    assert!(
+        seen.contains(&"hello from a".to_string()) && seen.contains(&"hello from b".to_string())
+    );
+
+    // Removing server1: no new work for it.
+    std::fs::write(&path, format!("{base}\n[http]\nserver2_addr={}\n", b.addr)).unwrap();
+    p.signal("HUP");
+    assert!(
+        wait_until(|| p.stderr().contains("removed")),
+        "{}",
+        p.stderr()
+    );
+    let before = a.count();
+    for _ in 0..6 {
+        assert_eq!(get(p.addr, "/").text(), "hello from b");
+    }
+    assert_eq!(a.count(), before, "a removed server gets no new requests");
+}
+
+#[test]
+fn admin_endpoint_serves_metrics_status_json_and_the_page() {
+    let a = Backend::hello("a");
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\n\n[http]\nserver1_addr={}\n\n[admin]\nhost=127.0.0.1\nport={{admin}}\n\n[log]\nlevel=warn\naccess_log=false\n",
+        a.addr
+    );
+    let (p, admin) = ProxyProcess::start_raw(&ini);
+    for _ in 0..5 {
+        assert_eq!(get(p.addr, "/x").status, 200);
+    }
+    let m = get(admin, "/metrics");
+    assert_eq!(m.status, 200);
+    assert!(m
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("text/plain"));
+    let text = m.text();
+    let server = format!("group=\"http\",server=\"server1\",addr=\"{}\"", a.addr);
+    for want in [
+        format!("sluice_server_up{{{server}}} 1"),
+        format!("sluice_server_requests_total{{{server}}} 5"),
+        format!("sluice_server_responses_total{{{server},class=\"2xx\"}} 5"),
+        format!("sluice_server_pool_idle_connections{{{server}}} 1"),
+        "sluice_request_duration_seconds_bucket{group=\"http\",le=\"+Inf\"} 5".to_string(),
+        "sluice_request_duration_seconds_count{group=\"http\"} 5".to_string(),
+        "# TYPE sluice_requests_total counter".to_string(),
+        // 5 requests + the harness's readiness probe; admin connections do not count.
+        "sluice_accepted_connections_total 6".to_string(),
+    ] {
+        assert!(text.contains(&want), "metrics lack {want}:\n{text}");
+    }
+    let j = get(admin, "/status.json");
+    assert_eq!(j.header("content-type"), Some("application/json"));
+    let body = j.text();
+    assert!(body.starts_with('{') && body.ends_with('}'), "{body}");
+    assert!(
+        body.contains(&format!("\"addr\":\"{}\",\"health\":\"up\"", a.addr)),
+        "{body}"
+    );
+    assert!(body.contains("\"requests\":5"), "{body}");
+    let page = get(admin, "/status");
+    assert!(page.text().contains("<title>sluice status</title>"));
+    assert_eq!(get(admin, "/nope").status, 404);
+}
+
+#[test]
+fn json_access_log_lines() {
+    let a = Backend::hello("a");
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\n\n[http]\nserver1_addr={}\n\n[log]\nlevel=info\naccess_log=true\naccess_log_format=json\n",
+        a.addr
+    );
+    let (p, _) = ProxyProcess::start_raw(&ini);
+    assert_eq!(get(p.addr, "/logged?q=1").status, 200);
+    let want =
+        "{\"client\":\"127.0.0.1\",\"method\":\"GET\",\"target\":\"/logged?q=1\",\"status\":200,";
+    assert!(wait_until(|| p.stderr().contains(want)), "{}", p.stderr());
+}
