@@ -11,21 +11,39 @@ pub const BUF_SIZE: usize = 16 * 1024;
 /// Free buffers kept for reuse; past this they are freed (an idle proxy stays small).
 pub const MAX_FREE_BUFS: usize = 256;
 
-/// A byte window over owned, initialised memory.
+/// A byte window over owned, initialised memory. Offsets are `u32` (a buffer is at
+/// most a configured head size, far below 4 GiB): every connection holds two of these
+/// slots, so their size is part of the memory per idle connection.
 pub struct Buf {
     data: Box<[u8]>,
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Buf {
+    fn s(&self) -> usize {
+        self.start as usize
+    }
+    fn e(&self) -> usize {
+        self.end as usize
+    }
+    fn set(&mut self, start: usize, end: usize) {
+        // Capacities are bounded by the configured head limit (<= 1 MiB).
+        self.start = start as u32;
+        self.end = end as u32;
+    }
+    fn compact(&mut self) {
+        let (s, e) = (self.s(), self.e());
+        self.data.copy_within(s..e, 0);
+        self.set(0, e - s);
+    }
     /// Bytes held, oldest first.
     pub fn bytes(&self) -> &[u8] {
-        &self.data[self.start..self.end]
+        &self.data[self.s()..self.e()]
     }
     /// Number of bytes held.
     pub fn len(&self) -> usize {
-        self.end - self.start
+        self.e() - self.s()
     }
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
@@ -42,35 +60,35 @@ impl Buf {
     /// Drops `n` bytes from the front.
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.len());
-        self.start += n.min(self.len());
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
+        let start = self.s() + n.min(self.len());
+        if start == self.e() {
+            self.set(0, 0);
+        } else {
+            self.set(start, self.e());
         }
     }
     /// The free tail to read into; compacts first when the tail is short.
     pub fn spare(&mut self) -> &mut [u8] {
-        if self.start > 0 && self.data.len() - self.end < self.data.len() / 2 {
-            self.data.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+        if self.start > 0 && self.data.len() - self.e() < self.data.len() / 2 {
+            self.compact();
         }
-        &mut self.data[self.end..]
+        let e = self.e();
+        &mut self.data[e..]
     }
     /// Marks `n` bytes of `spare()` as filled.
     pub fn commit(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.data.len());
+        let end = (self.e() + n).min(self.data.len());
+        self.set(self.s(), end);
     }
     /// Appends as much of `bytes` as fits; returns how many were taken.
     pub fn push(&mut self, bytes: &[u8]) -> usize {
-        if self.data.len() - self.end < bytes.len() && self.start > 0 {
-            self.data.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+        if self.data.len() - self.e() < bytes.len() && self.start > 0 {
+            self.compact();
         }
-        let n = bytes.len().min(self.data.len() - self.end);
-        self.data[self.end..self.end + n].copy_from_slice(&bytes[..n]);
-        self.end += n;
+        let e = self.e();
+        let n = bytes.len().min(self.data.len() - e);
+        self.data[e..e + n].copy_from_slice(&bytes[..n]);
+        self.set(self.s(), e + n);
         n
     }
     /// Replaces the storage with a larger one (a head bigger than `BUF_SIZE`).
@@ -82,8 +100,7 @@ impl Buf {
         let len = self.len();
         data[..len].copy_from_slice(self.bytes());
         self.data = data;
-        self.start = 0;
-        self.end = len;
+        self.set(0, len);
     }
 }
 
