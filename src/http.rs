@@ -1167,6 +1167,12 @@ impl Reactor {
                 None => {
                     self.reject(i, 503, "timed out waiting for a free server connection");
                 }
+                Some(b) if !ex.resp_started && self.awaits_client_body(ex, b) => {
+                    // A request body that stopped arriving is the client's fault: 408,
+                    // and no passive failure, or a few stalled uploads would eject a
+                    // healthy server for everyone (max_fails).
+                    self.reject(i, 408, "request body timeout");
+                }
                 Some(_) if !ex.resp_started => {
                     let srv = ex.srv;
                     self.passive_failure(srv, "response timeout");
@@ -1189,6 +1195,21 @@ impl Reactor {
             }
         }
         self.drive_client(i);
+    }
+
+    /// True when an exchange is stuck on the client: request body bytes are still due
+    /// and everything received was already written to the backend (a backend that
+    /// stopped reading leaves bytes in its wbuf and stays the one to blame, and so
+    /// does one that owes a `100 Continue` the client may be waiting for).
+    fn awaits_client_body(&self, ex: &Exchange, b: BRef) -> bool {
+        // The decoder, not `req_done`: a retained (retryable, body-less) request is
+        // never fed to it, and its decoder is done from the start.
+        !ex.req_body.is_done()
+            && !ex.head.expect_continue
+            && self
+                .backends
+                .get(b.index)
+                .is_some_and(|x| x.token == b.token && x.wbuf.is_none())
     }
 }
 

@@ -239,8 +239,16 @@ impl Reactor {
         } = self;
         let c = &mut clients[i];
         let be = &mut backends[b.index];
-        let client_err = matches!(flush(&mut c.sock, &mut c.wbuf, bufs), Io::Error(_));
-        let backend_err = matches!(flush(&mut be.sock, &mut be.wbuf, bufs), Io::Error(_));
+        let to_client = flush(&mut c.sock, &mut c.wbuf, bufs);
+        let to_backend = flush(&mut be.sock, &mut be.wbuf, bufs);
+        // Room made in a wbuf is progress: bytes held back in the other side's rbuf
+        // (backpressure) can move now, and no event would come for them (that socket's
+        // readiness is remembered, not re-signalled). Without this a peer that stopped
+        // reading and then resumed left the tunnel stalled for good.
+        progress |= matches!(to_client, Io::Moved(n) if n > 0);
+        progress |= matches!(to_backend, Io::Moved(n) if n > 0);
+        let client_err = matches!(to_client, Io::Error(_));
+        let backend_err = matches!(to_backend, Io::Error(_));
         let Phase::Tunnel(t) = &c.phase else {
             return Step::Wait;
         };

@@ -1,0 +1,114 @@
+//! Helpers of the adversarial suite (tests/robust*.rs): a bystander client that keeps
+//! being served while an attack runs, and raw one-shot requests. Every loop is bounded
+//! in count and time.
+#![allow(dead_code)]
+
+use crate::util::{Backend, Client, Response};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Prefix of every bystander request target.
+pub const BY: &str = "/by/";
+/// Longest a bystander runs.
+const BY_LIFETIME: Duration = Duration::from_secs(90);
+
+/// A keep-alive client doing GETs `BY<n>` on one connection while a test misbehaves
+/// elsewhere. The backend must answer each with its target as the body (`tag`). Any
+/// failure (status, body, closed connection) is reported by `finish`.
+pub struct Bystander {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<usize, String>>>,
+}
+
+impl Bystander {
+    /// Connects and starts; returns once the first request was served.
+    #[track_caller]
+    pub fn start(addr: SocketAddr) -> Bystander {
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut c = Client::connect(addr);
+            let end = Instant::now() + BY_LIFETIME;
+            let mut n = 0;
+            while (n == 0 || !st.load(Ordering::SeqCst)) && Instant::now() < end && n < 50_000 {
+                let t = format!("{BY}{n}");
+                c.send(format!("GET {t} HTTP/1.1\r\nHost: by\r\n\r\n").as_bytes());
+                match c.read_response(false) {
+                    Some(r) if r.status == 200 && r.body == t.as_bytes() => {}
+                    Some(r) => return Err(format!("{t}: {} {:?}", r.status, r.text())),
+                    None => return Err(format!("{t}: no response (connection lost)")),
+                }
+                n += 1;
+                if n == 1 {
+                    let _ = tx.send(());
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok(n)
+        });
+        let started = rx.recv_timeout(Duration::from_secs(10)).is_ok();
+        let mut b = Bystander {
+            stop,
+            thread: Some(thread),
+        };
+        if !started {
+            let r = b.join();
+            panic!("the bystander never got its first response: {r:?}");
+        }
+        b
+    }
+
+    fn join(&mut self) -> Result<usize, String> {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err("bystander panicked".into()),
+            None => Err("already joined".into()),
+        }
+    }
+
+    /// Stops it and asserts every one of its requests got its own 200.
+    #[track_caller]
+    pub fn finish(mut self) -> usize {
+        match self.join() {
+            Ok(n) => {
+                assert!(n > 0, "the bystander was never served");
+                n
+            }
+            Err(e) => panic!("the bystander was disturbed: {e}"),
+        }
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A backend that answers every request with its target as the body.
+pub fn tagging_backend() -> Backend {
+    Backend::start(|r| crate::util::ok(&r.target))
+}
+
+/// The requests a backend saw that were not the bystander's.
+pub fn attacks_seen(b: &Backend) -> Vec<String> {
+    b.requests()
+        .into_iter()
+        .filter(|r| !r.target.starts_with(BY))
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect()
+}
+
+/// Sends raw bytes on a new connection (the proxy may close before taking them all)
+/// and reads one response; None when the connection ended without one.
+pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> (Option<Response>, Client) {
+    let mut c = Client::connect(addr);
+    let _ = std::io::Write::write_all(&mut c.w, bytes);
+    let r = c.read_response(false);
+    (r, c)
+}
