@@ -135,6 +135,8 @@ pub struct Reactor {
     /// Clients whose exchange was advanced by someone else's event (a backend handed
     /// over from the pool): driven before the next poll so no output is stranded.
     pub(crate) ready: Vec<CRef>,
+    /// The client whose `drive_client` loop is running (see `wake`).
+    pub(crate) driving: Option<usize>,
     /// Graceful shutdown in progress: responses carry `Connection: close`.
     pub(crate) draining: bool,
     /// The last health transitions, newest last (status page).
@@ -204,6 +206,7 @@ impl Reactor {
             now,
             stats: Stats::default(),
             ready: Vec::new(),
+            driving: None,
             draining: false,
             transitions: Default::default(),
             requests: Default::default(),
