@@ -10,6 +10,7 @@ pub mod balance;
 pub mod buf;
 pub mod config;
 pub mod demo;
+pub mod exchange;
 pub mod group;
 pub mod health;
 pub mod http;

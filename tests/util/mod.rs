@@ -450,22 +450,7 @@ impl Client {
 
     /// Reads one response; `head_request` = the request was HEAD (no body).
     pub fn read_response(&mut self, head_request: bool) -> Option<Response> {
-        let mut line = String::new();
-        if self.r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let status: u16 = line.split(' ').nth(1)?.parse().ok()?;
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            self.r.read_line(&mut h).ok()?;
-            let h = h.trim_end_matches(['\r', '\n']);
-            if h.is_empty() {
-                break;
-            }
-            let (n, v) = h.split_once(':')?;
-            headers.push((n.to_string(), v.trim().to_string()));
-        }
+        let (status, headers) = self.read_head()?;
         let mut resp = Response {
             status,
             headers,
