@@ -79,14 +79,7 @@ impl Reactor {
     /// Moves request body bytes client -> backend and flushes the backend. Returns
     /// whether anything moved. Failures change the phase (and are seen by the caller).
     pub(crate) fn pump_request(&mut self, i: usize, b: usize) -> bool {
-        let Reactor {
-            clients,
-            backends,
-            bufs,
-            ..
-        } = self;
-        let c = &mut clients[i];
-        let be = &mut backends[b];
+        let (c, be, bufs) = self.pair(i, b);
         let Phase::Exchange(ex) = &mut c.phase else {
             return false;
         };
@@ -309,14 +302,7 @@ impl Reactor {
 
     /// Forwards response body bytes; true when some moved or the body ended.
     pub(crate) fn response_body(&mut self, i: usize, b: usize) -> bool {
-        let Reactor {
-            clients,
-            backends,
-            bufs,
-            ..
-        } = self;
-        let c = &mut clients[i];
-        let be = &mut backends[b];
+        let (c, be, bufs) = self.pair(i, b);
         let Phase::Exchange(ex) = &mut c.phase else {
             return false;
         };

@@ -258,6 +258,16 @@ pub(crate) fn space(slot: &Option<Buf>) -> usize {
 }
 
 impl Reactor {
+    /// A client, a backend connection and the buffer pool, borrowed together (the
+    /// split borrow every byte-moving step needs).
+    pub(crate) fn pair(
+        &mut self,
+        i: usize,
+        b: usize,
+    ) -> (&mut Client, &mut crate::pool::Backend, &mut BufPool) {
+        (&mut self.clients[i], &mut self.backends[b], &mut self.bufs)
+    }
+
     /// True while the referenced client is alive.
     pub(crate) fn client_valid(&self, c: CRef) -> bool {
         self.clients

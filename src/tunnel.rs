@@ -279,14 +279,7 @@ impl Reactor {
     /// Relays what one side sent to the other, stopping at each frame event.
     fn relay(&mut self, i: usize, b: usize, dir: Dir) -> Relay {
         let now = self.now;
-        let Reactor {
-            clients,
-            backends,
-            bufs,
-            ..
-        } = self;
-        let c = &mut clients[i];
-        let be = &mut backends[b];
+        let (c, be, bufs) = self.pair(i, b);
         let Phase::Tunnel(t) = &mut c.phase else {
             return Relay::Moved(false);
         };
