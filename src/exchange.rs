@@ -387,7 +387,7 @@ impl Reactor {
             let server = &mut self.groups[srv.group].servers[srv.server];
             server.pool.queue.push_front(cref);
             if server.pool.total < server.cfg.max_workers {
-                self.open_pooled(srv);
+                self.open_pooled(srv, true);
             }
             self.fail_queue_if_stranded(srv, why);
             return;
@@ -530,7 +530,7 @@ impl Reactor {
     pub(crate) fn serve_queue_fresh(&mut self, srv: SrvId) {
         let s = &self.groups[srv.group].servers[srv.server];
         if !s.pool.queue.is_empty() && s.pool.idle.is_empty() && s.pool.total < s.cfg.max_workers {
-            self.open_pooled(srv);
+            self.open_pooled(srv, true);
         }
     }
 

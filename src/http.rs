@@ -509,7 +509,7 @@ impl Reactor {
                 s.cfg.buffer_size,
             )
         };
-        let opened = total < max && self.open_pooled(srv);
+        let opened = total < max && self.open_pooled(srv, true);
         let server = &mut self.groups[srv.group].servers[srv.server];
         if !opened && server.pool.total == 0 {
             self.reroute(i, "connection refused");

@@ -130,14 +130,18 @@ impl Reactor {
             {
                 return;
             }
-            if !self.open_pooled(srv) {
+            if !self.open_pooled(srv, false) {
                 return;
             }
         }
     }
 
     /// Opens one more pooled connection; false when connect() failed at once.
-    pub(crate) fn open_pooled(&mut self, srv: SrvId) -> bool {
+    /// `for_request`: a request is waiting for it, so a failure counts against the
+    /// server (passive health). A pool prefill (at start, or refilling to
+    /// `min_workers`) carries no client traffic: its failures must not eject a server
+    /// that merely started after sluice.
+    pub(crate) fn open_pooled(&mut self, srv: SrvId, for_request: bool) -> bool {
         match self.connect_backend(srv, BState::Connecting) {
             Some(_) => {
                 let pool = &mut self.groups[srv.group].servers[srv.server].pool;
@@ -146,7 +150,9 @@ impl Reactor {
                 true
             }
             None => {
-                self.passive_failure(srv, "connect failed");
+                if for_request {
+                    self.passive_failure(srv, "connect failed");
+                }
                 false
             }
         }
@@ -191,7 +197,16 @@ impl Reactor {
         let srv = self.backends[i].srv;
         let owner = self.backends[i].owner.take();
         self.close_backend(i);
-        self.passive_failure(srv, why);
+        // Only a connection some request was waiting for counts against the server
+        // (see `open_pooled`): a failed prefill is not client-visible.
+        let waited = owner.is_some()
+            || !self.groups[srv.group].servers[srv.server]
+                .pool
+                .queue
+                .is_empty();
+        if waited {
+            self.passive_failure(srv, why);
+        }
         if let Some(c) = owner.filter(|c| self.client_valid(*c)) {
             self.reroute(c.index, why);
             return;

@@ -405,3 +405,22 @@ fn all_servers_refusing_gives_502() {
         assert!(r.status == 502 || r.status == 503, "got {}", r.status);
     }
 }
+
+#[test]
+fn backend_started_after_the_proxy_is_not_ejected_by_the_pool_prefill() {
+    // The port refuses while sluice prefills 5 connections (more than max_fails=3):
+    // a prefill carries no client traffic and must not eject the server.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    let p = Proxy::start(
+        &format!(
+            "[http]\nserver1_addr={addr}\nserver1_min_workers=5\nserver1_max_workers=5\nmax_fails=3\nfail_timeout=30s\n"
+        ),
+        &[],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _b = Backend::start_on(std::net::TcpListener::bind(addr).unwrap(), |_| ok("late"));
+    let r = get(p.addr, "/");
+    assert_eq!((r.status, r.text().as_str()), (200, "late"));
+}
