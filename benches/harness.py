@@ -65,6 +65,16 @@ PEERS = os.path.join(ROOT, "benches", "peers")
 RESULTS = os.path.join(ROOT, "bench-results")
 TMP_ROOT = os.path.join(RESULTS, "tmp")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# --pin: the proxy under test gets core 0 to itself; wrk and the backends share core 1.
+# On a 2-core box this measures the proxy rather than the scheduler (every proxy is
+# pinned the same way, so ratios stay side by side).
+PIN = False
+
+
+def wrk_cmd():
+    return (["taskset", "-c", "1"] if PIN else []) + ["wrk"]
+
+
 FIGURES = ["rps", "cpu", "instr", "syscalls", "wsmem", "idle", "size", "stream"]
 TARGETS = ["direct", "sluice", "haproxy", "nginx"]
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -419,6 +429,9 @@ class Procs:
         self.all = []
 
     def start(self, name, argv, env=None):
+        if PIN:
+            core = "0" if name.split("-")[0] in ("sluice", "haproxy", "nginx") else "1"
+            argv = ["taskset", "-c", core] + list(argv)
         logpath = os.path.join(self.tmp, f"{name}.log")
         logf = open(logpath, "ab")
         logf.write(f"$ {' '.join(argv)}\n".encode())
@@ -721,7 +734,7 @@ class Bench:
             backend_pid = b["http_proc"].pid
             log(f"  wrk warm-up {url}")
             for t in self.targets:
-                subprocess.run(["wrk", "-t1", "-c200", f"-d{1 if self.quick else 2}s", url[t]],
+                subprocess.run(wrk_cmd() + ["-t1", "-c200", f"-d{1 if self.quick else 2}s", url[t]],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
             data = {t: {c: [] for c in (50, 200)} for t in self.targets}
             for r in range(runs):
@@ -729,7 +742,7 @@ class Bench:
                     for t in self.targets:
                         pid = procs[t].pid if t in procs else backend_pid
                         ticks0, bticks0 = tree_ticks(pid), tree_ticks(backend_pid)
-                        out = subprocess.run(["wrk", "-t1", f"-c{c}", f"-d{dur}s", "--latency", url[t]],
+                        out = subprocess.run(wrk_cmd() + ["-t1", f"-c{c}", f"-d{dur}s", "--latency", url[t]],
                                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=dur + 60)
                         ticks1, bticks1 = tree_ticks(pid), tree_ticks(backend_pid)
                         text = out.stdout.decode("utf-8", "replace")
@@ -1035,6 +1048,7 @@ class Bench:
         doc["date"] = iso(self.date)
         doc["machine"] = machine
         doc["quick"] = self.quick
+        doc["pinned"] = PIN
         doc["figures"].update(self.results)
         doc["notes"] = self.notes
         doc["sluice_stderr"] = self.logs
@@ -1417,7 +1431,8 @@ def render_md(doc):
             "|---|" + "---|" * (len(cols) + 2)]
     rps_method = f.get("rps", {}).get("method", "")
     lines = [
-        f"Measured {doc['date']} by `python3 benches/harness.py{' --quick' if doc.get('quick') else ''}` on "
+        f"Measured {doc['date']} by `python3 benches/harness.py{' --quick' if doc.get('quick') else ''}"
+        f"{' --pin' if doc.get('pinned') else ''}` on "
         f"{m['nproc']} × {m['cpu_model']}, Linux {m['kernel']} (load average at start {' '.join(m['loadavg'])}; "
         f"a shared, noisy VM: compare ratios within one run). sluice {m['sluice_commit']}"
         f"{' with workers=' + str(m['sluice_workers']) if m.get('sluice_workers', 1) != 1 else ''}, "
@@ -1426,6 +1441,7 @@ def render_md(doc):
     ] + head + rows + [
         "",
         f"Throughput: {rps_method}. " if rps_method else "",
+        "Pinned (--pin): each proxy on core 0 alone, wrk and the backends on core 1." if doc.get("pinned") else "",
     ]
     dates = {k: v.get("date") for k, v in f.items() if isinstance(v, dict) and v.get("date") and v.get("date") != doc["date"]}
     if dates:
@@ -1497,6 +1513,7 @@ def main():
     ap.add_argument("--targets", help="comma list of: " + ",".join(TARGETS) + " (default: all installed)")
     ap.add_argument("--out", help="results directory (default bench-results/, or bench-results/tmp/quick with --quick)")
     ap.add_argument("--sluice-workers", type=int, default=1, help="[frontend] workers for sluice (default 1)")
+    ap.add_argument("--pin", action="store_true", help="proxy on core 0, wrk and backends on core 1 (taskset)")
     ap.add_argument("--no-musl", action="store_true", help="skip the static musl build for the size figure")
     ap.add_argument("--update-readme", action="store_true", help="replace the README's ## Benchmarks table with this run's")
     ap.add_argument("--keep", action="store_true", help="keep the scratch dir bench-results/tmp/run-*")
@@ -1505,6 +1522,8 @@ def main():
     ap.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--bench", action="store_true", help=argparse.SUPPRESS)  # passed by `cargo bench`
     args = ap.parse_args()
+    global PIN
+    PIN = bool(args.pin) and shutil.which("taskset") is not None and (os.cpu_count() or 1) >= 2
 
     if args.serve:
         kind, ports = args.serve[0], [int(p) for p in args.serve[1:]]
