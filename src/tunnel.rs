@@ -231,14 +231,7 @@ impl Reactor {
                 }
             }
         }
-        let Reactor {
-            clients,
-            backends,
-            bufs,
-            ..
-        } = self;
-        let c = &mut clients[i];
-        let be = &mut backends[b.index];
+        let (c, be, bufs) = self.pair(i, b.index);
         let to_client = flush(&mut c.sock, &mut c.wbuf, bufs);
         let to_backend = flush(&mut be.sock, &mut be.wbuf, bufs);
         // Room made in a wbuf is progress: bytes held back in the other side's rbuf
