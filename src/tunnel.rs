@@ -551,7 +551,9 @@ impl Reactor {
 }
 
 /// One side of a lingering close. Returns (done, progress): done once its output is
-/// flushed and its input has ended (or the socket failed).
+/// flushed and its input has ended (or the socket failed). A failed socket is done but
+/// is not progress: it fails the same way on every call, and reporting progress would
+/// step the tunnel again forever while the other side is still lingering.
 fn linger(
     sock: &mut crate::io::Sock,
     wbuf: &mut Option<crate::buf::Buf>,
@@ -560,7 +562,7 @@ fn linger(
     discarded: &mut usize,
 ) -> (bool, bool) {
     if let Io::Error(_) = flush(sock, wbuf, bufs) {
-        return (true, true);
+        return (true, false);
     }
     if wbuf.is_some() {
         return (false, false);
@@ -580,7 +582,7 @@ fn linger(
             Io::Moved(_) => return (sock.eof, true),
             Io::Eof | Io::Error(_) => {
                 bufs.release(rbuf);
-                return (true, true);
+                return (true, progress);
             }
         }
     }
