@@ -6,10 +6,42 @@
 //! read now", never "forget that the socket was readable": when buffer space frees up
 //! the owner reads again without waiting for an event that would never come.
 //! `WouldBlock` never leaves this module and `Interrupted` is retried here.
+//!
+//! `Stream` and `Listener` are mio's TCP types. With the `sim` feature (fuzzing and
+//! the deterministic scenario tests only) they are `crate::sim`'s in-memory ones with
+//! the same methods, so the reactor above runs unchanged on a simulated network.
 
 use crate::buf::Buf;
-use mio::net::TcpStream;
 use std::io::{self, Read, Write};
+
+#[cfg(feature = "sim")]
+pub use crate::sim::{Listener, Stream};
+#[cfg(not(feature = "sim"))]
+pub use mio::net::{TcpListener as Listener, TcpStream as Stream};
+
+/// The readiness one event reports, without mio's opaque event type (the simulated
+/// network makes these too).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Bytes (or EOF) to read.
+    pub readable: bool,
+    /// Room to write (or a finished connect).
+    pub writable: bool,
+    /// The peer's FIN or an error was reported.
+    pub hup: bool,
+}
+
+impl Ready {
+    /// What a mio event says.
+    pub fn from_event(ev: &mio::event::Event) -> Ready {
+        let err = ev.is_error();
+        Ready {
+            readable: ev.is_readable() || ev.is_read_closed() || err,
+            writable: ev.is_writable() || ev.is_write_closed() || err,
+            hup: ev.is_read_closed() || err,
+        }
+    }
+}
 
 /// What a read or write step achieved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +57,7 @@ pub enum Io {
 /// A stream plus its remembered readiness.
 pub struct Sock {
     /// The socket.
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Readiness seen and not yet drained.
     pub readable: bool,
     /// Writability seen and not yet exhausted.
@@ -38,7 +70,7 @@ pub struct Sock {
 
 impl Sock {
     /// Wraps a freshly accepted or connecting stream.
-    pub fn new(stream: TcpStream) -> Sock {
+    pub fn new(stream: Stream) -> Sock {
         Sock {
             stream,
             readable: false,
@@ -49,16 +81,10 @@ impl Sock {
     }
 
     /// Records the readiness an event reports.
-    pub fn on_event(&mut self, ev: &mio::event::Event) {
-        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-            self.readable = true;
-        }
-        if ev.is_read_closed() || ev.is_error() {
-            self.hup = true;
-        }
-        if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
-            self.writable = true;
-        }
+    pub fn on_event(&mut self, ready: Ready) {
+        self.readable |= ready.readable;
+        self.hup |= ready.hup;
+        self.writable |= ready.writable;
     }
 
     /// Reads into `buf` until it is full or the socket would block.

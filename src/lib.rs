@@ -19,6 +19,8 @@ pub mod lifecycle;
 pub mod pool;
 pub mod probe;
 pub mod reactor;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod timer;
 pub mod tunnel;
 

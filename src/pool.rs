@@ -382,5 +382,8 @@ impl Reactor {
     /// Logs an unexpected pool state instead of panicking.
     pub(crate) fn pool_bug(&self, what: &str) {
         warn!("internal: {what}");
+        // On the simulated network an internal inconsistency is a finding, not a log line.
+        #[cfg(feature = "sim")]
+        panic!("internal: {what}");
     }
 }

@@ -13,11 +13,10 @@ use crate::buf::BufPool;
 use crate::config::{Config, GroupKind};
 use crate::group::{Group, SrvId};
 use crate::http::{CRef, Client, Phase};
-use crate::io::Sock;
+use crate::io::{Listener, Ready, Sock, Stream};
 use crate::pool::{BState, Backend};
 use crate::timer::{Owner, Timers};
 use log::{debug, info, warn};
-use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -99,11 +98,11 @@ const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
 pub struct Reactor {
     poll: Poll,
     /// The client listener (None once draining).
-    listener: Option<TcpListener>,
+    listener: Option<Listener>,
     pub(crate) listen_addr: SocketAddr,
     listener_token: Token,
     /// The admin endpoint's listener, when `[admin]` is configured.
-    admin: Option<TcpListener>,
+    admin: Option<Listener>,
     admin_ready: bool,
     /// SIGTERM / SIGINT / SIGHUP as mio events (only in the real process).
     signals: Option<signal_hook_mio::v1_0::Signals>,
@@ -164,7 +163,7 @@ impl Reactor {
             .register(&mut listener, listener_token, Interest::READABLE)?;
         let admin = match &cfg.admin {
             Some(a) => {
-                let mut l = TcpListener::bind(a.listen)?;
+                let mut l = Listener::bind(a.listen)?;
                 poll.registry()
                     .register(&mut l, Token(KIND_ADMIN), Interest::READABLE)?;
                 Some(l)
@@ -249,9 +248,7 @@ impl Reactor {
     /// Runs until stopped.
     pub fn run(&mut self) -> io::Result<()> {
         self.log_summary();
-        self.now = Instant::now();
-        self.start_pools();
-        self.start_health();
+        self.start(Instant::now());
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         while !self.requests.stop.load(Ordering::Relaxed) && !self.drained() {
             let timeout = self
@@ -267,12 +264,7 @@ impl Reactor {
             }
             self.now = Instant::now();
             self.take_requests();
-            for ev in events.iter() {
-                self.dispatch_event(ev);
-                self.drive_ready();
-            }
-            self.fire_timers();
-            self.drive_ready();
+            self.turn(events.iter().map(|ev| (ev.token(), Ready::from_event(ev))));
         }
         info!(
             "stopping: {} clients, {} backend connections open",
@@ -282,8 +274,27 @@ impl Reactor {
         Ok(())
     }
 
-    fn dispatch_event(&mut self, ev: &mio::event::Event) {
-        match self.source(ev.token()) {
+    /// Opens the pools and schedules the first health checks.
+    fn start(&mut self, now: Instant) {
+        self.now = now;
+        self.start_pools();
+        self.start_health();
+    }
+
+    /// One turn after the poll: every event, then the deadlines that are due at
+    /// `self.now`. The simulated network (`sim` feature) drives the reactor through
+    /// this same function.
+    fn turn(&mut self, events: impl Iterator<Item = (Token, Ready)>) {
+        for (token, ready) in events {
+            self.dispatch_event(token, ready);
+            self.drive_ready();
+        }
+        self.fire_timers();
+        self.drive_ready();
+    }
+
+    fn dispatch_event(&mut self, token: Token, ready: Ready) {
+        match self.source(token) {
             Source::Listener => {
                 self.listener_ready = true;
                 self.accept_all();
@@ -294,11 +305,11 @@ impl Reactor {
             }
             Source::Signal => self.on_signals(),
             Source::Client(i) => {
-                self.clients[i].sock.on_event(ev);
+                self.clients[i].sock.on_event(ready);
                 self.drive_client(i);
             }
             Source::Backend(i) => {
-                self.backends[i].sock.on_event(ev);
+                self.backends[i].sock.on_event(ready);
                 self.on_backend_event(i);
             }
             Source::Stale => {}
@@ -426,7 +437,7 @@ impl Reactor {
         }
     }
 
-    fn add_client(&mut self, mut stream: TcpStream, peer: SocketAddr, admin: bool) {
+    fn add_client(&mut self, mut stream: Stream, peer: SocketAddr, admin: bool) {
         let _ = stream.set_nodelay(true);
         let entry = self.clients.vacant_entry();
         let index = entry.key();
@@ -475,7 +486,7 @@ impl Reactor {
     /// Opens a non-blocking connection to a server and registers it.
     pub(crate) fn connect_backend(&mut self, srv: SrvId, state: BState) -> Option<usize> {
         let addr = self.groups[srv.group].servers[srv.server].cfg.addr;
-        let mut stream = match TcpStream::connect(addr) {
+        let mut stream = match Stream::connect(addr) {
             Ok(s) => s,
             Err(e) => {
                 debug!("connect {addr}: {e}");
@@ -610,9 +621,37 @@ impl Reactor {
     }
 }
 
+/// The reactor without `run`'s loop, for the simulated network: the test owns the
+/// clock and the events, and everything else is the code that runs in production.
+#[cfg(feature = "sim")]
+impl Reactor {
+    /// What `run` does before its first poll.
+    pub fn sim_start(&mut self, now: Instant) {
+        self.start(now);
+    }
+
+    /// One turn at `now` with these events (the stop/drain/reload requests first).
+    pub fn sim_turn(&mut self, now: Instant, events: Vec<(Token, Ready)>) {
+        self.now = now;
+        self.take_requests();
+        self.turn(events.into_iter());
+    }
+
+    /// The earliest scheduled deadline (it may be stale: firing one is harmless).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// True once a drain has nothing left to wait for (`run` would return).
+    pub fn sim_drained(&self) -> bool {
+        self.drained()
+    }
+}
+
 /// Binds the client listener; with several workers every reactor binds the same address
 /// with SO_REUSEPORT and the kernel spreads new connections between them.
-fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+#[cfg(not(feature = "sim"))]
+fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<Listener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
@@ -622,5 +661,10 @@ fn bind_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> 
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(4096)?;
-    Ok(TcpListener::from_std(socket.into()))
+    Ok(Listener::from_std(socket.into()))
+}
+
+#[cfg(feature = "sim")]
+fn bind_listener(addr: SocketAddr, _reuse_port: bool) -> io::Result<Listener> {
+    Listener::bind(addr)
 }

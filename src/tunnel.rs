@@ -73,6 +73,14 @@ pub struct Tunnel {
     discarded: usize,
 }
 
+impl Tunnel {
+    /// Closing: flushing the last frames, discarding input. The backend connection may
+    /// already be closed (it finished first).
+    pub fn finishing(&self) -> bool {
+        self.finishing
+    }
+}
+
 /// Which way bytes flow.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Dir {

@@ -1,0 +1,174 @@
+//! The reactor's internal consistency, checked by the simulator after every turn.
+
+use crate::http::{BRef, Phase};
+use crate::pool::BState;
+use crate::reactor::Reactor;
+
+impl Reactor {
+    fn backend_alive(&self, b: BRef) -> bool {
+        self.backends
+            .get(b.index)
+            .is_some_and(|x| x.token == b.token)
+    }
+
+    /// Checks that every cross-reference and counter agrees with the slabs:
+    /// client <-> backend links, pool counts and idle lists, queue entries, `active`
+    /// counts and buffers. Err names the first disagreement.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut bufs = 0;
+        for (i, c) in self.clients.iter() {
+            bufs += usize::from(c.rbuf.is_some()) + usize::from(c.wbuf.is_some());
+            let cref = c.cref(i);
+            let linked = match &c.phase {
+                Phase::Exchange(ex) => ex.backend.map(|b| (b, "exchange")),
+                // A finishing tunnel closes its backend as soon as that side is done.
+                Phase::Tunnel(t) if t.finishing() && !self.backend_alive(t.backend) => None,
+                Phase::Tunnel(t) => Some((t.backend, "tunnel")),
+                _ => None,
+            };
+            if let Some((br, what)) = linked {
+                let b = self
+                    .backends
+                    .get(br.index)
+                    .filter(|b| b.token == br.token)
+                    .ok_or_else(|| format!("client {i}'s {what} names a closed backend"))?;
+                match (&b.state, what) {
+                    (BState::Busy(x), "exchange") | (BState::Tunnel(x), "tunnel") if *x == cref => {
+                    }
+                    _ => {
+                        return Err(format!(
+                            "client {i}'s {what} backend {} is not its own",
+                            br.index
+                        ))
+                    }
+                }
+            }
+        }
+        for (bi, b) in self.backends.iter() {
+            bufs += usize::from(b.rbuf.is_some()) + usize::from(b.wbuf.is_some());
+            let me = BRef {
+                index: bi,
+                token: b.token,
+            };
+            match &b.state {
+                BState::Busy(c) => {
+                    let client = self
+                        .clients
+                        .get(c.index)
+                        .filter(|x| x.token == c.token)
+                        .ok_or_else(|| format!("backend {bi} busy for a closed client"))?;
+                    match &client.phase {
+                        Phase::Exchange(ex) if ex.backend == Some(me) => {}
+                        _ => {
+                            return Err(format!(
+                                "backend {bi} busy for client {} that is not using it",
+                                c.index
+                            ))
+                        }
+                    }
+                }
+                BState::Tunnel(c) => {
+                    let client = self
+                        .clients
+                        .get(c.index)
+                        .filter(|x| x.token == c.token)
+                        .ok_or_else(|| format!("backend {bi} tunnels for a closed client"))?;
+                    match &client.phase {
+                        Phase::Tunnel(t) if t.backend == me => {}
+                        _ => {
+                            return Err(format!(
+                                "backend {bi} tunnels for client {} elsewhere",
+                                c.index
+                            ))
+                        }
+                    }
+                }
+                BState::Idle if !b.pooled => return Err(format!("unpooled backend {bi} idle")),
+                _ => {}
+            }
+        }
+        if bufs != self.bufs.outstanding {
+            return Err(format!(
+                "{} buffers handed out, {bufs} held by connections",
+                self.bufs.outstanding
+            ));
+        }
+        for (g, group) in self.groups.iter().enumerate() {
+            for (s, server) in group.servers.iter().enumerate() {
+                let mine =
+                    |b: &crate::pool::Backend| b.pooled && b.srv.group == g && b.srv.server == s;
+                let (mut total, mut connecting, mut idle) = (0, 0, 0);
+                for (_, b) in self.backends.iter().filter(|(_, b)| mine(b)) {
+                    match b.state {
+                        BState::Connecting => {
+                            total += 1;
+                            connecting += 1;
+                        }
+                        BState::Idle => {
+                            total += 1;
+                            idle += 1;
+                        }
+                        BState::Busy(_) => total += 1,
+                        _ => {}
+                    }
+                }
+                let pool = &server.pool;
+                if (pool.total, pool.connecting) != (total, connecting) {
+                    return Err(format!(
+                        "server {g}/{s}: pool counts total {} connecting {}, slab has {total} / {connecting}",
+                        pool.total, pool.connecting
+                    ));
+                }
+                let mut seen = pool.idle.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                if seen.len() != pool.idle.len() || seen.len() != idle {
+                    return Err(format!(
+                        "server {g}/{s}: idle list {:?} vs {idle} idle connections",
+                        pool.idle
+                    ));
+                }
+                for &bi in &pool.idle {
+                    match self.backends.get(bi) {
+                        Some(b) if mine(b) && matches!(b.state, BState::Idle) => {}
+                        _ => return Err(format!("server {g}/{s}: idle list names {bi}")),
+                    }
+                }
+                for c in &pool.queue {
+                    let Some(client) = self.clients.get(c.index).filter(|x| x.token == c.token)
+                    else {
+                        continue; // removed lazily
+                    };
+                    match &client.phase {
+                        Phase::Exchange(ex) if ex.backend.is_none() => {}
+                        _ => {
+                            return Err(format!(
+                                "server {g}/{s}: queued client {} is not waiting",
+                                c.index
+                            ))
+                        }
+                    }
+                }
+                let mut active = 0;
+                for (_, c) in self.clients.iter() {
+                    match &c.phase {
+                        Phase::Exchange(ex)
+                            if ex.counted && ex.srv.group == g && ex.srv.server == s =>
+                        {
+                            active += 1
+                        }
+                        Phase::Tunnel(t) if t.srv.group == g && t.srv.server == s => active += 1,
+                        _ => {}
+                    }
+                }
+                if active != server.active {
+                    return Err(format!(
+                        "server {g}/{s}: active {} but {active} exchanges and tunnels",
+                        server.active
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
