@@ -245,6 +245,13 @@ impl Reactor {
             let head_bytes = &rbuf.bytes()[..rh.head_len];
             let accept =
                 match protocol::ws::check_server_accept(101, h1::header_lines(head_bytes), &key) {
+                    // RFC 6455 §9.1, RFC 7692 §5: a server must not accept an
+                    // extension the client did not offer; the client would fail the
+                    // connection, so the answer is a 502 here instead.
+                    Ok(a) if a.rsv1_allowed && !ex.deflate_offered => {
+                        self.bad_response(i, "101 accepts permessage-deflate, not offered");
+                        return None;
+                    }
                     Ok(a) => a,
                     Err(e) => {
                         self.bad_response(i, e.as_str());

@@ -178,6 +178,8 @@ pub struct Exchange {
     pub(crate) counted: bool,
     /// A WebSocket upgrade: the client's key, checked against the backend's 101.
     pub upgrade: Option<[u8; 24]>,
+    /// The upgrade offered permessage-deflate (a 101 accepting it otherwise is invalid).
+    pub(crate) deflate_offered: bool,
     pub(crate) status: u16,
     pub(crate) close: bool,
     pub(crate) backend_keepalive: bool,
@@ -433,6 +435,7 @@ impl Reactor {
             tried: 0,
             counted: false,
             upgrade: None,
+            deflate_offered: false,
             status: 0,
             close: !head.keep_alive,
             backend_keepalive: false,

@@ -132,6 +132,7 @@ impl Reactor {
         };
         let mut ex = self.new_exchange(i, head, group);
         ex.upgrade = Some(up.key);
+        ex.deflate_offered = up.permessage_deflate_offered;
         self.clients[i].phase = Phase::Exchange(ex);
         self.choose_server(i, "no server is available");
     }

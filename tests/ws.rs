@@ -438,3 +438,16 @@ fn plain_http_and_websocket_share_a_listener() {
     ws.send(Message::text("both")).unwrap();
     assert_eq!(next_msg(&mut ws), Message::text("both"));
 }
+
+#[test]
+fn a_101_accepting_an_extension_the_client_did_not_offer_is_a_502() {
+    // RFC 6455 §9.1 / RFC 7692 §5: the client would have to fail the connection.
+    let b = RawBackend::start(
+        |h| accept_101(h, "Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+        |_s, _| {},
+    );
+    let p = Proxy::start(&ws_ini(""), &[b.addr]);
+    let (_s, head) = raw_upgrade(p.addr, "/", "");
+    assert_eq!(status(&head), 502, "{head}");
+    assert!(head_header(&b.heads()[0], "sec-websocket-extensions").is_none());
+}
