@@ -530,6 +530,33 @@ impl Reactor {
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
     }
 
+    /// A server went down or was ejected: the requests waiting in its queue go to
+    /// another server now (or get 503 when there is none) instead of waiting out
+    /// `queue_timeout` for a server that will not take them (HAProxy's `option
+    /// redispatch`). Nothing was sent for them yet, so this is not a retry.
+    pub(crate) fn redispatch_queue(&mut self, srv: SrvId) {
+        let queue = std::mem::take(&mut self.groups[srv.group].servers[srv.server].pool.queue);
+        for c in queue {
+            if !self.client_valid(c) {
+                continue;
+            }
+            let Phase::Exchange(ex) = &mut self.clients[c.index].phase else {
+                continue;
+            };
+            if ex.backend.is_some() {
+                continue;
+            }
+            uncount(&mut self.groups, ex);
+            ex.tried = 0;
+            debug!(
+                "{}: redispatched from a server that went down",
+                self.clients[c.index].peer
+            );
+            self.choose_server(c.index, "server went down");
+            self.wake(c);
+        }
+    }
+
     /// The exchange's server failed before any response byte: try another server
     /// (bounded by `retries`), or answer 502.
     pub(crate) fn reroute(&mut self, i: usize, why: &'static str) {

@@ -352,6 +352,7 @@ impl Reactor {
                 server.cfg.addr, group.fail_timeout, group.max_fails, group.fail_timeout
             );
             self.close_idle(srv);
+            self.redispatch_queue(srv);
         }
     }
 

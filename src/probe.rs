@@ -155,6 +155,7 @@ impl Reactor {
             if t.to == Verdict::Down {
                 warn!("{line}");
                 self.close_idle(srv);
+                self.redispatch_queue(srv);
             } else {
                 info!("{line}");
                 // A probe in flight when a reload removed the server may still

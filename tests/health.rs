@@ -839,3 +839,42 @@ fn each_transition_is_logged_once() {
         "the healthy server never changes"
     );
 }
+
+/// A request waiting in the queue of a server that goes down is sent to another server
+/// at once (HAProxy's `option redispatch`) instead of waiting out `queue_timeout` (10 s
+/// here, longer than the client's read timeout) for a server that will not take it.
+#[test]
+fn requests_queued_on_a_server_that_goes_down_are_redispatched() {
+    let mode = Arc::new(AtomicU8::new(HC_OK));
+    let m = mode.clone();
+    let a = Backend::start(move |r| match r.target.as_str() {
+        "/healthCheck" => health_reply(m.load(Ordering::SeqCst)),
+        "/hang" => Reply::Hang,
+        _ => ok("hello from a"),
+    });
+    let b = Backend::hello("b");
+    // a takes nearly every pick (weights 100:1) and has a single connection.
+    let ini = format!(
+        "[http]\nalgorithm=weighted-round-robin\nenable_health_check=true\n\
+         health_check_interval={}ms\nhealth_check_timeout={}ms\nrise=1\nfall=1\nmax_fails=0\n\
+         queue_timeout=10s\nserver1_addr={{b0}}\nserver1_weight=100\nserver1_min_workers=1\n\
+         server1_max_workers=1\nserver2_addr={{b1}}\nserver2_weight=1\n",
+        INTERVAL.as_millis(),
+        TIMEOUT.as_millis()
+    );
+    let p = Proxy::start(&ini, &[a.addr, b.addr]);
+    let mut busy = Client::connect(p.addr);
+    busy.send(b"GET /hang HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert!(wait_until(|| a
+        .requests()
+        .iter()
+        .any(|r| r.target == "/hang")));
+    let mut waiting = Client::connect(p.addr);
+    waiting.send(b"GET /queued HTTP/1.1\r\nHost: test\r\n\r\n");
+    std::thread::sleep(INTERVAL);
+    assert_eq!(traffic(&b), 0, "the request went to b before a went down");
+    mode.store(HC_HTTP_503, Ordering::SeqCst);
+    let r = waiting.read_response(false).expect("an answer");
+    assert_eq!((r.status, r.text()), (200, "hello from b".to_string()));
+    assert!(!a.requests().iter().any(|r| r.target == "/queued"));
+}
