@@ -426,13 +426,32 @@ pub(crate) fn classify(name: &[u8]) -> Field {
         (17, b'x') => (b"x-forwarded-proto", Field::XForwardedProto),
         _ => return Field::Other,
     };
-    // `| 0x20` lowercases letters and keeps '-'; no other tchar maps onto those.
-    let same = name.len() == known.len() && name.iter().zip(known).all(|(&a, &k)| a | 0x20 == k);
-    if same {
+    if eq_folded(name, known) {
         field
     } else {
         Field::Other
     }
+}
+
+/// `name` equals `lower` (lowercase letters and '-') ignoring ASCII case: `| 0x20`
+/// lowercases letters and keeps '-', and no other tchar maps onto those. Names of
+/// eight bytes or more are compared as overlapping words from both ends.
+fn eq_folded(name: &[u8], lower: &[u8]) -> bool {
+    const FOLD: u64 = 0x2020_2020_2020_2020;
+    let n = lower.len();
+    if name.len() != n {
+        return false;
+    }
+    if n < 8 {
+        return name.iter().zip(lower).all(|(&a, &k)| a | 0x20 == k);
+    }
+    let word = |b: &[u8], at: usize| {
+        b.get(at..at + 8)
+            .and_then(|w| w.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let same = |at: usize| word(name, at) | FOLD == word(lower, at);
+    same(0) && (n <= 16 || same(8)) && same(n - 8)
 }
 
 /// Index of the first `needle` in `hay`, eight bytes at a time (the classic
@@ -455,4 +474,41 @@ pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
         .iter()
         .position(|&b| b == needle)
         .map(|p| tail + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{classify, Field};
+
+    #[test]
+    fn classify_ignores_case_and_rejects_near_misses() {
+        let known: [(&[u8], Field); 13] = [
+            (b"TE", Field::Te),
+            (b"Host", Field::Host),
+            (b"Expect", Field::Expect),
+            (b"Upgrade", Field::Upgrade),
+            (b"Trailer", Field::Trailer),
+            (b"Connection", Field::Connection),
+            (b"Keep-Alive", Field::KeepAlive),
+            (b"Content-Length", Field::ContentLength),
+            (b"X-Forwarded-For", Field::XForwardedFor),
+            (b"Proxy-Connection", Field::ProxyConnection),
+            (b"X-Forwarded-Host", Field::XForwardedHost),
+            (b"Transfer-Encoding", Field::TransferEncoding),
+            (b"X-Forwarded-Proto", Field::XForwardedProto),
+        ];
+        for (name, field) in known {
+            assert_eq!(classify(name), field);
+            assert_eq!(classify(&name.to_ascii_lowercase()), field);
+            assert_eq!(classify(&name.to_ascii_uppercase()), field);
+            // One byte changed anywhere (to another tchar) is another field.
+            for at in 0..name.len() {
+                let mut near = name.to_vec();
+                near[at] = if near[at] == b'-' { b'_' } else { b'!' };
+                assert_eq!(classify(&near), Field::Other, "{near:?}");
+            }
+        }
+        assert_eq!(classify(b"Content-Type"), Field::Other);
+        assert_eq!(classify(b""), Field::Other);
+    }
 }
