@@ -482,40 +482,46 @@ impl Reactor {
 
     /// Response complete and request fully sent: the backend goes back to its pool.
     pub(crate) fn finish_exchange(&mut self, i: usize) {
-        let c = &mut self.clients[i];
-        let Phase::Exchange(mut ex) =
-            std::mem::replace(&mut c.phase, Phase::Head { started: None })
-        else {
+        let Phase::Exchange(ex) = &self.clients[i].phase else {
             return;
         };
-        uncount(&mut self.groups, &mut ex);
+        self.access_log(i, ex);
+        // The exchange is read in place, then overwritten: moving it out of the phase
+        // would copy it whole.
+        let c = &mut self.clients[i];
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return;
+        };
+        uncount(&mut self.groups, ex);
+        let (srv, status, bytes_out, started) = (ex.srv, ex.status, ex.bytes_out, ex.started);
+        let (backend, backend_keepalive) = (ex.backend, ex.backend_keepalive);
+        let body_unread = !ex.req_body.is_done();
+        c.phase = if ex.close || self.draining {
+            // Linger when request body bytes may still be coming: closing with unread
+            // input would reset the connection and could destroy the response.
+            Phase::Closing {
+                linger: body_unread,
+            }
+        } else {
+            Phase::Head { started: None }
+        };
         let at = self.now + self.cfg.frontend.client_idle_timeout;
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
-        let body_unread = !ex.req_body.is_done();
-        if ex.close || self.draining {
-            // Linger when request body bytes may still be coming: closing with unread
-            // input would reset the connection and could destroy the response.
-            c.phase = Phase::Closing {
-                linger: body_unread,
-            };
-        }
         self.stats.requests += 1;
-        self.access_log(i, &ex);
-        let srv = ex.srv;
-        let fail_5xx = self.groups[srv.group].cfg.fail_on_5xx && ex.status >= 500;
-        let secs = self.now.saturating_duration_since(ex.started).as_secs_f64();
+        let fail_5xx = self.groups[srv.group].cfg.fail_on_5xx && status >= 500;
+        let secs = self.now.saturating_duration_since(started).as_secs_f64();
         self.groups[srv.group].latency.observe(secs);
         let server = &mut self.groups[srv.group].servers[srv.server];
-        server.stats.bytes_out += ex.bytes_out;
-        server.stats.responses[(ex.status / 100).min(5) as usize] += 1;
+        server.stats.bytes_out += bytes_out;
+        server.stats.responses[(status / 100).min(5) as usize] += 1;
         if fail_5xx {
             self.passive_failure(srv, "5xx response");
         } else {
             server.health.on_passive_success();
         }
-        let Some(b) = ex.backend else { return };
-        let reusable = ex.backend_keepalive
+        let Some(b) = backend else { return };
+        let reusable = backend_keepalive
             && !body_unread
             && self.backends.get(b.index).is_some_and(|x| {
                 x.token == b.token
