@@ -413,28 +413,38 @@ impl Reactor {
             self.reject(i, 405, "CONNECT is not supported by this proxy");
             return;
         }
-        let ex = self.new_exchange(i, head, HTTP);
-        self.clients[i].phase = Phase::Exchange(ex);
+        self.begin_exchange(i, head, HTTP, None);
         self.choose_server(i, "no server is available");
     }
 
-    /// A new exchange for `head`, routed to `group` (no server chosen yet).
-    pub(crate) fn new_exchange(&self, i: usize, head: RequestHead, group: usize) -> Exchange {
-        let mut ex = Exchange {
+    /// Puts client `i` in a new exchange for `head` (with the client's key when it is a
+    /// WebSocket upgrade), routed to `group`, no server chosen yet. The exchange is
+    /// built where it lives: returning it by value would copy it into the phase.
+    pub(crate) fn begin_exchange(
+        &mut self,
+        i: usize,
+        head: RequestHead,
+        group: usize,
+        upgrade: Option<[u8; 24]>,
+    ) {
+        let req_body = BodyDecoder::new(head.body, self.cfg.frontend.max_body_bytes);
+        let retries_left = self.groups[group].cfg.retries;
+        let c = &mut self.clients[i];
+        c.phase = Phase::Exchange(Exchange {
             backend: None,
             srv: SrvId { group, server: 0 },
             head,
-            req_body: BodyDecoder::new(head.body, self.cfg.frontend.max_body_bytes),
+            req_body,
             req_done: false,
             resp: Resp::Await,
             retained: 0,
             resp_started: false,
             reused: false,
             retried: false,
-            retries_left: self.groups[group].cfg.retries,
+            retries_left,
             tried: 0,
             counted: false,
-            upgrade: None,
+            upgrade,
             deflate_offered: false,
             status: 0,
             close: !head.keep_alive,
@@ -444,16 +454,15 @@ impl Reactor {
             started: self.now,
             log_target: [0; LOG_TARGET],
             log_target_len: 0,
-        };
+        });
         if self.cfg.log.access_log {
-            if let Some(rbuf) = self.clients[i].rbuf.as_ref() {
+            if let (Phase::Exchange(ex), Some(rbuf)) = (&mut c.phase, c.rbuf.as_ref()) {
                 let t = head.target.get(rbuf.bytes());
                 let n = t.len().min(LOG_TARGET);
                 ex.log_target[..n].copy_from_slice(&t[..n]);
                 ex.log_target_len = n as u8;
             }
         }
-        ex
     }
 
     /// Picks a server for the client's exchange (skipping those already tried) and

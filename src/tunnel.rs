@@ -130,10 +130,10 @@ impl Reactor {
         } else {
             WEBSOCKET
         };
-        let mut ex = self.new_exchange(i, head, group);
-        ex.upgrade = Some(up.key);
-        ex.deflate_offered = up.permessage_deflate_offered;
-        self.clients[i].phase = Phase::Exchange(ex);
+        self.begin_exchange(i, head, group, Some(up.key));
+        if let Phase::Exchange(ex) = &mut self.clients[i].phase {
+            ex.deflate_offered = up.permessage_deflate_offered;
+        }
         self.choose_server(i, "no server is available");
     }
 
