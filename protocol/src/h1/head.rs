@@ -55,6 +55,8 @@ pub struct RequestHead {
     pub host: Option<Span>,
     /// Number of header fields.
     pub header_count: usize,
+    /// The field lines `write_request_head` drops.
+    pub(crate) hops: Hops,
 }
 
 /// A parsed response head. Spans index the buffer given to `parse_response`.
@@ -78,6 +80,26 @@ pub struct ResponseHead {
     pub upgrade: bool,
     /// Number of header fields.
     pub header_count: usize,
+    /// The field lines `write_response_head` drops.
+    pub(crate) hops: Hops,
+}
+
+/// The hop-by-hop field lines of a head (RFC 9110 §7.6.1), found while parsing so
+/// that rewriting the head does not classify every name again. Bit `k` stands for
+/// the `k`-th field line; `mapped` is false when the bits cannot say it all (more
+/// than 64 fields, or a Connection field naming other fields), and the rewrite then
+/// looks at the names itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Hops {
+    /// Always dropped: Connection, Keep-Alive, Proxy-Connection, TE, Trailer, and
+    /// in a request X-Forwarded-For/-Proto/-Host (the proxy writes its own).
+    pub drop: u64,
+    /// Upgrade lines: kept only for a tunnel.
+    pub upgrade: u64,
+    /// A request X-Forwarded-For is among `drop`.
+    pub xff: bool,
+    /// The bits are complete.
+    pub mapped: bool,
 }
 
 /// Parses a request head at the start of `buf`. Call it again with more bytes
@@ -102,7 +124,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>,
     };
     let method = Method::from_bytes(method_bytes);
     let target_form = target_form(method, target_bytes)?;
-    let f = scan_fields(window, req.headers)?;
+    let f = scan_fields(window, req.headers, Kind::Request)?;
     if f.hosts > 1 {
         return Err(ParseError::MultipleHost);
     }
@@ -124,6 +146,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>,
         upgrade_websocket: f.conn_upgrade && f.websocket,
         host: f.host,
         header_count: req.headers.len(),
+        hops: f.hops,
     }))
 }
 
@@ -157,7 +180,7 @@ pub fn parse_response(
     } else {
         Version::Http10
     };
-    let f = scan_fields(window, resp.headers)?;
+    let f = scan_fields(window, resp.headers, Kind::Response)?;
     let body = response_body(&f, version, status, request_method)?;
     Ok(Status::Complete(ResponseHead {
         head_len,
@@ -169,6 +192,7 @@ pub fn parse_response(
         keep_alive_timeout: f.keep_alive_timeout,
         upgrade: status == 101,
         header_count: resp.headers.len(),
+        hops: f.hops,
     }))
 }
 
@@ -188,13 +212,22 @@ struct Fields {
     hosts: usize,
     expect_continue: bool,
     keep_alive_timeout: Option<u32>,
+    hops: Hops,
 }
 
-fn scan_fields(buf: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fields, ParseError> {
+fn scan_fields(
+    buf: &[u8],
+    headers: &[httparse::Header<'_>],
+    kind: Kind,
+) -> Result<Fields, ParseError> {
     let mut f = Fields::default();
-    for h in headers {
+    // Connection naming a field other than these leaves the rewrite to find it.
+    let mut names_others = false;
+    for (k, h) in headers.iter().enumerate() {
         let value = h.value;
-        match classify(h.name.as_bytes()) {
+        let line = 1u64.checked_shl(k as u32).unwrap_or(0);
+        let field = classify(h.name.as_bytes());
+        match field {
             Field::ContentLength => {
                 f.content_length = Some(content_length(value, f.content_length)?)
             }
@@ -205,9 +238,13 @@ fn scan_fields(buf: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fields, P
             }
             Field::Connection => {
                 for item in list_items(value) {
-                    f.close |= item.eq_ignore_ascii_case(b"close");
-                    f.keep_alive |= item.eq_ignore_ascii_case(b"keep-alive");
-                    f.conn_upgrade |= item.eq_ignore_ascii_case(b"upgrade");
+                    let close = item.eq_ignore_ascii_case(b"close");
+                    let keep_alive = item.eq_ignore_ascii_case(b"keep-alive");
+                    let upgrade = item.eq_ignore_ascii_case(b"upgrade");
+                    f.close |= close;
+                    f.keep_alive |= keep_alive;
+                    f.conn_upgrade |= upgrade;
+                    names_others |= !(close || keep_alive || upgrade);
                 }
             }
             Field::Upgrade => {
@@ -220,7 +257,23 @@ fn scan_fields(buf: &[u8], headers: &[httparse::Header<'_>]) -> Result<Fields, P
             }
             _ => {}
         }
+        let request = kind == Kind::Request;
+        match field {
+            Field::Connection
+            | Field::KeepAlive
+            | Field::ProxyConnection
+            | Field::Te
+            | Field::Trailer => f.hops.drop |= line,
+            Field::Upgrade => f.hops.upgrade |= line,
+            Field::XForwardedFor if request => {
+                f.hops.drop |= line;
+                f.hops.xff = true;
+            }
+            Field::XForwardedProto | Field::XForwardedHost if request => f.hops.drop |= line,
+            _ => {}
+        }
     }
+    f.hops.mapped = headers.len() <= 64 && !names_others;
     Ok(f)
 }
 
