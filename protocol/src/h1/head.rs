@@ -84,22 +84,80 @@ pub struct ResponseHead {
     pub(crate) hops: Hops,
 }
 
+/// Most lines a `Hops` map holds; heads with more hop-by-hop lines are rare.
+const HOP_LINES: usize = 4;
+
 /// The hop-by-hop field lines of a head (RFC 9110 §7.6.1), found while parsing so
-/// that rewriting the head does not classify every name again. Bit `k` stands for
-/// the `k`-th field line; `mapped` is false when the bits cannot say it all (more
-/// than 64 fields, or a Connection field naming other fields), and the rewrite then
+/// that rewriting the head neither classifies the names again nor looks for line
+/// ends. `mapped` is false when the map cannot say it all (more than `HOP_LINES`
+/// such lines, or a Connection field naming other fields), and the rewrite then
 /// looks at the names itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Hops {
-    /// Always dropped: Connection, Keep-Alive, Proxy-Connection, TE, Trailer, and
-    /// in a request X-Forwarded-For/-Proto/-Host (the proxy writes its own).
-    pub drop: u64,
-    /// Upgrade lines: kept only for a tunnel.
-    pub upgrade: u64,
-    /// A request X-Forwarded-For is among `drop`.
+    /// Offset of the first field line (of the final CRLF when there is none).
+    pub fields: u32,
+    /// The lines to drop, CRLF included, in order: Connection, Keep-Alive,
+    /// Proxy-Connection, TE, Trailer, Upgrade, and in a request X-Forwarded-For,
+    /// -Proto and -Host (the proxy writes its own).
+    pub lines: [Span; HOP_LINES],
+    /// How many of `lines` are used.
+    pub count: u8,
+    /// Bit `k` set: `lines[k]` is an Upgrade line, kept for a tunnel.
+    pub upgrade: u8,
+    /// A request X-Forwarded-For is among `lines`.
     pub xff: bool,
-    /// The bits are complete.
+    /// The map is complete.
     pub mapped: bool,
+}
+
+impl Hops {
+    /// An empty map for a head whose field lines end at `fields_end`.
+    fn new(fields_end: u32) -> Hops {
+        Hops {
+            fields: fields_end,
+            mapped: true,
+            ..Hops::default()
+        }
+    }
+
+    /// Notes field line `k` (they come in order), which starts at `start` and is a
+    /// `field`. A dropped line is open (empty) until the next line starts.
+    fn note(&mut self, k: usize, start: u32, field: Field, kind: Kind) {
+        if k == 0 {
+            self.fields = start;
+        }
+        self.finish(start);
+        let request = kind == Kind::Request;
+        match field {
+            Field::Connection
+            | Field::KeepAlive
+            | Field::ProxyConnection
+            | Field::Te
+            | Field::Trailer
+            | Field::Upgrade => {}
+            Field::XForwardedFor if request => self.xff = true,
+            Field::XForwardedProto | Field::XForwardedHost if request => {}
+            _ => return,
+        }
+        let n = usize::from(self.count);
+        let Some(line) = self.lines.get_mut(n) else {
+            self.mapped = false;
+            return;
+        };
+        *line = Span { start, end: start };
+        self.count += 1;
+        if field == Field::Upgrade {
+            self.upgrade |= 1 << n;
+        }
+    }
+
+    /// Ends an open dropped line at `end`.
+    fn finish(&mut self, end: u32) {
+        let last = usize::from(self.count).wrapping_sub(1);
+        if let Some(line) = self.lines.get_mut(last).filter(|l| l.is_empty()) {
+            line.end = end;
+        }
+    }
 }
 
 /// Parses a request head at the start of `buf`. Call it again with more bytes
@@ -124,7 +182,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>,
     };
     let method = Method::from_bytes(method_bytes);
     let target_form = target_form(method, target_bytes)?;
-    let f = scan_fields(window, req.headers, Kind::Request)?;
+    let f = scan_fields(window, req.headers, Kind::Request, head_len)?;
     if f.hosts > 1 {
         return Err(ParseError::MultipleHost);
     }
@@ -180,7 +238,7 @@ pub fn parse_response(
     } else {
         Version::Http10
     };
-    let f = scan_fields(window, resp.headers, Kind::Response)?;
+    let f = scan_fields(window, resp.headers, Kind::Response, head_len)?;
     let body = response_body(&f, version, status, request_method)?;
     Ok(Status::Complete(ResponseHead {
         head_len,
@@ -219,14 +277,17 @@ fn scan_fields(
     buf: &[u8],
     headers: &[httparse::Header<'_>],
     kind: Kind,
+    head_len: usize,
 ) -> Result<Fields, ParseError> {
     let mut f = Fields::default();
-    // Connection naming a field other than these leaves the rewrite to find it.
-    let mut names_others = false;
+    // The field lines end before the final CRLF.
+    let fields_end = head_len.saturating_sub(2) as u32;
+    f.hops = Hops::new(fields_end);
     for (k, h) in headers.iter().enumerate() {
         let value = h.value;
-        let line = 1u64.checked_shl(k as u32).unwrap_or(0);
         let field = classify(h.name.as_bytes());
+        f.hops
+            .note(k, span_of(buf, h.name.as_bytes()).start, field, kind);
         match field {
             Field::ContentLength => {
                 f.content_length = Some(content_length(value, f.content_length)?)
@@ -244,7 +305,8 @@ fn scan_fields(
                     f.close |= close;
                     f.keep_alive |= keep_alive;
                     f.conn_upgrade |= upgrade;
-                    names_others |= !(close || keep_alive || upgrade);
+                    // Naming another field: the rewrite has to find it by name.
+                    f.hops.mapped &= close || keep_alive || upgrade;
                 }
             }
             Field::Upgrade => {
@@ -257,23 +319,8 @@ fn scan_fields(
             }
             _ => {}
         }
-        let request = kind == Kind::Request;
-        match field {
-            Field::Connection
-            | Field::KeepAlive
-            | Field::ProxyConnection
-            | Field::Te
-            | Field::Trailer => f.hops.drop |= line,
-            Field::Upgrade => f.hops.upgrade |= line,
-            Field::XForwardedFor if request => {
-                f.hops.drop |= line;
-                f.hops.xff = true;
-            }
-            Field::XForwardedProto | Field::XForwardedHost if request => f.hops.drop |= line,
-            _ => {}
-        }
     }
-    f.hops.mapped = headers.len() <= 64 && !names_others;
+    f.hops.finish(fields_end);
     Ok(f)
 }
 

@@ -361,28 +361,20 @@ impl Line {
 impl<'a> HeaderLines<'a> {
     /// The next field line, by offsets into the head.
     pub(crate) fn next_line(&mut self) -> Option<Line> {
-        let (start, end) = self.next_bounds()?;
-        let line = self.head.get(start..end).unwrap_or(&[]);
-        let colon = start + find_byte(line, b':').unwrap_or(line.len());
-        Some(Line { start, colon, end })
-    }
-
-    /// The next field line as `start..end` (without its CRLF), name not looked for.
-    pub(crate) fn next_bounds(&mut self) -> Option<(usize, usize)> {
         let rest = self.head.get(self.pos..)?;
         let len = find_byte(rest, b'\r').unwrap_or(rest.len());
         if len == 0 {
             self.pos = self.head.len() + 1;
             return None;
         }
-        let start = self.pos;
+        let colon = find_byte(&rest[..len], b':').unwrap_or(len);
+        let line = Line {
+            start: self.pos,
+            colon: self.pos + colon,
+            end: self.pos + len,
+        };
         self.pos += len + 2;
-        Some((start, start + len))
-    }
-
-    /// Offset of the next field line (or of the final CRLF).
-    pub(crate) fn pos(&self) -> usize {
-        self.pos
+        Some(line)
     }
 }
 
