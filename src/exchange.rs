@@ -234,6 +234,9 @@ impl Reactor {
                 }
                 bufs.release_if_empty(&mut c.rbuf);
                 ex.retained = 0;
+                // Only body-less requests are retained: this one is complete now,
+                // and the exchange can finish without another pump_request pass.
+                ex.req_done = ex.req_body.is_done();
             }
         }
         let interim = (100..200).contains(&rh.status);
@@ -521,6 +524,16 @@ impl Reactor {
             server.health.on_passive_success();
         }
         let Some(b) = backend else { return };
+        // A last read that filled the buffer leaves the socket readable: what follows
+        // the response (a FIN, stray bytes) must be seen before the connection is
+        // handed to a queued request.
+        if let Some(x) = self
+            .backends
+            .get_mut(b.index)
+            .filter(|x| x.token == b.token)
+        {
+            fill(&mut x.sock, &mut x.rbuf, &mut self.bufs);
+        }
         let reusable = backend_keepalive
             && !body_unread
             && self.backends.get(b.index).is_some_and(|x| {
