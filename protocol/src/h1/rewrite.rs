@@ -16,7 +16,6 @@
 //! would make the backend read the body as the next request).
 
 use super::head::Hops;
-use super::response::push_decimal;
 use super::{
     classify, has_token, header_lines, list_items, Field, RequestHead, ResponseHead, Version,
 };
@@ -102,9 +101,13 @@ pub fn write_response_head(
     let h = buf.get(..head.head_len).unwrap_or(buf);
     let upgrade = tunnel && head.status == 101;
     out.reserve(h.len() + 64);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(out, u64::from(head.status));
-    out.push(b' ');
+    // The parser took three digits (100..=599): one fixed-size copy.
+    let code = head.status;
+    let mut start = *b"HTTP/1.1 000 ";
+    start[9] += (code / 100 % 10) as u8;
+    start[10] += (code / 10 % 10) as u8;
+    start[11] += (code % 10) as u8;
+    out.extend_from_slice(&start);
     out.extend_from_slice(head.reason.get(h));
     out.extend_from_slice(b"\r\n");
     copy_fields(h, &head.hops, upgrade, false, out);
