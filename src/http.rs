@@ -226,10 +226,16 @@ impl Client {
 }
 
 /// Reads from a socket into an optional pooled buffer, taking one when needed.
+/// Inlined: most calls find the socket not readable and return at once.
+#[inline]
 pub(crate) fn fill(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
     if !sock.readable || sock.eof {
         return Io::Moved(0);
     }
+    fill_now(sock, slot, bufs)
+}
+
+fn fill_now(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
     let buf = slot.get_or_insert_with(|| bufs.get());
     let r = sock.read_into(buf);
     bufs.release_if_empty(slot);
