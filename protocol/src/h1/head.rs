@@ -297,6 +297,9 @@ fn scan_fields(
                 f.hosts += 1;
                 f.host = f.host.or(Some(span_of(buf, value)));
             }
+            // Most Connection values are exactly one of the tokens: skip the list walk.
+            Field::Connection if value.eq_ignore_ascii_case(b"keep-alive") => f.keep_alive = true,
+            Field::Connection if value.eq_ignore_ascii_case(b"close") => f.close = true,
             Field::Connection => {
                 for item in list_items(value) {
                     let close = item.eq_ignore_ascii_case(b"close");
