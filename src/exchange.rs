@@ -527,15 +527,17 @@ impl Reactor {
         // A last read that filled the buffer leaves the socket readable: what follows
         // the response (a FIN, stray bytes) must be seen before the connection is
         // handed to a queued request.
+        let mut broken = false;
         if let Some(x) = self
             .backends
             .get_mut(b.index)
             .filter(|x| x.token == b.token)
         {
-            fill(&mut x.sock, &mut x.rbuf, &mut self.bufs);
+            broken = matches!(fill(&mut x.sock, &mut x.rbuf, &mut self.bufs), Io::Error(_));
         }
         let reusable = backend_keepalive
             && !body_unread
+            && !broken
             && self.backends.get(b.index).is_some_and(|x| {
                 x.token == b.token
                     && x.pooled

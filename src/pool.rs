@@ -235,14 +235,22 @@ impl Reactor {
         let b = &mut self.backends[i];
         b.state = BState::Idle;
         b.idle_since = Some(self.now);
+        let token = b.token;
         self.groups[srv.group].servers[srv.server].pool.idle.push(i);
+        // Bytes or EOF may have arrived before it became idle (the backend closing
+        // it, or bytes past the response): look before a waiting request gets it.
+        if self.backends[i].sock.readable {
+            self.check_idle(i);
+        }
         self.serve_queue(srv);
-        if matches!(self.backends.get(i).map(|b| &b.state), Some(BState::Idle)) {
+        // An eviction just now may leave waiters with no connection coming.
+        self.serve_queue_fresh(srv);
+        let still_idle = self
+            .backends
+            .get(i)
+            .is_some_and(|b| b.token == token && matches!(b.state, BState::Idle));
+        if still_idle {
             self.set_idle_deadline(i);
-            // Bytes or EOF may have arrived before it became idle.
-            if self.backends[i].sock.readable {
-                self.check_idle(i);
-            }
         }
     }
 
