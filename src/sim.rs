@@ -144,6 +144,20 @@ impl End {
     }
 }
 
+impl End {
+    /// On a reset end: ECONNRESET the first time, `later` after that.
+    fn reset_result(&mut self, later: io::Result<usize>) -> Option<io::Result<usize>> {
+        if !self.reset {
+            return None;
+        }
+        if std::mem::replace(&mut self.reset_reported, true) {
+            Some(later)
+        } else {
+            Some(Err(ErrorKind::ConnectionReset.into()))
+        }
+    }
+}
+
 fn mark(end: &mut End, bits: u8) {
     end.pending |= bits;
 }
@@ -361,12 +375,8 @@ impl Read for Stream {
         self.with_end(|n, id, side| {
             let cap = n.cap;
             let c = &mut n.conns[id];
-            if c.ends[side].reset {
-                let e = &mut c.ends[side];
-                if std::mem::replace(&mut e.reset_reported, true) {
-                    return Ok(0);
-                }
-                return Err(ErrorKind::ConnectionReset.into());
+            if let Some(r) = c.ends[side].reset_result(Ok(0)) {
+                return r;
             }
             if !c.connected {
                 return Err(ErrorKind::WouldBlock.into());
@@ -397,12 +407,8 @@ impl Write for Stream {
         self.with_end(|n, id, side| {
             let cap = n.cap;
             let c = &mut n.conns[id];
-            if c.ends[side].reset {
-                let e = &mut c.ends[side];
-                if std::mem::replace(&mut e.reset_reported, true) {
-                    return Err(ErrorKind::BrokenPipe.into());
-                }
-                return Err(ErrorKind::ConnectionReset.into());
+            if let Some(r) = c.ends[side].reset_result(Err(ErrorKind::BrokenPipe.into())) {
+                return r;
             }
             if c.ends[side].shut_wr {
                 return Err(ErrorKind::BrokenPipe.into());

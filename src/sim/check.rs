@@ -50,41 +50,29 @@ impl Reactor {
                 index: bi,
                 token: b.token,
             };
-            match &b.state {
-                BState::Busy(c) => {
-                    let client = self
-                        .clients
-                        .get(c.index)
-                        .filter(|x| x.token == c.token)
-                        .ok_or_else(|| format!("backend {bi} busy for a closed client"))?;
-                    match &client.phase {
-                        Phase::Exchange(ex) if ex.backend == Some(me) => {}
-                        _ => {
-                            return Err(format!(
-                                "backend {bi} busy for client {} that is not using it",
-                                c.index
-                            ))
-                        }
-                    }
-                }
-                BState::Tunnel(c) => {
-                    let client = self
-                        .clients
-                        .get(c.index)
-                        .filter(|x| x.token == c.token)
-                        .ok_or_else(|| format!("backend {bi} tunnels for a closed client"))?;
-                    match &client.phase {
-                        Phase::Tunnel(t) if t.backend == me => {}
-                        _ => {
-                            return Err(format!(
-                                "backend {bi} tunnels for client {} elsewhere",
-                                c.index
-                            ))
-                        }
-                    }
-                }
+            let owner = match &b.state {
+                BState::Busy(c) => Some((c, "busy")),
+                BState::Tunnel(c) => Some((c, "tunnel")),
                 BState::Idle if !b.pooled => return Err(format!("unpooled backend {bi} idle")),
-                _ => {}
+                _ => None,
+            };
+            if let Some((c, what)) = owner {
+                let client = self
+                    .clients
+                    .get(c.index)
+                    .filter(|x| x.token == c.token)
+                    .ok_or_else(|| format!("backend {bi} ({what}) for a closed client"))?;
+                let linked = match &client.phase {
+                    Phase::Exchange(ex) => what == "busy" && ex.backend == Some(me),
+                    Phase::Tunnel(t) => what == "tunnel" && t.backend == me,
+                    _ => false,
+                };
+                if !linked {
+                    return Err(format!(
+                        "backend {bi} ({what}) for client {} that is not using it",
+                        c.index
+                    ));
+                }
             }
         }
         if bufs != self.bufs.outstanding {

@@ -496,27 +496,18 @@ impl World {
         let Some(s) = b.stream.as_mut() else {
             return false;
         };
-        let mut moved = false;
-        let mut buf = [0u8; 4096];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => {
-                    if !b.eof {
-                        b.eof = true;
-                        moved = true;
-                    }
-                    break;
-                }
-                Ok(n) => {
-                    b.inbox.extend_from_slice(&buf[..n]);
-                    moved = true;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    b.stream = None;
-                    return true;
-                }
+        let (n, end) = read_all(s, &mut b.inbox);
+        let mut moved = n > 0;
+        match end {
+            ReadEnd::Eof if !b.eof => {
+                b.eof = true;
+                moved = true;
             }
+            ReadEnd::Failed => {
+                b.stream = None;
+                return true;
+            }
+            _ => {}
         }
         if moved {
             if let Some(m) = last_marker(&b.inbox) {
@@ -688,25 +679,11 @@ impl World {
             if c.stalled || c.eof {
                 continue;
             }
-            let mut buf = [0u8; 4096];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => {
-                        c.eof = true;
-                        moved = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        c.received.extend_from_slice(&buf[..n]);
-                        moved = true;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        c.eof = true;
-                        moved = true;
-                        break;
-                    }
-                }
+            let (n, end) = read_all(s, &mut c.received);
+            moved |= n > 0;
+            if !matches!(end, ReadEnd::Open) {
+                c.eof = true;
+                moved = true;
             }
         }
         for j in 0..self.backends.len() {
@@ -910,6 +887,30 @@ impl World {
             "a request with healthy backends got no complete answer in 5 s: {:?}",
             String::from_utf8_lossy(&c.received)
         );
+    }
+}
+
+/// How reading a peer's stream until it would block ended.
+enum ReadEnd {
+    Open,
+    Eof,
+    Failed,
+}
+
+/// Reads everything `s` has into `into`: the bytes read and how it ended.
+fn read_all(s: &mut Stream, into: &mut Vec<u8>) -> (usize, ReadEnd) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (total, ReadEnd::Eof),
+            Ok(n) => {
+                into.extend_from_slice(&buf[..n]);
+                total += n;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return (total, ReadEnd::Open),
+            Err(_) => return (total, ReadEnd::Failed),
+        }
     }
 }
 
