@@ -9,8 +9,17 @@ use sluice::sim::scenario;
 
 /// Every committed input (the hand-written seeds and each crash fuzzing found) runs
 /// clean; the hand-written seeds also reach what they were written for.
+///
+/// To replay one input (a crash from `fuzz/artifacts/reactor/`) with a trace of every
+/// step, backend answer and client byte: `SIM_INPUT=path SIM_TRACE=1 cargo test
+/// --features sim --test sim corpus -- --nocapture`.
 #[test]
 fn corpus_inputs_replay_clean() {
+    if let Some(path) = std::env::var_os("SIM_INPUT") {
+        let data = std::fs::read(&path).expect("SIM_INPUT");
+        eprintln!("{:?}", scenario::run(&data));
+        return;
+    }
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/reactor");
     let mut n = 0;
     for entry in std::fs::read_dir(dir).expect("fuzz/corpus/reactor") {

@@ -88,7 +88,8 @@ struct Client {
     stream: Option<Stream>,
     /// Bytes queued to send.
     outbox: Vec<u8>,
-    /// Bytes held back until a `Release` step (a request dribbled in two parts).
+    /// Bytes held back until a `Release` step (a request dribbled in two parts);
+    /// later requests queue behind them, so request numbers follow wire order.
     held: Vec<u8>,
     /// Everything received.
     received: Vec<u8>,
@@ -117,6 +118,7 @@ struct Backend {
 struct World {
     reactor: Reactor,
     now: Instant,
+    start: Instant,
     clients: Vec<Client>,
     backends: Vec<Backend>,
     next_client: u8,
@@ -125,6 +127,8 @@ struct World {
     auto_answer: bool,
     listen: SocketAddr,
     report: Report,
+    /// `SIM_TRACE` set: print every step, every backend answer and what clients get.
+    trace: bool,
 }
 
 fn knob_config(input: &mut Input) -> (Config, usize) {
@@ -208,6 +212,7 @@ pub fn run(data: &[u8]) -> Report {
     let mut w = World {
         reactor,
         now,
+        start: now,
         clients: Vec::new(),
         backends: Vec::new(),
         next_client: 0,
@@ -215,6 +220,7 @@ pub fn run(data: &[u8]) -> Report {
         auto_answer: false,
         listen: LISTEN.parse().expect("listen address"),
         report: Report::default(),
+        trace: std::env::var_os("SIM_TRACE").is_some(),
     };
     w.reactor.sim_start(now);
     w.settle();
@@ -234,6 +240,14 @@ impl World {
     fn step(&mut self, input: &mut Input) {
         let op = input.byte();
         let arg = input.byte();
+        if self.trace {
+            eprintln!(
+                "step {}: op {} arg {arg} at +{:?}",
+                self.report.steps,
+                op % 20,
+                self.now.duration_since(self.start)
+            );
+        }
         match op % 20 {
             0 | 1 => self.connect(),
             2..=4 => self.request(arg, input),
@@ -384,6 +398,7 @@ impl World {
         let flags = input.byte();
         let split = input.byte() as usize;
         let body_len = input.byte() as usize % 160;
+        let trace = self.trace;
         let Some(c) = self.client(arg) else {
             return;
         };
@@ -431,11 +446,21 @@ impl World {
             }
             _ => req.extend_from_slice(b"\r\n"),
         }
-        let split = if flags & 0x10 != 0 && split < req.len() {
+        // Bytes go on the wire in the order requests are made: behind anything held.
+        let split = if !c.held.is_empty() {
+            0
+        } else if flags & 0x10 != 0 && split < req.len() {
             split
         } else {
             req.len()
         };
+        if trace {
+            eprintln!(
+                "  client {} sends {:?}",
+                c.id,
+                String::from_utf8_lossy(&req)
+            );
+        }
         c.outbox.extend_from_slice(&req[..split]);
         c.held.extend_from_slice(&req[split..]);
     }
@@ -497,6 +522,10 @@ impl World {
             return false;
         };
         let (n, end) = read_all(s, &mut b.inbox);
+        if self.trace && n > 0 {
+            let got = &b.inbox[b.inbox.len() - n..];
+            eprintln!("  backend {j} got {:?}", String::from_utf8_lossy(got));
+        }
         let mut moved = n > 0;
         match end {
             ReadEnd::Eof if !b.eof => {
@@ -531,6 +560,9 @@ impl World {
 
     fn backend_send(&mut self, j: usize, bytes: &[u8]) {
         let b = &mut self.backends[j];
+        if self.trace {
+            eprintln!("  backend {j} sends {:?}", String::from_utf8_lossy(bytes));
+        }
         if let Some(s) = b.stream.as_mut() {
             // Whatever does not fit is dropped: a backend that writes into a full
             // socket buffer and gives up is one more fault to survive.
@@ -759,6 +791,13 @@ impl World {
         for c in &mut self.clients {
             let data = &c.received;
             let mut i = c.scanned;
+            if self.trace && data.len() > i {
+                eprintln!(
+                    "  client {} got {:?}",
+                    c.id,
+                    String::from_utf8_lossy(&data[i..])
+                );
+            }
             while i + 8 <= data.len() {
                 if data[i..].starts_with(b"HTTP/1.1 ") {
                     c.statuses += 1;
