@@ -517,6 +517,7 @@ impl Reactor {
 
     /// The earliest of: idle expiry, next ping due, ping answer due.
     fn set_tunnel_deadline(&mut self, i: usize) {
+        let now = self.now;
         let cfg = &self.groups[WEBSOCKET].cfg;
         let c = &mut self.clients[i];
         let Phase::Tunnel(t) = &c.phase else { return };
@@ -528,6 +529,10 @@ impl Reactor {
             ] {
                 let due = match sent {
                     Some(s) => s + cfg.ping_timeout,
+                    // Due but not sent (the stream stopped mid-frame, or a Close went
+                    // that way): look again an interval from now. The due time itself
+                    // is already past and would fire again at once, forever.
+                    None if last + every <= now => now + every,
                     None => last + every,
                 };
                 at = at.min(due);

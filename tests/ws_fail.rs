@@ -302,3 +302,38 @@ fn a_client_that_answers_pings_stays_connected() {
     ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
     still_echoes(&mut ws);
 }
+
+/// A ping that comes due while it cannot be sent (the backend stopped in the middle
+/// of a frame, so nothing may be injected towards the client) is tried again an
+/// interval later. sluice used to set the tunnel's deadline to the due time, already
+/// past, so the timer fired again at once, forever, and the reactor served nobody.
+/// Found by the reactor fuzz target (`fuzz/corpus/reactor/regress-ping-due-mid-frame`).
+#[test]
+fn a_ping_due_mid_frame_does_not_stall_the_proxy() {
+    let b = RawBackend::start(
+        |head| accept_101(head, ""),
+        |mut s, _| {
+            // A text frame announcing 10 bytes, of which 3 are sent; then silence.
+            let _ = s.write_all(&[0x81, 10, b'a', b'b', b'c']);
+            std::thread::sleep(Duration::from_secs(6));
+        },
+    );
+    let p = Proxy::start(
+        &ws_ini("ping_interval=300ms\nping_timeout=1s\nidle_timeout=30s"),
+        &[b.addr],
+    );
+    let (mut s, head) = raw_upgrade(p.addr, "/", "");
+    assert_eq!(status(&head), 101);
+    let mut partial = [0u8; 5];
+    std::io::Read::read_exact(&mut s, &mut partial).expect("the partial frame");
+    // Two ping intervals pass with the ping towards the client blocked mid-frame.
+    std::thread::sleep(Duration::from_millis(800));
+    let t = Instant::now();
+    let (_s2, head2) = raw_upgrade(p.addr, "/", "");
+    assert_eq!(status(&head2), 101);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+}

@@ -61,7 +61,17 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop.stop();
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // Bounded: a reactor that does not stop (stuck in a loop) must fail the
+            // test, not hang the suite. Its thread is left behind; the process ends.
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !t.is_finished() && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else if !std::thread::panicking() {
+                panic!("the reactor did not stop within 10 s of being asked: stuck in a loop?");
+            }
         }
     }
 }
