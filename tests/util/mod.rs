@@ -12,6 +12,38 @@ use std::time::{Duration, Instant};
 /// Default bound for any wait in a test.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// Panics in the threads a test helper starts (the reactor, backend handlers) are
+/// collected here and raised again when the helper is dropped, so an assertion or an
+/// error inside a thread fails the test instead of being printed and forgotten.
+#[derive(Clone, Default)]
+pub struct Failures(Arc<Mutex<Vec<String>>>);
+
+impl Failures {
+    /// Wraps a thread body so that its panic is recorded (and still printed).
+    pub fn catching<F: FnOnce() + Send + 'static>(&self, f: F) -> impl FnOnce() + Send + 'static {
+        let failures = self.0.clone();
+        move || {
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a non-string panic".to_string());
+                failures.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
+            }
+        }
+    }
+
+    /// Panics (unless already unwinding) if any caught thread panicked.
+    #[track_caller]
+    pub fn check(&self, what: &str) {
+        let failed = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !failed.is_empty() && !std::thread::panicking() {
+            panic!("{what}: a thread panicked: {}", failed.join(" | "));
+        }
+    }
+}
+
 /// A sluice reactor running on its own thread, stopped on drop.
 pub struct Proxy {
     pub addr: SocketAddr,
@@ -68,7 +100,12 @@ impl Drop for Proxy {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             if t.is_finished() {
-                let _ = t.join();
+                // A reactor that panicked or returned an error fails the test.
+                if let Err(p) = t.join() {
+                    if !std::thread::panicking() {
+                        std::panic::resume_unwind(p);
+                    }
+                }
             } else if !std::thread::panicking() {
                 panic!("the reactor did not stop within 10 s of being asked: stuck in a loop?");
             }
@@ -135,6 +172,7 @@ pub struct Backend {
     pub accepted: Arc<AtomicUsize>,
     pub open: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    failures: Failures,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -189,29 +227,39 @@ impl Backend {
         let open = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
+        let failures = Failures::default();
         let (s, a, o, st) = (seen.clone(), accepted.clone(), open.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
+        let f = failures.clone();
+        let thread = std::thread::spawn(failures.catching(move || {
             while !st.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         let conn = a.fetch_add(1, Ordering::SeqCst);
                         o.fetch_add(1, Ordering::SeqCst);
                         let (s, o, st, h) = (s.clone(), o.clone(), st.clone(), handler.clone());
-                        std::thread::spawn(move || {
+                        std::thread::spawn(f.catching(move || {
+                            // Counted down even when the handler panics.
+                            struct Open(Arc<AtomicUsize>);
+                            impl Drop for Open {
+                                fn drop(&mut self) {
+                                    self.0.fetch_sub(1, Ordering::SeqCst);
+                                }
+                            }
+                            let _open = Open(o);
                             serve_conn(stream, conn, &s, &*h, &st, idle_close);
-                            o.fetch_sub(1, Ordering::SeqCst);
-                        });
+                        }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
-        });
+        }));
         Backend {
             addr,
             seen,
             accepted,
             open,
             stop,
+            failures,
             thread: Some(thread),
         }
     }
@@ -236,6 +284,7 @@ impl Drop for Backend {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.failures.check("test backend");
     }
 }
 
@@ -664,6 +713,7 @@ pub struct RawBackend {
     pub addr: SocketAddr,
     pub accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    failures: Failures,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -677,8 +727,9 @@ impl RawBackend {
         let accepted = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let handler = Arc::new(handler);
-        let (a, st) = (accepted.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
+        let failures = Failures::default();
+        let (a, st, f) = (accepted.clone(), stop.clone(), failures.clone());
+        let thread = std::thread::spawn(failures.catching(move || {
             while !st.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
@@ -686,16 +737,17 @@ impl RawBackend {
                         let _ = stream.set_nodelay(true);
                         let conn = a.fetch_add(1, Ordering::SeqCst);
                         let (h, st) = (handler.clone(), st.clone());
-                        std::thread::spawn(move || h(stream, conn, &st));
+                        std::thread::spawn(f.catching(move || h(stream, conn, &st)));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
-        });
+        }));
         RawBackend {
             addr,
             accepted,
             stop,
+            failures,
             thread: Some(thread),
         }
     }
@@ -711,6 +763,7 @@ impl Drop for RawBackend {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.failures.check("raw test backend");
     }
 }
 

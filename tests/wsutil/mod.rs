@@ -18,6 +18,8 @@ use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error, Message, WebSocket};
 
+use crate::util::Failures;
+
 /// Bound for any single wait on a peer.
 pub const WAIT: Duration = Duration::from_secs(10);
 /// Longest a backend connection thread lives.
@@ -104,6 +106,7 @@ impl Shared {
 pub struct EchoBackend {
     pub addr: SocketAddr,
     pub shared: Arc<Shared>,
+    failures: Failures,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -114,7 +117,9 @@ impl EchoBackend {
         listener.set_nonblocking(true).expect("nonblocking");
         let shared = Arc::new(Shared::default());
         let sh = shared.clone();
-        let thread = std::thread::spawn(move || {
+        let failures = Failures::default();
+        let f = failures.clone();
+        let thread = std::thread::spawn(failures.catching(move || {
             while !sh.stop.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
@@ -124,11 +129,13 @@ impl EchoBackend {
                         let spawned =
                             std::thread::Builder::new()
                                 .stack_size(STACK)
-                                .spawn(move || {
+                                .spawn(f.catching(move || {
                                     echo_conn(stream, conn, &sh);
                                     sh.push(Ev::Ended(conn));
                                     sh.open.fetch_sub(1, Ordering::SeqCst);
-                                });
+                                }));
+                        // Thousands of connections can exhaust threads; that is the
+                        // test's load, not a failure of the backend's logic.
                         if spawned.is_err() {
                             eprintln!("echo backend: cannot spawn a thread");
                         }
@@ -136,10 +143,11 @@ impl EchoBackend {
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
-        });
+        }));
         EchoBackend {
             addr,
             shared,
+            failures,
             thread: Some(thread),
         }
     }
@@ -158,6 +166,7 @@ impl Drop for EchoBackend {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.failures.check("echo backend");
     }
 }
 
@@ -361,6 +370,7 @@ pub struct RawBackend {
     pub addr: SocketAddr,
     pub heads: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
+    failures: Failures,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -382,14 +392,16 @@ impl RawBackend {
         type Reply = dyn Fn(&str) -> Vec<u8> + Send + Sync;
         let reply: Arc<Reply> = Arc::new(reply);
         let then: Arc<RawHandler> = Arc::new(then);
-        let thread = std::thread::spawn(move || {
+        let failures = Failures::default();
+        let f = failures.clone();
+        let thread = std::thread::spawn(failures.catching(move || {
             while !st.load(Ordering::SeqCst) {
                 let Ok((mut s, _)) = listener.accept() else {
                     std::thread::sleep(Duration::from_millis(2));
                     continue;
                 };
                 let (h, reply, then) = (h.clone(), reply.clone(), then.clone());
-                std::thread::spawn(move || {
+                std::thread::spawn(f.catching(move || {
                     let _ = s.set_read_timeout(Some(WAIT));
                     let _ = s.set_nodelay(true);
                     let Some(head) = read_head(&mut s) else {
@@ -400,13 +412,14 @@ impl RawBackend {
                         return;
                     }
                     then(s, &head);
-                });
+                }));
             }
-        });
+        }));
         RawBackend {
             addr,
             heads,
             stop,
+            failures,
             thread: Some(thread),
         }
     }
@@ -422,6 +435,7 @@ impl Drop for RawBackend {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.failures.check("raw WebSocket backend");
     }
 }
 
