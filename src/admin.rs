@@ -6,38 +6,12 @@
 
 use crate::group::{Group, HTTP};
 use crate::health::Verdict;
-use crate::http::{append, Phase};
+use crate::histogram::BUCKETS;
+use crate::http::Phase;
+use crate::io::append;
 use crate::reactor::Reactor;
 use protocol::h1::{self, Method, RequestHead};
 use std::fmt::Write;
-
-/// Upper bounds (seconds) of the response-time histogram buckets.
-pub const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
-
-/// A cumulative-on-export response-time histogram.
-#[derive(Clone, Debug, Default)]
-pub struct Histogram {
-    counts: [u64; BUCKETS.len() + 1],
-    sum: f64,
-}
-
-impl Histogram {
-    /// Records one duration in seconds.
-    pub fn observe(&mut self, secs: f64) {
-        let i = BUCKETS
-            .iter()
-            .position(|&b| secs <= b)
-            .unwrap_or(BUCKETS.len());
-        self.counts[i] += 1;
-        self.sum += secs;
-    }
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        self.counts.iter().sum()
-    }
-}
 
 const STATUS_PAGE: &str = include_str!("admin/status.html");
 
@@ -475,15 +449,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn histogram_buckets_and_json_escaping() {
-        let mut h = Histogram::default();
-        h.observe(0.0005);
-        h.observe(0.3);
-        h.observe(100.0);
-        assert_eq!(h.counts[0], 1);
-        assert_eq!(h.counts[8], 1);
-        assert_eq!(h.counts[BUCKETS.len()], 1);
-        assert_eq!(h.count(), 3);
+    fn json_escaping() {
         let mut j = String::new();
         json_str(&mut j, "a\"b\\c\n");
         assert_eq!(j, "\"a\\\"b\\\\c\\u000a\"");

@@ -9,10 +9,11 @@
 
 use crate::buf::Buf;
 use crate::group::SrvId;
-use crate::http::{append, fill, flush, space, BRef, CRef, Exchange, Phase, Resp, Step};
-use crate::io::Io;
+use crate::http::{Exchange, Phase, Resp, Step};
+use crate::io::{append, fill, flush, space, Io};
 use crate::reactor::Reactor;
 use crate::timer::Owner;
+use crate::token::{BRef, CRef};
 use log::{debug, info, warn};
 use mio::Token;
 use protocol::h1::{self, BodyDecoder, BodyKind, Method, Version};
@@ -465,7 +466,7 @@ impl Reactor {
     /// Called when a client closes with an exchange: the backend connection is closed
     /// (a half-finished exchange must never be reused) and the queue entry removed.
     pub(crate) fn abandon_exchange(&mut self, i: usize, token: Token, mut ex: Exchange) {
-        uncount(&mut self.groups, &mut ex);
+        ex.uncount(&mut self.groups);
         let server = &mut self.groups[ex.srv.group].servers[ex.srv.server];
         server
             .pool
@@ -495,7 +496,7 @@ impl Reactor {
         let Phase::Exchange(ex) = &mut c.phase else {
             return;
         };
-        uncount(&mut self.groups, ex);
+        ex.uncount(&mut self.groups);
         let (srv, status, bytes_out, started) = (ex.srv, ex.status, ex.bytes_out, ex.started);
         let (backend, backend_keepalive) = (ex.backend, ex.backend_keepalive);
         let body_unread = !ex.req_body.is_done();
@@ -594,14 +595,5 @@ impl Reactor {
                 c.peer.ip_str(), target, ex.status, ex.bytes_out, server.name, ms
             ),
         }
-    }
-}
-
-/// Stops counting an exchange in its server's `active` (once).
-pub(crate) fn uncount(groups: &mut [crate::group::Group; 2], ex: &mut Exchange) {
-    if ex.counted {
-        ex.counted = false;
-        let server = &mut groups[ex.srv.group].servers[ex.srv.server];
-        server.active = server.active.saturating_sub(1);
     }
 }

@@ -7,7 +7,7 @@
 use crate::balance::{Balancer, Candidate};
 use crate::config::{self, ServerConfig};
 use crate::health::{HealthParams, ServerHealth};
-use crate::http::CRef;
+use crate::token::CRef;
 use rand::Rng;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -83,7 +83,7 @@ pub struct Group {
     balancer: Balancer,
     candidates: Vec<Candidate>,
     /// Response times of the group's requests (admin metrics).
-    pub latency: crate::admin::Histogram,
+    pub latency: crate::histogram::Histogram,
 }
 
 /// Health parameters of a group's configuration.

@@ -15,12 +15,12 @@
 //! `rbuf` and responses go out in request order.
 
 use crate::buf::{Buf, BufPool};
-use crate::exchange::uncount;
 use crate::group::{SrvId, HTTP};
-use crate::io::{Io, Sock};
+use crate::io::{append, fill, flush, Io, Sock};
 use crate::pool::BState;
 use crate::reactor::Reactor;
 use crate::timer::{Deadline, Owner};
+pub use crate::token::{BRef, CRef};
 use crate::tunnel::Tunnel;
 use log::{debug, warn};
 use mio::Token;
@@ -36,24 +36,6 @@ const LINGER: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
 /// Bytes of the request target kept for the access log.
 pub(crate) const LOG_TARGET: usize = 64;
-
-/// A client slab entry named with its token (so a reused slot is never mistaken for it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CRef {
-    /// Slab index.
-    pub index: usize,
-    /// Token at the time the reference was taken.
-    pub token: Token,
-}
-
-/// A backend slab entry named with its token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BRef {
-    /// Slab index.
-    pub index: usize,
-    /// Token at the time the reference was taken.
-    pub token: Token,
-}
 
 /// The client's address: its IP as text, formatted once at accept for
 /// X-Forwarded-For (no work per request), and its port, for logs. 44 bytes where a
@@ -201,6 +183,17 @@ pub(crate) enum Step {
     Close,
 }
 
+impl Exchange {
+    /// Stops counting this exchange in its server's `active` (once).
+    pub(crate) fn uncount(&mut self, groups: &mut [crate::group::Group; 2]) {
+        if self.counted {
+            self.counted = false;
+            let server = &mut groups[self.srv.group].servers[self.srv.server];
+            server.active = server.active.saturating_sub(1);
+        }
+    }
+}
+
 impl Client {
     /// A freshly accepted client.
     pub fn new(token: Token, sock: Sock, peer: SocketAddr) -> Client {
@@ -223,46 +216,6 @@ impl Client {
             token: self.token,
         }
     }
-}
-
-/// Reads from a socket into an optional pooled buffer, taking one when needed.
-/// Inlined: most calls find the socket not readable and return at once.
-#[inline]
-pub(crate) fn fill(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
-    if !sock.readable || sock.eof {
-        return Io::Moved(0);
-    }
-    fill_now(sock, slot, bufs)
-}
-
-fn fill_now(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
-    let buf = slot.get_or_insert_with(|| bufs.get());
-    let r = sock.read_into(buf);
-    bufs.release_if_empty(slot);
-    r
-}
-
-/// Writes an optional buffer to a socket, returning the buffer when it empties.
-pub(crate) fn flush(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
-    let Some(buf) = slot.as_mut() else {
-        return Io::Moved(0);
-    };
-    let r = sock.write_from(buf);
-    bufs.release_if_empty(slot);
-    r
-}
-
-/// Appends bytes to an optional buffer (taking one, growing it if the bytes cannot fit).
-pub(crate) fn append(slot: &mut Option<Buf>, bufs: &mut BufPool, bytes: &[u8]) {
-    let buf = slot.get_or_insert_with(|| bufs.get());
-    if buf.space() < bytes.len() {
-        buf.grow(buf.len() + bytes.len());
-    }
-    buf.push(bytes);
-}
-
-pub(crate) fn space(slot: &Option<Buf>) -> usize {
-    slot.as_ref().map_or(crate::buf::BUF_SIZE, Buf::space)
 }
 
 impl Reactor {
@@ -561,7 +514,7 @@ impl Reactor {
             if ex.backend.is_some() {
                 continue;
             }
-            uncount(&mut self.groups, ex);
+            ex.uncount(&mut self.groups);
             ex.tried = 0;
             debug!(
                 "{}: redispatched from a server that went down",
@@ -585,7 +538,7 @@ impl Reactor {
         }
         ex.retries_left -= 1;
         ex.backend = None;
-        uncount(&mut self.groups, ex);
+        ex.uncount(&mut self.groups);
         self.choose_server(i, why);
     }
 

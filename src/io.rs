@@ -11,7 +11,7 @@
 //! the deterministic scenario tests only) they are `crate::sim`'s in-memory ones with
 //! the same methods, so the reactor above runs unchanged on a simulated network.
 
-use crate::buf::Buf;
+use crate::buf::{Buf, BufPool};
 use std::io::{self, Read, Write};
 
 #[cfg(feature = "sim")]
@@ -141,4 +141,44 @@ impl Sock {
         }
         Io::Moved(total)
     }
+}
+
+/// Reads from a socket into an optional pooled buffer, taking one when needed.
+/// Inlined: most calls find the socket not readable and return at once.
+#[inline]
+pub(crate) fn fill(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
+    if !sock.readable || sock.eof {
+        return Io::Moved(0);
+    }
+    fill_now(sock, slot, bufs)
+}
+
+fn fill_now(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
+    let buf = slot.get_or_insert_with(|| bufs.get());
+    let r = sock.read_into(buf);
+    bufs.release_if_empty(slot);
+    r
+}
+
+/// Writes an optional buffer to a socket, returning the buffer when it empties.
+pub(crate) fn flush(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
+    let Some(buf) = slot.as_mut() else {
+        return Io::Moved(0);
+    };
+    let r = sock.write_from(buf);
+    bufs.release_if_empty(slot);
+    r
+}
+
+/// Appends bytes to an optional buffer (taking one, growing it if the bytes cannot fit).
+pub(crate) fn append(slot: &mut Option<Buf>, bufs: &mut BufPool, bytes: &[u8]) {
+    let buf = slot.get_or_insert_with(|| bufs.get());
+    if buf.space() < bytes.len() {
+        buf.grow(buf.len() + bytes.len());
+    }
+    buf.push(bytes);
+}
+
+pub(crate) fn space(slot: &Option<Buf>) -> usize {
+    slot.as_ref().map_or(crate::buf::BUF_SIZE, Buf::space)
 }

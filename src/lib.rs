@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! sluice: a tiny, fast, fault-tolerant reverse proxy and load balancer for HTTP/1.1
 //! and WebSocket. One thread, one mio reactor; see ARCHITECTURE.md for the map.
 //!
@@ -13,6 +14,7 @@ pub mod demo;
 pub mod exchange;
 pub mod group;
 pub mod health;
+pub mod histogram;
 pub mod http;
 pub mod io;
 pub mod lifecycle;
@@ -22,6 +24,7 @@ pub mod reactor;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod timer;
+pub mod token;
 pub mod tunnel;
 
 pub use reactor::{Reactor, StopHandle};

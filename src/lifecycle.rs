@@ -17,10 +17,12 @@
 use crate::config::{self, Config};
 use crate::group::{self, Server, ServerStats, SrvId};
 use crate::health::ServerHealth;
-use crate::http::{CRef, Phase};
+use crate::http::Phase;
 use crate::reactor::Reactor;
 use crate::timer::Owner;
+use crate::token::CRef;
 use log::{error, info, warn};
+use protocol::ws::close::GOING_AWAY;
 use rand::Rng;
 use std::time::Duration;
 
@@ -133,7 +135,12 @@ impl Reactor {
         if !self.client_valid(c) || !matches!(self.clients[c.index].phase, Phase::Tunnel(_)) {
             return;
         }
-        self.finish_tunnel(c.index, Some(1001), Some(1001), "server shutting down");
+        self.finish_tunnel(
+            c.index,
+            Some(GOING_AWAY),
+            Some(GOING_AWAY),
+            "server shutting down",
+        );
         self.drive_client(c.index);
     }
 

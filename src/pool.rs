@@ -14,11 +14,10 @@
 
 use crate::buf::Buf;
 use crate::group::SrvId;
-use crate::http::CRef;
 use crate::io::Sock;
-use crate::probe::Probe;
 use crate::reactor::Reactor;
 use crate::timer::{Deadline, Owner};
+use crate::token::CRef;
 use log::{debug, warn};
 use mio::Token;
 use std::io::Read;
@@ -38,7 +37,10 @@ pub enum BState {
     /// Relaying a WebSocket tunnel for this client (not pooled).
     Tunnel(CRef),
     /// A health probe (its own short-lived connection).
-    Probe(Probe),
+    Probe {
+        /// The probe's request was written.
+        sent: bool,
+    },
 }
 
 /// One connection to a backend server.
@@ -175,7 +177,7 @@ impl Reactor {
                     self.close_backend(i);
                 }
             }
-            BState::Probe(_) => self.on_probe_event(i),
+            BState::Probe { .. } => self.on_probe_event(i),
         }
     }
 
@@ -342,7 +344,7 @@ impl Reactor {
                     self.set_idle_deadline(i);
                 }
             }
-            BState::Probe(_) => self.on_probe_timeout(i),
+            BState::Probe { .. } => self.on_probe_timeout(i),
             BState::Busy(_) | BState::Tunnel(_) => {}
         }
     }

@@ -9,8 +9,7 @@
 
 use crate::group::SrvId;
 use crate::health::{FailReason, ProbeOutcome, Verdict};
-use crate::http::{fill, flush};
-use crate::io::Io;
+use crate::io::{fill, flush, Io};
 use crate::pool::BState;
 use crate::reactor::Reactor;
 use crate::timer::Owner;
@@ -19,12 +18,6 @@ use protocol::h1::{self, BodyKind, Method};
 use protocol::Status;
 use rand::Rng;
 use std::time::Duration;
-
-/// A probe in flight.
-pub struct Probe {
-    /// The request was written.
-    sent: bool,
-}
 
 impl Reactor {
     /// Schedules every server's first probe (groups with checks enabled).
@@ -72,7 +65,7 @@ impl Reactor {
             server: s,
         };
         let deadline = server.health.probe_started(now);
-        match self.connect_backend(srv, BState::Probe(Probe { sent: false })) {
+        match self.connect_backend(srv, BState::Probe { sent: false }) {
             Some(b) => {
                 let be = &mut self.backends[b];
                 be.deadline
@@ -85,7 +78,7 @@ impl Reactor {
     /// Readiness on a probe connection.
     pub(crate) fn on_probe_event(&mut self, i: usize) {
         let srv = self.backends[i].srv;
-        let sent = matches!(self.backends[i].state, BState::Probe(Probe { sent: true }));
+        let sent = matches!(self.backends[i].state, BState::Probe { sent: true });
         if !sent {
             match self.backends[i].connect_result() {
                 None => return,
@@ -101,8 +94,8 @@ impl Reactor {
                         group.cfg.health_check_path, server.cfg.addr_text
                     );
                     let be = &mut self.backends[i];
-                    crate::http::append(&mut be.wbuf, &mut self.bufs, req.as_bytes());
-                    be.state = BState::Probe(Probe { sent: true });
+                    crate::io::append(&mut be.wbuf, &mut self.bufs, req.as_bytes());
+                    be.state = BState::Probe { sent: true };
                 }
             }
         }

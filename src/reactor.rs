@@ -12,10 +12,11 @@
 use crate::buf::BufPool;
 use crate::config::{Config, GroupKind};
 use crate::group::{Group, SrvId};
-use crate::http::{CRef, Client, Phase};
+use crate::http::{Client, Phase};
 use crate::io::{Listener, Ready, Sock, Stream};
 use crate::pool::{BState, Backend};
 use crate::timer::{Owner, Timers};
+use crate::token::{self, CRef, Kind};
 use log::{debug, info, warn};
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
@@ -26,11 +27,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const KIND_LISTENER: usize = 0;
-const KIND_CLIENT: usize = 1;
-const KIND_BACKEND: usize = 2;
-const KIND_ADMIN: usize = 3;
 
 /// Longest poll sleep with nothing scheduled (keeps shutdown checks responsive).
 const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
@@ -93,6 +89,8 @@ impl StopHandle {
 
 const WAKER_TOKEN: Token = Token(usize::MAX);
 const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
+const LISTENER_TOKEN: Token = token::encode(0, 0, Kind::Listener);
+const ADMIN_TOKEN: Token = token::encode(0, 0, Kind::Admin);
 
 /// The single-threaded proxy.
 pub struct Reactor {
@@ -100,7 +98,6 @@ pub struct Reactor {
     /// The client listener (None once draining).
     listener: Option<Listener>,
     pub(crate) listen_addr: SocketAddr,
-    listener_token: Token,
     /// The admin endpoint's listener, when `[admin]` is configured.
     admin: Option<Listener>,
     admin_ready: bool,
@@ -158,14 +155,13 @@ impl Reactor {
         let poll = Poll::new()?;
         let mut listener = bind_listener(cfg.frontend.listen, cfg.frontend.workers > 1)?;
         let listen_addr = listener.local_addr()?;
-        let listener_token = Token(KIND_LISTENER);
         poll.registry()
-            .register(&mut listener, listener_token, Interest::READABLE)?;
+            .register(&mut listener, LISTENER_TOKEN, Interest::READABLE)?;
         let admin = match &cfg.admin {
             Some(a) => {
                 let mut l = Listener::bind(a.listen)?;
                 poll.registry()
-                    .register(&mut l, Token(KIND_ADMIN), Interest::READABLE)?;
+                    .register(&mut l, ADMIN_TOKEN, Interest::READABLE)?;
                 Some(l)
             }
             None => None,
@@ -182,7 +178,6 @@ impl Reactor {
             poll,
             listener: Some(listener),
             listen_addr,
-            listener_token,
             admin,
             admin_ready: false,
             signals: None,
@@ -331,15 +326,14 @@ impl Reactor {
         if token == SIGNAL_TOKEN {
             return Source::Signal;
         }
-        let index = (token.0 & 0xffff_ffff) >> 2;
-        match token.0 & 3 {
-            KIND_LISTENER if token == self.listener_token => Source::Listener,
-            KIND_ADMIN if token == Token(KIND_ADMIN) => Source::Admin,
-            KIND_CLIENT if self.clients.get(index).is_some_and(|c| c.token == token) => {
-                Source::Client(index)
+        match token::decode(token.0) {
+            (Kind::Listener, _) if token == LISTENER_TOKEN => Source::Listener,
+            (Kind::Admin, _) if token == ADMIN_TOKEN => Source::Admin,
+            (Kind::Client, i) if self.clients.get(i).is_some_and(|c| c.token == token) => {
+                Source::Client(i)
             }
-            KIND_BACKEND if self.backends.get(index).is_some_and(|b| b.token == token) => {
-                Source::Backend(index)
+            (Kind::Backend, i) if self.backends.get(i).is_some_and(|b| b.token == token) => {
+                Source::Backend(i)
             }
             _ => Source::Stale,
         }
@@ -392,9 +386,9 @@ impl Reactor {
         }
     }
 
-    fn next_token(&mut self, index: usize, kind: usize) -> Token {
+    fn next_token(&mut self, index: usize, kind: Kind) -> Token {
         self.generation = self.generation.wrapping_add(1);
-        Token(((self.generation as usize) << 32) | (index << 2) | kind)
+        token::encode(self.generation, index, kind)
     }
 
     fn accept_all(&mut self) {
@@ -439,10 +433,8 @@ impl Reactor {
 
     fn add_client(&mut self, mut stream: Stream, peer: SocketAddr, admin: bool) {
         let _ = stream.set_nodelay(true);
-        let entry = self.clients.vacant_entry();
-        let index = entry.key();
-        self.generation = self.generation.wrapping_add(1);
-        let token = Token(((self.generation as usize) << 32) | (index << 2) | KIND_CLIENT);
+        let index = self.clients.vacant_key();
+        let token = self.next_token(index, Kind::Client);
         if let Err(e) = self.poll.registry().register(
             &mut stream,
             token,
@@ -453,7 +445,8 @@ impl Reactor {
         }
         let mut client = Client::new(token, Sock::new(stream), peer);
         client.admin = admin;
-        entry.insert(client);
+        let inserted = self.clients.insert(client);
+        debug_assert_eq!(inserted, index);
         if !admin {
             self.stats.accepted += 1;
         }
@@ -495,7 +488,7 @@ impl Reactor {
         };
         let _ = stream.set_nodelay(true);
         let index = self.backends.vacant_key();
-        let token = self.next_token(index, KIND_BACKEND);
+        let token = self.next_token(index, Kind::Backend);
         let pooled = matches!(state, BState::Connecting);
         if let Err(e) = self.poll.registry().register(
             &mut stream,
@@ -531,7 +524,7 @@ impl Reactor {
         }
         let pool = &mut self.groups[b.srv.group].servers[b.srv.server].pool;
         match b.state {
-            BState::Probe(_) => {}
+            BState::Probe { .. } => {}
             BState::Connecting => {
                 pool.connecting -= 1;
                 pool.total -= 1;
@@ -550,7 +543,7 @@ impl Reactor {
         while let Some(owner) = self.timers.pop_due(now) {
             match owner {
                 Owner::Client(t) => {
-                    let i = (t & 0xffff_ffff) >> 2;
+                    let (_, i) = token::decode(t);
                     let Some(c) = self.clients.get_mut(i).filter(|c| c.token.0 == t) else {
                         continue;
                     };
@@ -559,7 +552,7 @@ impl Reactor {
                     }
                 }
                 Owner::Backend(t) => {
-                    let i = (t & 0xffff_ffff) >> 2;
+                    let (_, i) = token::decode(t);
                     let Some(b) = self.backends.get_mut(i).filter(|b| b.token.0 == t) else {
                         continue;
                     };

@@ -24,13 +24,15 @@
 //! unsolicited Pong is legal (RFC 6455 §5.5.3).
 
 use crate::group::{SrvId, HTTP, WEBSOCKET};
-use crate::http::{append, fill, flush, BRef, Phase};
-use crate::io::Io;
+use crate::http::Phase;
+use crate::io::{append, fill, flush, Io};
 use crate::pool::BState;
 use crate::reactor::Reactor;
 use crate::timer::Owner;
+use crate::token::BRef;
 use log::{debug, warn};
 use protocol::h1::{self, RequestHead, Version};
+use protocol::ws::close::{GOING_AWAY, INTERNAL_ERROR};
 use protocol::ws::{self, FrameTracker, Role, TrackerConfig, WsEvent};
 use rand::Rng;
 use std::time::{Duration, Instant};
@@ -227,8 +229,8 @@ impl Reactor {
                 Relay::Moved(p) => progress |= p,
                 Relay::Violation(e) => {
                     let (to_client, to_backend) = match dir {
-                        Dir::Up => (e.close_code(), 1001),
-                        Dir::Down => (1001, e.close_code()),
+                        Dir::Up => (e.close_code(), GOING_AWAY),
+                        Dir::Down => (GOING_AWAY, e.close_code()),
                     };
                     let who = if dir == Dir::Up { "client" } else { "backend" };
                     warn!(
@@ -264,10 +266,14 @@ impl Reactor {
                 self.finish_tunnel(i, None, None, "closed");
             } else if backend_done {
                 // RFC 6455 §7.4.1: 1011 for a server that failed, 1001 for one that left.
-                let code = if backend_err { 1011 } else { 1001 };
+                let code = if backend_err {
+                    INTERNAL_ERROR
+                } else {
+                    GOING_AWAY
+                };
                 self.finish_tunnel(i, Some(code), None, "backend went away");
             } else {
-                self.finish_tunnel(i, None, Some(1001), "client went away");
+                self.finish_tunnel(i, None, Some(GOING_AWAY), "client went away");
             }
             return Step::Again;
         }
@@ -315,7 +321,7 @@ impl Reactor {
             let avail = src
                 .as_ref()
                 .map_or(0, |s| s.len())
-                .min(crate::http::space(dst));
+                .min(crate::io::space(dst));
             if avail == 0 {
                 break;
             }
@@ -465,7 +471,7 @@ impl Reactor {
             return;
         }
         if now >= t.last_active + idle {
-            self.finish_tunnel(i, Some(1001), Some(1001), "idle timeout");
+            self.finish_tunnel(i, Some(GOING_AWAY), Some(GOING_AWAY), "idle timeout");
             self.drive_client(i);
             return;
         }
@@ -481,7 +487,7 @@ impl Reactor {
                     "{}: WebSocket {who} did not answer a ping in {ping_wait:?}",
                     c.peer
                 );
-                self.finish_tunnel(i, Some(1001), Some(1001), "ping timeout");
+                self.finish_tunnel(i, Some(GOING_AWAY), Some(GOING_AWAY), "ping timeout");
                 self.drive_client(i);
                 return;
             }
@@ -555,7 +561,12 @@ impl Reactor {
             if !t.finishing && !t.up_mid && !t.up.close_seen() {
                 let mask: [u8; 4] = self.rng.gen();
                 self.scratch.clear();
-                ws::write_close(1001, b"client went away", Some(mask), &mut self.scratch);
+                ws::write_close(
+                    GOING_AWAY,
+                    b"client went away",
+                    Some(mask),
+                    &mut self.scratch,
+                );
                 append(&mut be.wbuf, &mut self.bufs, &self.scratch);
                 let _ = flush(&mut be.sock, &mut be.wbuf, &mut self.bufs);
             }

@@ -1,8 +1,9 @@
 //! The reactor's internal consistency, checked by the simulator after every turn.
 
-use crate::http::{BRef, Phase};
+use crate::http::Phase;
 use crate::pool::BState;
 use crate::reactor::Reactor;
+use crate::token::BRef;
 
 impl Reactor {
     fn backend_alive(&self, b: BRef) -> bool {

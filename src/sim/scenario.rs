@@ -870,7 +870,7 @@ impl World {
             assert!(
                 matches!(
                     b.state,
-                    BState::Idle | BState::Connecting | BState::Probe(_)
+                    BState::Idle | BState::Connecting | BState::Probe { .. }
                 ),
                 "a backend connection is still busy with nobody left"
             );

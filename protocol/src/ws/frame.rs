@@ -135,9 +135,9 @@ impl FrameError {
     /// The Close status code for this failure (§7.4.1).
     pub fn close_code(self) -> u16 {
         match self {
-            FrameError::MessageTooBig => 1009,
-            FrameError::InvalidCloseReason => 1007,
-            _ => 1002,
+            FrameError::MessageTooBig => super::close::TOO_BIG,
+            FrameError::InvalidCloseReason => super::close::INVALID_PAYLOAD,
+            _ => super::close::PROTOCOL_ERROR,
         }
     }
 

@@ -12,6 +12,7 @@
 //! control frame, 131 bytes); no `unsafe`; every peer-controlled length is
 //! checked before use.
 
+pub mod close;
 mod frame;
 mod handshake;
 mod tracker;

@@ -1,0 +1,92 @@
+//! Tokens and checked references to slab entries.
+//!
+//! `token = generation << 32 | index << 2 | kind`. The kind says which slab (or
+//! listener) a token names; the generation is bumped on every registration and kept in
+//! the entry, so an event or a timer for a socket that died, whose slot was reused,
+//! carries a token that no longer matches and is ignored. This is the only place that
+//! packs or unpacks a token.
+
+use mio::Token;
+
+/// What a token names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The client listener.
+    Listener,
+    /// A client connection (slab index).
+    Client,
+    /// A backend connection (slab index).
+    Backend,
+    /// The admin listener.
+    Admin,
+}
+
+impl Kind {
+    const fn bits(self) -> usize {
+        match self {
+            Kind::Listener => 0,
+            Kind::Client => 1,
+            Kind::Backend => 2,
+            Kind::Admin => 3,
+        }
+    }
+}
+
+/// Packs a token.
+pub const fn encode(generation: u32, index: usize, kind: Kind) -> Token {
+    Token(((generation as usize) << 32) | (index << 2) | kind.bits())
+}
+
+/// Unpacks a token into its kind and slab index (the generation is checked by
+/// comparing the whole token with the entry's).
+pub const fn decode(token: usize) -> (Kind, usize) {
+    let kind = match token & 3 {
+        0 => Kind::Listener,
+        1 => Kind::Client,
+        2 => Kind::Backend,
+        _ => Kind::Admin,
+    };
+    (kind, (token & 0xffff_ffff) >> 2)
+}
+
+/// A client slab entry named with its token (so a reused slot is never mistaken for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CRef {
+    /// Slab index.
+    pub index: usize,
+    /// Token at the time the reference was taken.
+    pub token: Token,
+}
+
+/// A backend slab entry named with its token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BRef {
+    /// Slab index.
+    pub index: usize,
+    /// Token at the time the reference was taken.
+    pub token: Token,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_every_kind() {
+        for kind in [Kind::Listener, Kind::Client, Kind::Backend, Kind::Admin] {
+            for (generation, index) in [(0, 0), (1, 7), (u32::MAX, (1 << 30) - 1)] {
+                let t = encode(generation, index, kind);
+                assert_eq!(decode(t.0), (kind, index), "{generation} {index} {kind:?}");
+                assert_eq!((t.0 >> 32) as u32, generation);
+            }
+        }
+    }
+
+    #[test]
+    fn a_reused_slot_gets_a_different_token() {
+        let old = encode(41, 3, Kind::Client);
+        let new = encode(42, 3, Kind::Client);
+        assert_ne!(old, new);
+        assert_eq!(decode(old.0), decode(new.0));
+    }
+}
