@@ -140,22 +140,19 @@ impl Reactor {
                 "sluice_server_pool_idle_connections",
                 "idle pooled connections",
                 "gauge",
-                |r, g, s, _| r.groups[g].servers[s].pool.idle.len().to_string(),
+                |r, g, s, _| r.groups[g].servers[s].pool.idle().len().to_string(),
             ),
             (
                 "sluice_server_pool_busy_connections",
                 "pooled connections carrying a request",
                 "gauge",
-                |r, g, s, _| {
-                    let p = &r.groups[g].servers[s].pool;
-                    (p.total - p.idle.len() - p.connecting).to_string()
-                },
+                |r, g, s, _| r.groups[g].servers[s].pool.busy().to_string(),
             ),
             (
                 "sluice_server_queue_length",
                 "requests waiting for a connection",
                 "gauge",
-                |r, g, s, _| r.groups[g].servers[s].pool.queue.len().to_string(),
+                |r, g, s, _| r.groups[g].servers[s].pool.queue().len().to_string(),
             ),
             (
                 "sluice_server_requests_total",
@@ -399,12 +396,12 @@ impl Reactor {
                 sv.health.effective_weight(now),
                 sv.active,
                 tunnels[g][s],
-                p.idle.len(),
-                p.total - p.idle.len() - p.connecting,
-                p.connecting,
+                p.idle().len(),
+                p.busy(),
+                p.connecting(),
                 sv.cfg.min_workers,
                 sv.cfg.max_workers,
-                p.queue.len(),
+                p.queue().len(),
                 sv.stats.requests,
                 r[1], r[2], r[3], r[4], r[5],
                 sv.stats.failures,

@@ -396,8 +396,8 @@ impl Reactor {
             c.deadline
                 .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
             let server = &mut self.groups[srv.group].servers[srv.server];
-            server.pool.queue.push_front(cref);
-            if server.pool.total < server.cfg.max_workers {
+            let lim = server.limits();
+            if server.pool.retry_first(cref, lim) {
                 self.open_pooled(srv, true);
             }
             self.fail_queue_if_stranded(srv, why);
@@ -468,10 +468,7 @@ impl Reactor {
     pub(crate) fn abandon_exchange(&mut self, i: usize, token: Token, mut ex: Exchange) {
         ex.uncount(&mut self.groups);
         let server = &mut self.groups[ex.srv.group].servers[ex.srv.server];
-        server
-            .pool
-            .queue
-            .retain(|c| !(c.index == i && c.token == token));
+        server.pool.remove_waiter(CRef { index: i, token });
         if let Some(b) = ex.backend {
             if self
                 .backends
@@ -558,7 +555,7 @@ impl Reactor {
     /// After a connection closed, waiters of that server may need a new one.
     pub(crate) fn serve_queue_fresh(&mut self, srv: SrvId) {
         let s = &self.groups[srv.group].servers[srv.server];
-        if !s.pool.queue.is_empty() && s.pool.idle.is_empty() && s.pool.total < s.cfg.max_workers {
+        if s.pool.wants_fresh(s.limits()) {
             self.open_pooled(srv, true);
         }
     }

@@ -7,9 +7,8 @@
 use crate::balance::{Balancer, Candidate};
 use crate::config::{self, ServerConfig};
 use crate::health::{HealthParams, ServerHealth};
-use crate::token::CRef;
+use crate::pool::{Limits, Pool};
 use rand::Rng;
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Index of the `[http]` group in `Reactor::groups`.
@@ -27,20 +26,6 @@ pub struct SrvId {
     pub group: usize,
     /// Server index within the group.
     pub server: usize,
-}
-
-/// One server's persistent connections (the seed's worker pool) and its wait queue.
-#[derive(Default, Debug)]
-pub struct Pool {
-    /// Idle connections, most recently used last (LIFO keeps hot ones busy and lets
-    /// the cold ones reach `worker_timeout`).
-    pub idle: Vec<usize>,
-    /// Connections that exist: connecting + idle + busy.
-    pub total: usize,
-    /// Connections still connecting.
-    pub connecting: usize,
-    /// Requests waiting for a connection, oldest first.
-    pub queue: VecDeque<CRef>,
 }
 
 /// Per-server counters.
@@ -96,6 +81,17 @@ pub fn health_params(cfg: &config::Group) -> HealthParams {
         fall: cfg.fall,
         max_fails: cfg.max_fails,
         fail_timeout: cfg.fail_timeout,
+    }
+}
+
+impl Server {
+    /// Its pool limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            min: self.cfg.min_workers,
+            max: self.cfg.max_workers,
+            queue: self.cfg.buffer_size,
+        }
     }
 }
 

@@ -14,10 +14,11 @@
 //! Requests on one connection are handled one at a time, so pipelined requests wait in
 //! `rbuf` and responses go out in request order.
 
+use crate::backend::BState;
 use crate::buf::{Buf, BufPool};
 use crate::group::{SrvId, HTTP};
 use crate::io::{append, fill, flush, Io, Sock};
-use crate::pool::BState;
+use crate::pool::{Acquire, Enqueue};
 use crate::reactor::Reactor;
 use crate::timer::{Deadline, Owner};
 pub use crate::token::{BRef, CRef};
@@ -225,7 +226,7 @@ impl Reactor {
         &mut self,
         i: usize,
         b: usize,
-    ) -> (&mut Client, &mut crate::pool::Backend, &mut BufPool) {
+    ) -> (&mut Client, &mut crate::backend::Backend, &mut BufPool) {
         (&mut self.clients[i], &mut self.backends[b], &mut self.bufs)
     }
 
@@ -465,37 +466,36 @@ impl Reactor {
         }
     }
 
-    /// Gets a connection for the client's exchange: idle, new, or a place in the queue.
+    /// Gets a connection for the client's exchange: idle, new, or a place in the queue,
+    /// as the pool decides.
     fn acquire(&mut self, i: usize, srv: SrvId) {
-        if let Some(b) = self.groups[srv.group].servers[srv.server].pool.idle.pop() {
-            self.dispatch(i, b);
-            return;
-        }
-        let (total, max, queued, limit) = {
-            let s = &self.groups[srv.group].servers[srv.server];
-            (
-                s.pool.total,
-                s.cfg.max_workers,
-                s.pool.queue.len(),
-                s.cfg.buffer_size,
-            )
-        };
-        let opened = total < max && self.open_pooled(srv, true);
         let server = &mut self.groups[srv.group].servers[srv.server];
-        if !opened && server.pool.total == 0 {
-            self.reroute(i, "connection refused");
-            return;
-        }
-        if !opened && queued >= limit {
-            let msg = format!("server queue is full ({limit} waiting)");
-            self.reject(i, 503, &msg);
-            return;
-        }
+        let lim = server.limits();
+        let (open, full) = match server.pool.acquire(lim) {
+            Acquire::Idle(b) => {
+                self.dispatch(i, b);
+                return;
+            }
+            Acquire::Queue { open, full } => (open, full),
+        };
+        let opened = open && self.open_pooled(srv, true);
         let c = &mut self.clients[i];
-        server.pool.queue.push_back(c.cref(i));
-        let at = self.now + self.groups[srv.group].cfg.queue_timeout;
-        c.deadline
-            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+        let cref = c.cref(i);
+        match self.groups[srv.group].servers[srv.server]
+            .pool
+            .enqueue(cref, opened, full)
+        {
+            Enqueue::Queued => {
+                let at = self.now + self.groups[srv.group].cfg.queue_timeout;
+                c.deadline
+                    .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+            }
+            Enqueue::Full => {
+                let msg = format!("server queue is full ({} waiting)", lim.queue);
+                self.reject(i, 503, &msg);
+            }
+            Enqueue::Unreachable => self.reroute(i, "connection refused"),
+        }
     }
 
     /// A server went down or was ejected: the requests waiting in its queue go to
@@ -503,7 +503,7 @@ impl Reactor {
     /// `queue_timeout` for a server that will not take them (HAProxy's `option
     /// redispatch`). Nothing was sent for them yet, so this is not a retry.
     pub(crate) fn redispatch_queue(&mut self, srv: SrvId) {
-        let queue = std::mem::take(&mut self.groups[srv.group].servers[srv.server].pool.queue);
+        let queue = self.groups[srv.group].servers[srv.server].pool.take_queue();
         for c in queue {
             if !self.client_valid(c) {
                 continue;

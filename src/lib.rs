@@ -7,6 +7,7 @@
 //! `pool`, `probe`, `io`.
 
 pub mod admin;
+pub mod backend;
 pub mod balance;
 pub mod buf;
 pub mod config;

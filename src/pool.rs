@@ -1,4 +1,8 @@
-//! Backend connections and the per-server persistent pools (the seed's "workers").
+//! One server's persistent connections (the seed's "workers") and its wait queue: the
+//! state and every rule about it, without sockets or a clock. The reactor asks the
+//! pool what to do (`acquire`, `enqueue`, `next_waiter`, ...), carries it out on the
+//! sockets (`backend.rs`), and reports back what happened (`opening`, `connected`,
+//! `closed`). Connections are named by their backend slab index.
 //!
 //! Policy, per server (all numbers from its `serverN_*` keys):
 //! - at start, and when a server comes back up, `min_workers` connections are opened
@@ -12,389 +16,381 @@
 //! - idle connections stay registered READABLE: any byte or EOF on one evicts it at
 //!   once, so a request is never written to a connection the backend already closed.
 
-use crate::buf::Buf;
-use crate::group::SrvId;
-use crate::io::Sock;
-use crate::reactor::Reactor;
-use crate::timer::{Deadline, Owner};
 use crate::token::CRef;
-use log::{debug, warn};
-use mio::Token;
-use std::io::Read;
-use std::time::{Duration, Instant};
+use std::collections::VecDeque;
 
-/// Close an idle connection this long before the backend's announced keep-alive timeout.
-const KEEPALIVE_MARGIN: Duration = Duration::from_millis(500);
+/// A server's pool limits (from its configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections kept open while idle (`min_workers`).
+    pub min: usize,
+    /// Most connections (`max_workers`).
+    pub max: usize,
+    /// Requests that may wait beyond the connections being opened (`buffer_size`).
+    pub queue: usize,
+}
 
-/// What a backend connection is doing.
-pub enum BState {
-    /// Non-blocking connect in progress.
-    Connecting,
-    /// Connected, in the pool's idle list.
-    Idle,
-    /// Carrying the exchange of this client.
-    Busy(CRef),
-    /// Relaying a WebSocket tunnel for this client (not pooled).
-    Tunnel(CRef),
-    /// A health probe (its own short-lived connection).
-    Probe {
-        /// The probe's request was written.
-        sent: bool,
+/// How a request gets a connection (first step of an acquire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquire {
+    /// Use this idle connection (the most recently used).
+    Idle(usize),
+    /// No idle connection: wait in the queue. `open`: below `max`, so open one more
+    /// connection for it first; `full`: the queue had no room, which matters only if
+    /// no connection could be opened. Then call `enqueue`.
+    Queue {
+        /// Open a connection for this request.
+        open: bool,
+        /// The queue is at its limit.
+        full: bool,
     },
 }
 
-/// One connection to a backend server.
-pub struct Backend {
-    /// Its token (with generation).
-    pub token: Token,
-    /// The socket.
-    pub sock: Sock,
-    /// The server it belongs to.
-    pub srv: SrvId,
-    /// What it does.
-    pub state: BState,
-    /// Bytes read from the backend, not yet forwarded.
-    pub rbuf: Option<Buf>,
-    /// Bytes to write to the backend.
-    pub wbuf: Option<Buf>,
-    /// Connect, idle or probe deadline.
-    pub deadline: Deadline,
-    /// Requests carried so far (0 = fresh connection).
-    pub uses: u32,
-    /// The backend's `Keep-Alive: timeout=N`.
-    pub ka_timeout: Option<Duration>,
-    /// When it last became idle.
-    pub idle_since: Option<Instant>,
-    /// Counted in its server's pool (false for WebSocket and probe connections).
-    pub pooled: bool,
-    /// The client an unpooled connection is being opened for.
-    pub owner: Option<CRef>,
+/// What became of a request that had to wait (second step of an acquire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enqueue {
+    /// It waits for the next free connection.
+    Queued,
+    /// No room to wait: 503.
+    Full,
+    /// The server has no connection at all and none could be opened: try another.
+    Unreachable,
 }
 
-impl Backend {
-    /// A new connection in `state`.
-    pub fn new(token: Token, sock: Sock, srv: SrvId, state: BState) -> Backend {
-        Backend {
-            token,
-            sock,
-            srv,
-            state,
-            rbuf: None,
-            wbuf: None,
-            deadline: Deadline::default(),
-            uses: 0,
-            ka_timeout: None,
-            idle_since: None,
-            pooled: true,
-            owner: None,
+/// Where a closed connection was in the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// Still connecting.
+    Connecting,
+    /// In the idle list.
+    Idle,
+    /// Carrying an exchange.
+    Busy,
+}
+
+/// One server's connections and wait queue.
+#[derive(Default, Debug)]
+pub struct Pool {
+    /// Idle connections, most recently used last (LIFO keeps hot ones busy and lets
+    /// the cold ones reach `worker_timeout`).
+    idle: Vec<usize>,
+    /// Connections that exist: connecting + idle + busy.
+    total: usize,
+    /// Connections still connecting.
+    connecting: usize,
+    /// Requests waiting for a connection, oldest first.
+    queue: VecDeque<CRef>,
+}
+
+impl Pool {
+    /// The one place that decides how a request gets a connection.
+    pub fn acquire(&mut self, lim: Limits) -> Acquire {
+        if let Some(b) = self.idle.pop() {
+            return Acquire::Idle(b);
+        }
+        Acquire::Queue {
+            open: self.total < lim.max,
+            full: self.queue.len() >= lim.queue,
         }
     }
 
-    /// Checks a connecting socket: Some(true) connected, Some(false) failed, None pending.
-    pub fn connect_result(&mut self) -> Option<bool> {
-        if !self.sock.writable && !self.sock.readable {
-            return None;
+    /// Puts a request that found no idle connection in the queue, given whether a
+    /// connection was opened for it (see `Acquire::Queue`).
+    pub fn enqueue(&mut self, c: CRef, opened: bool, full: bool) -> Enqueue {
+        if !opened && self.total == 0 {
+            return Enqueue::Unreachable;
         }
-        match self.sock.stream.take_error() {
-            Ok(Some(_)) | Err(_) => return Some(false),
-            Ok(None) => {}
+        if !opened && full {
+            return Enqueue::Full;
         }
-        match self.sock.stream.peer_addr() {
-            Ok(_) => Some(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotConnected => None,
-            Err(_) => Some(false),
+        self.queue.push_back(c);
+        Enqueue::Queued
+    }
+
+    /// A request whose pooled connection failed before any response byte waits at the
+    /// head of the queue for a fresh one. True when a connection should be opened.
+    pub fn retry_first(&mut self, c: CRef, lim: Limits) -> bool {
+        self.queue.push_front(c);
+        self.total < lim.max
+    }
+
+    /// A new connection is being opened.
+    pub fn opening(&mut self) {
+        self.total += 1;
+        self.connecting += 1;
+    }
+
+    /// A connection finished connecting (it is made idle or handed out next).
+    pub fn connected(&mut self) {
+        self.connecting -= 1;
+    }
+
+    /// A connection became idle.
+    pub fn push_idle(&mut self, conn: usize) {
+        self.idle.push(conn);
+    }
+
+    /// A connection is gone.
+    pub fn closed(&mut self, conn: usize, held: Held) {
+        match held {
+            Held::Connecting => self.connecting -= 1,
+            Held::Idle => self.idle.retain(|&x| x != conn),
+            Held::Busy => {}
         }
+        self.total -= 1;
+    }
+
+    /// The idle list, emptied (the server went down): close each, which reports
+    /// `closed(.., Held::Idle)`.
+    pub fn take_idle(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.idle)
+    }
+
+    /// The oldest waiting request that is still alive (`alive`) paired with an idle
+    /// connection, both taken; None when either is missing. Dead waiters are dropped.
+    pub fn next_waiter(&mut self, alive: impl Fn(CRef) -> bool) -> Option<(CRef, usize)> {
+        while !self.idle.is_empty() {
+            let c = self.queue.pop_front()?;
+            if alive(c) {
+                return self.idle.pop().map(|b| (c, b));
+            }
+        }
+        None
+    }
+
+    /// Takes a request out of the queue (it closed, or was answered otherwise).
+    pub fn remove_waiter(&mut self, c: CRef) {
+        self.queue.retain(|&x| x != c);
+    }
+
+    /// Empties the queue (the server went down: its waiters go elsewhere).
+    pub fn take_queue(&mut self) -> VecDeque<CRef> {
+        std::mem::take(&mut self.queue)
+    }
+
+    /// No connection exists or is being opened: waiters would wait for nothing.
+    pub fn stranded(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Below `min`: open another connection (when the server is usable).
+    pub fn needs_refill(&self, lim: Limits) -> bool {
+        self.total < lim.min
+    }
+
+    /// More than `min` connections: an idle one may be closed after `worker_timeout`.
+    pub fn above_min(&self, lim: Limits) -> bool {
+        self.total > lim.min
+    }
+
+    /// Requests wait, none is idle and there is room for another connection: after a
+    /// connection closed, open a fresh one for them.
+    pub fn wants_fresh(&self, lim: Limits) -> bool {
+        !self.queue.is_empty() && self.idle.is_empty() && self.total < lim.max
+    }
+
+    /// Connections that exist (connecting + idle + busy).
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Connections still connecting.
+    pub fn connecting(&self) -> usize {
+        self.connecting
+    }
+
+    /// Idle connections, most recently used last.
+    pub fn idle(&self) -> &[usize] {
+        &self.idle
+    }
+
+    /// Connections carrying an exchange.
+    pub fn busy(&self) -> usize {
+        self.total - self.connecting - self.idle.len()
+    }
+
+    /// Waiting requests, oldest first.
+    pub fn queue(&self) -> &VecDeque<CRef> {
+        &self.queue
     }
 }
 
-impl Reactor {
-    /// Opens `min_workers` connections to every usable HTTP server.
-    pub(crate) fn start_pools(&mut self) {
-        for s in 0..self.groups[crate::group::HTTP].servers.len() {
-            self.refill_pool(SrvId {
-                group: crate::group::HTTP,
-                server: s,
-            });
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::Token;
+
+    const LIM: Limits = Limits {
+        min: 1,
+        max: 2,
+        queue: 2,
+    };
+
+    fn c(n: usize) -> CRef {
+        CRef {
+            index: n,
+            token: Token(n << 2 | 1),
         }
     }
 
-    /// Opens connections until the server has `min_workers` (if it is usable).
-    pub(crate) fn refill_pool(&mut self, srv: SrvId) {
-        if srv.group != crate::group::HTTP {
-            return;
+    #[test]
+    fn idle_connections_are_taken_most_recently_used_first() {
+        let mut p = Pool::default();
+        for b in [7, 8] {
+            p.opening();
+            p.connected();
+            p.push_idle(b);
         }
-        let now = self.now;
-        loop {
-            let server = &self.groups[srv.group].servers[srv.server];
-            if server.pool.total >= server.cfg.min_workers
-                || server.removed
-                || !server.health.is_usable(now)
-            {
-                return;
-            }
-            if !self.open_pooled(srv, false) {
-                return;
-            }
-        }
+        assert_eq!(p.acquire(LIM), Acquire::Idle(8));
+        assert_eq!(p.acquire(LIM), Acquire::Idle(7));
+        assert_eq!((p.total(), p.busy()), (2, 2));
     }
 
-    /// Opens one more pooled connection; false when connect() failed at once.
-    /// `for_request`: a request is waiting for it, so a failure counts against the
-    /// server (passive health). A pool prefill (at start, or refilling to
-    /// `min_workers`) carries no client traffic: its failures must not eject a server
-    /// that merely started after sluice.
-    pub(crate) fn open_pooled(&mut self, srv: SrvId, for_request: bool) -> bool {
-        match self.connect_backend(srv, BState::Connecting) {
-            Some(_) => {
-                let pool = &mut self.groups[srv.group].servers[srv.server].pool;
-                pool.total += 1;
-                pool.connecting += 1;
-                true
+    #[test]
+    fn below_max_a_request_opens_a_connection_and_waits_for_it() {
+        let mut p = Pool::default();
+        let a = p.acquire(LIM);
+        assert_eq!(
+            a,
+            Acquire::Queue {
+                open: true,
+                full: false
             }
-            None => {
-                if for_request {
-                    self.passive_failure(srv, "connect failed");
-                }
-                false
-            }
-        }
-    }
-
-    /// Readiness on a backend socket.
-    pub(crate) fn on_backend_event(&mut self, i: usize) {
-        match &self.backends[i].state {
-            BState::Connecting => match self.backends[i].connect_result() {
-                None => {}
-                Some(true) => self.on_connected(i),
-                Some(false) => self.on_connect_failed(i, "connection refused"),
-            },
-            BState::Idle => self.check_idle(i),
-            BState::Busy(c) | BState::Tunnel(c) => {
-                let c = *c;
-                if self.client_valid(c) {
-                    self.drive_client(c.index);
-                } else {
-                    self.close_backend(i);
-                }
-            }
-            BState::Probe { .. } => self.on_probe_event(i),
-        }
-    }
-
-    fn on_connected(&mut self, i: usize) {
-        if !self.backends[i].pooled {
-            match self.backends[i].owner.take() {
-                Some(c) if self.client_valid(c) => self.dispatch(c.index, i),
-                _ => self.close_backend(i),
-            }
-            return;
-        }
-        let srv = self.backends[i].srv;
-        let pool = &mut self.groups[srv.group].servers[srv.server].pool;
-        pool.connecting -= 1;
-        self.make_idle(i);
-    }
-
-    fn on_connect_failed(&mut self, i: usize, why: &'static str) {
-        let srv = self.backends[i].srv;
-        let owner = self.backends[i].owner.take();
-        self.close_backend(i);
-        // Only a connection some request was waiting for counts against the server
-        // (see `open_pooled`): a failed prefill is not client-visible.
-        let waited = owner.is_some()
-            || !self.groups[srv.group].servers[srv.server]
-                .pool
-                .queue
-                .is_empty();
-        if waited {
-            self.passive_failure(srv, why);
-        }
-        if let Some(c) = owner.filter(|c| self.client_valid(*c)) {
-            self.reroute(c.index, why);
-            return;
-        }
-        self.fail_queue_if_stranded(srv, why);
-    }
-
-    /// After a connection failure: if the server has no connection left that could
-    /// serve its queue, every waiter is re-routed (or answered 502) now.
-    pub(crate) fn fail_queue_if_stranded(&mut self, srv: SrvId, why: &'static str) {
-        let pool = &mut self.groups[srv.group].servers[srv.server].pool;
-        if pool.total > 0 {
-            return;
-        }
-        let waiters: Vec<CRef> = pool.queue.drain(..).collect();
-        for c in waiters {
-            if self.client_valid(c) {
-                self.reroute(c.index, why);
-            }
-        }
-    }
-
-    /// Puts a connected backend in its pool's idle list and hands it to the oldest waiter.
-    pub(crate) fn make_idle(&mut self, i: usize) {
-        let srv = self.backends[i].srv;
-        let b = &mut self.backends[i];
-        b.state = BState::Idle;
-        b.idle_since = Some(self.now);
-        let token = b.token;
-        self.groups[srv.group].servers[srv.server].pool.idle.push(i);
-        // Bytes or EOF may have arrived before it became idle (the backend closing
-        // it, or bytes past the response): look before a waiting request gets it.
-        if self.backends[i].sock.readable {
-            self.check_idle(i);
-        }
-        self.serve_queue(srv);
-        // An eviction just now may leave waiters with no connection coming.
-        self.serve_queue_fresh(srv);
-        let still_idle = self
-            .backends
-            .get(i)
-            .is_some_and(|b| b.token == token && matches!(b.state, BState::Idle));
-        if still_idle {
-            self.set_idle_deadline(i);
-        }
-    }
-
-    fn set_idle_deadline(&mut self, i: usize) {
-        let b = &self.backends[i];
-        let server = &self.groups[b.srv.group].servers[b.srv.server];
-        let mut at = None;
-        if server.pool.total > server.cfg.min_workers {
-            at = Some(self.now + server.cfg.worker_timeout);
-        }
-        if let Some(ka) = b.ka_timeout {
-            let ka_at = self.now + ka.saturating_sub(KEEPALIVE_MARGIN);
-            at = Some(at.map_or(ka_at, |a: Instant| a.min(ka_at)));
-        }
-        let token = b.token;
-        self.backends[i]
-            .deadline
-            .set(at, Owner::Backend(token.0), &mut self.timers);
-    }
-
-    /// Hands idle connections to waiting requests, oldest request first.
-    pub(crate) fn serve_queue(&mut self, srv: SrvId) {
-        loop {
-            let pool = &mut self.groups[srv.group].servers[srv.server].pool;
-            if pool.idle.is_empty() {
-                return;
-            }
-            let Some(c) = pool.queue.pop_front() else {
-                return;
-            };
-            if !self.client_valid(c) {
-                continue;
-            }
-            let Some(b) = self.groups[srv.group].servers[srv.server].pool.idle.pop() else {
-                return;
-            };
-            self.dispatch(c.index, b);
-        }
-    }
-
-    /// An event on an idle pooled connection: the backend closed it or sent stray
-    /// bytes. Either way it can no longer carry a request: evict it.
-    fn check_idle(&mut self, i: usize) {
-        let b = &mut self.backends[i];
-        if !b.sock.readable {
-            return;
-        }
-        let mut probe = [0u8; 64];
-        let why = match b.sock.stream.read(&mut probe) {
-            Ok(0) => "closed by the backend",
-            Ok(_) => "unexpected bytes from the backend",
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                b.sock.readable = false;
-                return;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return,
-            Err(_) => "reset by the backend",
-        };
-        let srv = b.srv;
-        debug!(
-            "evicting idle connection to {}: {why}",
-            self.server_name(srv)
         );
-        self.close_backend(i);
-        self.refill_pool(srv);
+        p.opening();
+        assert_eq!(p.enqueue(c(1), true, false), Enqueue::Queued);
+        assert_eq!((p.total(), p.connecting(), p.queue().len()), (1, 1, 1));
+        // The connection comes up: the waiter gets it.
+        p.connected();
+        p.push_idle(5);
+        assert_eq!(p.next_waiter(|_| true), Some((c(1), 5)));
+        assert_eq!(p.next_waiter(|_| true), None);
+        assert_eq!((p.total(), p.busy()), (1, 1));
     }
 
-    /// Deadline on a backend: connect timeout, idle shrink, keep-alive expiry or probe timeout.
-    pub(crate) fn on_backend_timeout(&mut self, i: usize) {
-        let srv = self.backends[i].srv;
-        match self.backends[i].state {
-            BState::Connecting => self.on_connect_failed(i, "connect timeout"),
-            BState::Idle => {
-                let server = &self.groups[srv.group].servers[srv.server];
-                let above_min = server.pool.total > server.cfg.min_workers;
-                let b = &self.backends[i];
-                let ka_expired = match (b.ka_timeout, b.idle_since) {
-                    (Some(ka), Some(since)) => self.now + KEEPALIVE_MARGIN >= since + ka,
-                    _ => false,
-                };
-                if above_min || ka_expired {
-                    debug!(
-                        "closing idle connection to {} (pool shrink)",
-                        self.server_name(srv)
-                    );
-                    self.close_backend(i);
-                    self.refill_pool(srv);
-                } else {
-                    self.set_idle_deadline(i);
-                }
-            }
-            BState::Probe { .. } => self.on_probe_timeout(i),
-            BState::Busy(_) | BState::Tunnel(_) => {}
+    #[test]
+    fn at_max_requests_queue_up_to_the_limit_then_get_full() {
+        let mut p = Pool::default();
+        for b in 0..2 {
+            p.opening();
+            p.connected();
+            p.push_idle(b);
+            assert!(matches!(p.acquire(LIM), Acquire::Idle(_)));
         }
-    }
-
-    /// Counts a failure against a server (passive health) and logs an ejection.
-    pub(crate) fn passive_failure(&mut self, srv: SrvId, why: &str) {
-        let now = self.now;
-        let name = self.server_name(srv);
-        let server = &mut self.groups[srv.group].servers[srv.server];
-        server.stats.failures += 1;
-        if server.health.on_passive_failure(now) {
-            let group = &self.groups[srv.group].cfg;
-            warn!(
-                "{name} {} ejected for {:?}: {} failures within {:?}, last: {why}",
-                server.cfg.addr, group.fail_timeout, group.max_fails, group.fail_timeout
-            );
-            self.close_idle(srv);
-            self.redispatch_queue(srv);
+        for n in 0..2 {
+            let Acquire::Queue { open, full } = p.acquire(LIM) else {
+                panic!("no idle connection expected")
+            };
+            assert!(!open && !full);
+            assert_eq!(p.enqueue(c(n), false, full), Enqueue::Queued);
         }
-    }
-
-    /// Closes every idle pooled connection of a server (it went down or was ejected).
-    pub(crate) fn close_idle(&mut self, srv: SrvId) {
-        let idle = std::mem::take(&mut self.groups[srv.group].servers[srv.server].pool.idle);
-        for i in idle {
-            // close_backend fixes up `total`; put it back on the list first so the
-            // bookkeeping stays in one place.
-            self.groups[srv.group].servers[srv.server].pool.idle.push(i);
-            self.close_backend(i);
-        }
-    }
-
-    /// "http server2" style name for logs.
-    pub(crate) fn server_name(&self, srv: SrvId) -> String {
-        let group = if srv.group == crate::group::HTTP {
-            "http"
-        } else {
-            "websocket"
+        let Acquire::Queue { open, full } = p.acquire(LIM) else {
+            panic!("no idle connection expected")
         };
-        format!(
-            "{group} {}",
-            self.groups[srv.group].servers[srv.server].cfg.name
-        )
+        assert!(!open && full);
+        assert_eq!(p.enqueue(c(9), false, full), Enqueue::Full);
+        assert_eq!(p.queue().len(), 2);
     }
 
-    /// Logs an unexpected pool state instead of panicking.
-    pub(crate) fn pool_bug(&self, what: &str) {
-        warn!("internal: {what}");
-        // On the simulated network an internal inconsistency is a finding, not a log line.
-        #[cfg(feature = "sim")]
-        panic!("internal: {what}");
+    #[test]
+    fn a_connection_opened_for_a_request_lets_it_wait_past_a_full_queue() {
+        let mut p = Pool::default();
+        let mut lim = LIM;
+        lim.queue = 0;
+        assert_eq!(
+            p.acquire(lim),
+            Acquire::Queue {
+                open: true,
+                full: true
+            }
+        );
+        p.opening();
+        assert_eq!(p.enqueue(c(1), true, true), Enqueue::Queued);
+    }
+
+    #[test]
+    fn no_connection_and_none_opened_is_unreachable_not_queued() {
+        let mut p = Pool::default();
+        assert_eq!(p.enqueue(c(1), false, false), Enqueue::Unreachable);
+        assert!(p.queue().is_empty());
+        assert!(p.stranded());
+        // With a connection still connecting, the request may wait for it.
+        p.opening();
+        assert_eq!(p.enqueue(c(1), false, false), Enqueue::Queued);
+        assert!(!p.stranded());
+    }
+
+    #[test]
+    fn dead_waiters_are_skipped_and_dropped() {
+        let mut p = Pool::default();
+        p.opening();
+        for n in 0..3 {
+            p.enqueue(c(n), true, false);
+        }
+        p.connected();
+        p.push_idle(4);
+        assert_eq!(p.next_waiter(|x| x.index == 2), Some((c(2), 4)));
+        assert!(p.queue().is_empty(), "dead waiters 0 and 1 dropped");
+        // No idle connection: nobody is taken off the queue.
+        p.enqueue(c(3), true, false);
+        assert_eq!(p.next_waiter(|_| true), None);
+        assert_eq!(p.queue().len(), 1);
+    }
+
+    #[test]
+    fn closing_keeps_the_counts_in_step() {
+        let mut p = Pool::default();
+        for _ in 0..3 {
+            p.opening();
+        }
+        p.closed(99, Held::Connecting);
+        assert_eq!((p.total(), p.connecting()), (2, 2));
+        p.connected();
+        p.push_idle(1);
+        p.connected();
+        p.push_idle(2);
+        assert_eq!(p.acquire(LIM), Acquire::Idle(2));
+        p.closed(2, Held::Busy);
+        assert_eq!((p.total(), p.busy(), p.idle()), (1, 0, &[1][..]));
+        // The server goes down: its idle list is taken, each closed in turn.
+        for b in p.take_idle() {
+            p.closed(b, Held::Idle);
+        }
+        assert_eq!((p.total(), p.connecting(), p.idle().len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn refill_shrink_and_fresh_connection_rules() {
+        let mut p = Pool::default();
+        assert!(p.needs_refill(LIM));
+        p.opening();
+        assert!(!p.needs_refill(LIM) && !p.above_min(LIM));
+        p.opening();
+        assert!(p.above_min(LIM));
+        p.connected();
+        p.connected();
+        // Waiters, nothing idle, at max: no fresh connection.
+        p.enqueue(c(1), false, false);
+        assert!(!p.wants_fresh(LIM));
+        // One closes: now a fresh one is wanted.
+        p.closed(0, Held::Busy);
+        assert!(p.wants_fresh(LIM));
+        // Not while one is idle (it will be handed out).
+        p.push_idle(3);
+        assert!(!p.wants_fresh(LIM));
+    }
+
+    #[test]
+    fn a_retried_request_goes_first() {
+        let mut p = Pool::default();
+        p.opening();
+        p.enqueue(c(1), true, false);
+        assert!(
+            p.retry_first(c(2), LIM),
+            "below max: open a fresh connection"
+        );
+        assert_eq!(p.queue().front(), Some(&c(2)));
+        p.remove_waiter(c(2));
+        assert_eq!(p.take_queue(), VecDeque::from([c(1)]));
     }
 }

@@ -7,10 +7,10 @@
 //! Probes of a group's servers start spread out and are re-spread with random jitter
 //! (up to a tenth of the interval), so they never all fire at once.
 
+use crate::backend::BState;
 use crate::group::SrvId;
 use crate::health::{FailReason, ProbeOutcome, Verdict};
 use crate::io::{fill, flush, Io};
-use crate::pool::BState;
 use crate::reactor::Reactor;
 use crate::timer::Owner;
 use log::{info, warn};

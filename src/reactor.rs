@@ -9,12 +9,13 @@
 //! registration and stored in the slab entry, so an event for a socket that died,
 //! whose slot was reused in the same turn, finds a different token and is ignored.
 
+use crate::backend::{BState, Backend};
 use crate::buf::BufPool;
 use crate::config::{Config, GroupKind};
 use crate::group::{Group, SrvId};
 use crate::http::{Client, Phase};
 use crate::io::{Listener, Ready, Sock, Stream};
-use crate::pool::{BState, Backend};
+use crate::pool::Held;
 use crate::timer::{Owner, Timers};
 use crate::token::{self, CRef, Kind};
 use log::{debug, info, warn};
@@ -522,20 +523,15 @@ impl Reactor {
         if !b.pooled {
             return;
         }
-        let pool = &mut self.groups[b.srv.group].servers[b.srv.server].pool;
-        match b.state {
-            BState::Probe { .. } => {}
-            BState::Connecting => {
-                pool.connecting -= 1;
-                pool.total -= 1;
-            }
-            BState::Idle => {
-                pool.idle.retain(|&x| x != i);
-                pool.total -= 1;
-            }
-            BState::Busy(_) => pool.total -= 1,
-            BState::Tunnel(_) => {}
-        }
+        let held = match b.state {
+            BState::Connecting => Held::Connecting,
+            BState::Idle => Held::Idle,
+            BState::Busy(_) => Held::Busy,
+            BState::Probe { .. } | BState::Tunnel(_) => return,
+        };
+        self.groups[b.srv.group].servers[b.srv.server]
+            .pool
+            .closed(i, held);
     }
 
     fn fire_timers(&mut self) {

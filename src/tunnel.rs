@@ -23,10 +23,10 @@
 //! `ping_timeout`. Pongs answering sluice's pings are forwarded like any frame: an
 //! unsolicited Pong is legal (RFC 6455 §5.5.3).
 
+use crate::backend::BState;
 use crate::group::{SrvId, HTTP, WEBSOCKET};
 use crate::http::Phase;
 use crate::io::{append, fill, flush, Io};
-use crate::pool::BState;
 use crate::reactor::Reactor;
 use crate::timer::Owner;
 use crate::token::BRef;

@@ -1,7 +1,7 @@
 //! The reactor's internal consistency, checked by the simulator after every turn.
 
+use crate::backend::BState;
 use crate::http::Phase;
-use crate::pool::BState;
 use crate::reactor::Reactor;
 use crate::token::BRef;
 
@@ -85,7 +85,7 @@ impl Reactor {
         for (g, group) in self.groups.iter().enumerate() {
             for (s, server) in group.servers.iter().enumerate() {
                 let mine =
-                    |b: &crate::pool::Backend| b.pooled && b.srv.group == g && b.srv.server == s;
+                    |b: &crate::backend::Backend| b.pooled && b.srv.group == g && b.srv.server == s;
                 let (mut total, mut connecting, mut idle) = (0, 0, 0);
                 for (_, b) in self.backends.iter().filter(|(_, b)| mine(b)) {
                     match b.state {
@@ -102,28 +102,28 @@ impl Reactor {
                     }
                 }
                 let pool = &server.pool;
-                if (pool.total, pool.connecting) != (total, connecting) {
+                if (pool.total(), pool.connecting()) != (total, connecting) {
                     return Err(format!(
                         "server {g}/{s}: pool counts total {} connecting {}, slab has {total} / {connecting}",
-                        pool.total, pool.connecting
+                        pool.total(), pool.connecting()
                     ));
                 }
-                let mut seen = pool.idle.clone();
+                let mut seen = pool.idle().to_vec();
                 seen.sort_unstable();
                 seen.dedup();
-                if seen.len() != pool.idle.len() || seen.len() != idle {
+                if seen.len() != pool.idle().len() || seen.len() != idle {
                     return Err(format!(
                         "server {g}/{s}: idle list {:?} vs {idle} idle connections",
-                        pool.idle
+                        pool.idle()
                     ));
                 }
-                for &bi in &pool.idle {
+                for &bi in pool.idle() {
                     match self.backends.get(bi) {
                         Some(b) if mine(b) && matches!(b.state, BState::Idle) => {}
                         _ => return Err(format!("server {g}/{s}: idle list names {bi}")),
                     }
                 }
-                for c in &pool.queue {
+                for c in pool.queue() {
                     let Some(client) = self.clients.get(c.index).filter(|x| x.token == c.token)
                     else {
                         continue; // removed lazily

@@ -20,8 +20,8 @@
 //!   (liveness), and after the idle timeouts no client, buffer or socket is left
 //!   beyond the pools (leaks).
 
+use crate::backend::BState;
 use crate::config::{self, Config};
-use crate::pool::BState;
 use crate::reactor::Reactor;
 use crate::sim::{self, Stream};
 use std::io::{ErrorKind, Read, Write};
@@ -857,12 +857,12 @@ impl World {
         assert_eq!(r.bufs.outstanding, 0, "buffers held with nothing in flight");
         for (g, group) in r.groups.iter().enumerate() {
             for (s, server) in group.servers.iter().enumerate() {
-                assert!(server.pool.queue.is_empty(), "queue of {g}/{s} not empty");
+                assert!(server.pool.queue().is_empty(), "queue of {g}/{s} not empty");
                 assert_eq!(server.active, 0, "server {g}/{s} still counts requests");
                 assert!(
-                    server.pool.total <= server.cfg.min_workers.max(1) + server.pool.connecting,
+                    server.pool.total() <= server.cfg.min_workers.max(1) + server.pool.connecting(),
                     "server {g}/{s}: {} connections after the idle timeout",
-                    server.pool.total
+                    server.pool.total()
                 );
             }
         }
