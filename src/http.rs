@@ -254,6 +254,10 @@ impl Reactor {
 
     fn drive_steps(&mut self, i: usize) {
         loop {
+            #[cfg(feature = "sim")]
+            crate::sim::work(crate::sim::Work::SessionStep, &|| {
+                crate::sim::describe_client(self, i)
+            });
             let step = match self.clients.get(i).map(|c| &c.phase) {
                 None | Some(Phase::Closed) => return,
                 Some(Phase::Head { .. }) => self.step_head(i),

@@ -537,6 +537,8 @@ impl Reactor {
     fn fire_timers(&mut self) {
         let now = self.now;
         while let Some(owner) = self.timers.pop_due(now) {
+            #[cfg(feature = "sim")]
+            crate::sim::work(crate::sim::Work::TimerPop, &|| format!("{owner:?}"));
             match owner {
                 Owner::Client(t) => {
                     let (_, i) = token::decode(t);

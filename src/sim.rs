@@ -19,6 +19,10 @@
 
 mod check;
 pub mod scenario;
+pub mod spin;
+
+pub(crate) use spin::describe_client;
+pub use spin::{work, Work};
 
 use crate::io::Ready;
 use mio::event::Source;
@@ -39,6 +43,8 @@ fn with<R>(f: impl FnOnce(&mut Net) -> R) -> R {
 
 /// Starts a fresh network whose queues hold `cap` bytes each.
 pub fn reset(cap: usize) {
+    // A turn that panicked never ended: nothing counts until the next one begins.
+    spin::turn_end();
     with(|n| {
         let epoch = n.epoch.wrapping_add(1);
         *n = Net::new(cap.max(1), epoch);
@@ -313,8 +319,16 @@ impl Stream {
         })
     }
 
+    /// Counts a socket operation against the reactor turn's budget (`spin`).
+    fn count(&self, op: &'static str) {
+        spin::work(Work::SocketOp, &|| {
+            format!("{op} on connection {} side {}", self.id, self.side)
+        });
+    }
+
     /// Half-closes (sends a FIN).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.count("shutdown");
         if how == Shutdown::Read {
             return Ok(());
         }
@@ -372,6 +386,7 @@ impl Stream {
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.count("read");
         self.with_end(|n, id, side| {
             let cap = n.cap;
             let c = &mut n.conns[id];
@@ -404,6 +419,7 @@ impl Read for Stream {
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.count("write");
         self.with_end(|n, id, side| {
             let cap = n.cap;
             let c = &mut n.conns[id];

@@ -16,6 +16,11 @@
 //!   sequence number, backends echo the marker of the request head they are
 //!   answering, and a client must never receive another client's marker;
 //! - order: the markers a client receives never go back to an earlier request;
+//! - no spin: the work of one reactor turn is bounded (`sim::spin`: timer pops,
+//!   session steps, socket operations), and so are the rounds until the network goes
+//!   quiet and the turns in a row at one instant with a deadline due, so a reactor
+//!   that loops forever fails with what spun instead of hanging (or, under libFuzzer,
+//!   timing out);
 //! - at the end, all clients gone and backends well-behaved: a new request is answered
 //!   (liveness), and after the idle timeouts no client, buffer or socket is left
 //!   beyond the pools (leaks).
@@ -32,8 +37,16 @@ use std::time::{Duration, Instant};
 const MAX_STEPS: usize = 400;
 /// Most simultaneous clients.
 const MAX_CLIENTS: usize = 8;
-/// Rounds of "run until nothing moves" before it counts as a livelock.
+/// Rounds of "run until nothing moves" before it counts as a livelock (a spin across
+/// turns: each turn returns, but the reactor or the network always has more to do).
+/// A spin inside one turn is caught by `sim::spin`'s budgets instead.
 const MAX_ROUNDS: usize = 20_000;
+/// Turns in a row at one instant with a deadline due each time before it counts as a
+/// spin (a deadline re-armed at or before the current time, firing on every turn).
+const MAX_TURNS_AT_ONE_INSTANT: usize = 1_000;
+/// Turns one `advance` may take (deadlines that keep moving a little, never reaching
+/// the end of the step).
+const MAX_ADVANCE_TURNS: usize = 100_000;
 /// Marker byte; fuzzer-provided bytes never contain it.
 const MARK: u8 = b'~';
 
@@ -54,6 +67,11 @@ pub struct Report {
     pub responses: usize,
     /// The final liveness request was answered with 200.
     pub live_ok: bool,
+    /// The most rounds one settle took (its bound is `MAX_ROUNDS`).
+    pub peak_rounds: usize,
+    /// The most turns in a row at one instant with a deadline due (bound
+    /// `MAX_TURNS_AT_ONE_INSTANT`).
+    pub peak_turns_at_one_instant: usize,
 }
 
 /// Reads the input a byte at a time (zeros once it runs out).
@@ -222,7 +240,9 @@ pub fn run(data: &[u8]) -> Report {
         report: Report::default(),
         trace: std::env::var_os("SIM_TRACE").is_some(),
     };
+    sim::spin::turn_begin();
     w.reactor.sim_start(now);
+    sim::spin::turn_end();
     w.settle();
     while !input.done() && w.report.steps < MAX_STEPS {
         w.step(&mut input);
@@ -666,21 +686,34 @@ impl World {
         self.backend_send(j, &resp);
     }
 
+    /// One reactor turn at `self.now`, its work counted by the spin detector.
+    fn turn(&mut self, events: Vec<(mio::Token, crate::io::Ready)>) {
+        sim::spin::turn_begin();
+        self.reactor.sim_turn(self.now, events);
+        sim::spin::turn_end();
+    }
+
     /// Moves every peer's bytes and lets the reactor run until nothing moves.
     fn settle(&mut self) {
         for round in 0.. {
-            assert!(
-                round < MAX_ROUNDS,
-                "no quiescence after {MAX_ROUNDS} rounds"
-            );
-            let mut moved = self.peers_step();
+            let peers_moved = self.peers_step();
             let events = sim::take_events();
+            if round >= MAX_ROUNDS {
+                panic!(
+                    "reactor spin across turns: still moving after {MAX_ROUNDS} rounds at \
+                     +{:?} (last round: peers moved {peers_moved}, {} reactor events {:?})",
+                    self.now.duration_since(self.start),
+                    events.len(),
+                    events.iter().take(8).collect::<Vec<_>>()
+                );
+            }
+            let moved = peers_moved || !events.is_empty();
             if !events.is_empty() {
-                self.reactor.sim_turn(self.now, events);
-                moved = true;
+                self.turn(events);
             }
             self.check();
             if !moved {
+                self.report.peak_rounds = self.report.peak_rounds.max(round);
                 break;
             }
         }
@@ -762,20 +795,38 @@ impl World {
     /// Moves the clock, firing what is due at each deadline on the way.
     fn advance(&mut self, by: Duration) {
         let until = self.now + by;
-        let mut fired = 0;
+        let mut turns = 0;
+        let mut at_one_instant = 0;
         loop {
             let next = self.reactor.next_deadline().filter(|&t| t <= until);
-            self.now = match next {
+            let now = match next {
                 Some(t) if t > self.now => t,
                 Some(_) => self.now,
                 None => until,
             };
-            self.reactor.sim_turn(self.now, sim::take_events());
+            if next.is_some() && now == self.now {
+                at_one_instant += 1;
+                let peak = &mut self.report.peak_turns_at_one_instant;
+                *peak = (*peak).max(at_one_instant);
+                assert!(
+                    at_one_instant < MAX_TURNS_AT_ONE_INSTANT,
+                    "reactor spin across turns: a deadline was due on each of \
+                     {MAX_TURNS_AT_ONE_INSTANT} turns at +{:?} (a timer re-armed at or before the current time)",
+                    self.now.duration_since(self.start)
+                );
+            } else {
+                at_one_instant = 0;
+            }
+            self.now = now;
+            let events = sim::take_events();
+            self.turn(events);
             self.settle();
-            fired += 1;
+            turns += 1;
             assert!(
-                fired < 100_000,
-                "deadlines keep firing without time passing"
+                turns < MAX_ADVANCE_TURNS,
+                "reactor spin across turns: {MAX_ADVANCE_TURNS} turns to advance the clock \
+                 {by:?} from +{:?} (deadlines keep firing, time hardly passes)",
+                (until - by).duration_since(self.start)
             );
             if next.is_none() {
                 break;
