@@ -256,3 +256,256 @@ fn json_access_log_lines() {
         "{\"client\":\"127.0.0.1\",\"method\":\"GET\",\"target\":\"/logged?q=1\",\"status\":200,";
     assert!(wait_until(|| p.stderr().contains(want)), "{}", p.stderr());
 }
+
+/// The value of one Prometheus sample line (`name{labels} value`), if present. A
+/// series listed twice (a server replaced rather than kept) fails the test.
+#[track_caller]
+fn metric(text: &str, series: &str) -> Option<u64> {
+    let values: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .collect();
+    assert!(
+        values.len() <= 1,
+        "{series} listed {} times:\n{text}",
+        values.len()
+    );
+    values.first().copied()
+}
+
+/// The labels sluice gives a server of the `http` group.
+fn http_server(name: &str, addr: std::net::SocketAddr) -> String {
+    format!("group=\"http\",server=\"{name}\",addr=\"{addr}\"")
+}
+
+/// A WebSocket backend for many tunnels: answers every upgrade with 101 (clients use
+/// `KEY`), then reads and discards until the peer closes or the backend is dropped.
+fn ws_backend_many() -> RawBackend {
+    RawBackend::start(|mut s, _, stop| {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        if read_head_raw(&mut s, stop).is_none() {
+            return;
+        }
+        let accept = protocol::ws::accept_key(KEY.as_bytes());
+        let resp = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            String::from_utf8_lossy(&accept)
+        );
+        if s.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+        let mut sink = [0u8; 1024];
+        loop {
+            match s.read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    })
+}
+
+#[test]
+fn drain_spreads_tunnel_closes_over_the_first_half_of_drain_timeout() {
+    // drain_timeout 6 s: every tunnel must get its 1001 within the first 3 s, spread
+    // over that window rather than all at once (30 tunnels, uniform offsets: the
+    // spread falls under half the window with probability ~1e-7).
+    const TUNNELS: usize = 30;
+    let window = Duration::from_secs(3);
+    let ws = ws_backend_many();
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\ndrain_timeout=6s\n\n[websocket]\nserver1={}\n\n[log]\nlevel=info\naccess_log=false\n",
+        ws.addr
+    );
+    let (mut p, _) = ProxyProcess::start_raw(&ini);
+    let tunnels: Vec<TcpStream> = (0..TUNNELS).map(|_| ws_client(p.addr)).collect();
+    assert!(
+        wait_until(|| ws.accepted() == TUNNELS),
+        "all tunnels reached the backend"
+    );
+    let t0 = Instant::now();
+    p.signal("TERM");
+    let readers: Vec<_> = tunnels
+        .into_iter()
+        .map(|mut t| {
+            std::thread::spawn(move || {
+                let mut frame = [0u8; 4];
+                t.read_exact(&mut frame).expect("a Close frame");
+                let at = t0.elapsed();
+                assert_eq!(frame[0], 0x88, "FIN + Close");
+                assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1001);
+                at
+            })
+        })
+        .collect();
+    let mut at: Vec<Duration> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    at.sort();
+    let (first, last) = (at[0], at[TUNNELS - 1]);
+    // Room for a loaded machine, still well below a spread over the whole 6 s.
+    assert!(
+        last < window + Duration::from_millis(1500),
+        "a tunnel was closed after the first half of drain_timeout: {at:?}"
+    );
+    assert!(
+        last - first >= window / 2,
+        "tunnel closes not spread over the window (first {first:?}, last {last:?}): {at:?}"
+    );
+    assert_eq!(
+        p.wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "exit 0 once the tunnels are gone"
+    );
+}
+
+#[test]
+fn reload_keeps_a_kept_servers_pool_and_health_state() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let a = Backend::hello("a");
+    // b serves requests, but its health check is slower than health_check_timeout
+    // until `b_healthy` is set: it goes down, and a server that lost its health
+    // state on reload would be up again for that long (it starts up).
+    let b_healthy = Arc::new(AtomicBool::new(false));
+    let flag = b_healthy.clone();
+    let b = Backend::start(move |r| {
+        if r.target != "/healthCheck" {
+            ok("hello from b")
+        } else if flag.load(Ordering::SeqCst) {
+            ok("{\"status\":\"200\"}")
+        } else {
+            Reply::Delay(Duration::from_millis(1500), Box::new(ok("late")))
+        }
+    });
+    let config = |queue_timeout: &str| {
+        format!(
+            "[frontend]\nhost=127.0.0.1\nport={{port}}\n\n\
+             [http]\nalgorithm=round-robin\nenable_health_check=true\nhealth_check_interval=700ms\n\
+             health_check_timeout=600ms\nrise=2\nfall=1\nmax_fails=0\nqueue_timeout={queue_timeout}\n\
+             server1_addr={}\nserver1_min_workers=1\nserver1_max_workers=1\nserver2_addr={}\n\n\
+             [admin]\nhost=127.0.0.1\nport={{admin}}\n\n[log]\nlevel=info\naccess_log=false\n",
+            a.addr, b.addr
+        )
+    };
+    let (p, admin) = ProxyProcess::start_raw(&config("5s"));
+    let (s1, s2) = (
+        http_server("server1", a.addr),
+        http_server("server2", b.addr),
+    );
+    let metrics = || get(admin, "/metrics").text();
+    assert!(
+        wait_until(|| metric(&metrics(), &format!("sluice_server_up{{{s2}}}")) == Some(0)),
+        "server2 goes down: {}",
+        p.stderr()
+    );
+    for _ in 0..4 {
+        assert_eq!(get(p.addr, "/").text(), "hello from a");
+    }
+    let before = metrics();
+    let fails_before = metric(
+        &before,
+        &format!("sluice_server_health_checks_total{{{s2},result=\"fail\"}}"),
+    )
+    .unwrap();
+    assert_eq!(
+        metric(&before, &format!("sluice_server_requests_total{{{s1}}}")),
+        Some(4)
+    );
+
+    // Reload with an unrelated change (the group's queue_timeout).
+    let path = p.dir.join("sluice.ini");
+    let port = p.addr.port().to_string();
+    let admin_port = admin.port().to_string();
+    let text = config("4s")
+        .replace("{port}", &port)
+        .replace("{admin}", &admin_port);
+    std::fs::write(&path, text).unwrap();
+    p.signal("HUP");
+    assert!(
+        wait_until(|| p.stderr().contains("configuration reloaded")),
+        "{}",
+        p.stderr()
+    );
+    // At once after the reload (a fresh server2 would be up for 600 ms): still down,
+    // with its counters, and server1 kept its request count.
+    let after = metrics();
+    assert_eq!(
+        metric(&after, &format!("sluice_server_up{{{s2}}}")),
+        Some(0),
+        "a down server stays down across a reload:\n{after}"
+    );
+    assert_eq!(
+        metric(
+            &after,
+            &format!("sluice_server_health_transitions_total{{{s2}}}")
+        ),
+        Some(1),
+        "server2's health history survives:\n{after}"
+    );
+    assert!(
+        metric(
+            &after,
+            &format!("sluice_server_health_checks_total{{{s2},result=\"fail\"}}")
+        )
+        .unwrap()
+            >= fails_before,
+        "health check counters kept:\n{after}"
+    );
+    assert_eq!(
+        metric(&after, &format!("sluice_server_requests_total{{{s1}}}")),
+        Some(4),
+        "server1's counters kept:\n{after}"
+    );
+    // Round-robin over two usable servers would send every other request to b.
+    for _ in 0..6 {
+        assert_eq!(get(p.addr, "/").text(), "hello from a");
+    }
+    assert!(
+        b.requests().iter().all(|r| r.target == "/healthCheck"),
+        "no traffic reaches a down server"
+    );
+    // Every request to a, before and after the reload, came over one pooled
+    // connection (max_workers = 1): the pool was kept, not replaced.
+    let conns: Vec<usize> = a
+        .requests()
+        .iter()
+        .filter(|r| r.target == "/")
+        .map(|r| r.conn)
+        .collect();
+    assert_eq!(conns.len(), 10);
+    assert!(
+        conns.iter().all(|&c| c == conns[0]),
+        "requests after the reload came over a new backend connection: {conns:?}"
+    );
+    // b comes back only through `rise` passing probes.
+    b_healthy.store(true, Ordering::SeqCst);
+    assert!(
+        wait_until(|| metric(&metrics(), &format!("sluice_server_up{{{s2}}}")) == Some(1)),
+        "server2 recovers: {}",
+        p.stderr()
+    );
+    let up = metrics();
+    assert!(
+        metric(
+            &up,
+            &format!("sluice_server_health_checks_total{{{s2},result=\"ok\"}}")
+        )
+        .unwrap()
+            >= 2,
+        "up after rise = 2 passing probes:\n{up}"
+    );
+    assert!(
+        wait_until(|| get(p.addr, "/").text() == "hello from b"),
+        "traffic reaches server2 again"
+    );
+}
