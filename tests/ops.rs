@@ -509,3 +509,289 @@ fn reload_keeps_a_kept_servers_pool_and_health_state() {
         "traffic reaches server2 again"
     );
 }
+
+#[test]
+fn a_stuck_request_ends_the_drain_at_drain_timeout_with_exit_zero() {
+    let http = Backend::start(|r| {
+        if r.target == "/stuck" {
+            Reply::Hang
+        } else {
+            ok("quick")
+        }
+    });
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\ndrain_timeout=2s\n\n[http]\nserver1_addr={}\nmax_fails=0\n\n[log]\nlevel=info\naccess_log=false\n",
+        http.addr
+    );
+    let (mut p, _) = ProxyProcess::start_raw(&ini);
+    let mut stuck = Client::connect(p.addr);
+    stuck.send(b"GET /stuck HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert!(
+        wait_until(|| http.count() == 1),
+        "the request reached the backend"
+    );
+    let t0 = Instant::now();
+    p.signal("TERM");
+    assert!(
+        wait_until(|| p.stderr().contains("draining")),
+        "{}",
+        p.stderr()
+    );
+    // The response never comes (response_timeout is 60 s): the drain gives up at
+    // drain_timeout, and the process exits 0 as the README says.
+    let code = p.wait_exit(WAIT);
+    let took = t0.elapsed();
+    assert_eq!(code, Some(0), "exit status when drain_timeout runs out");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM with drain_timeout 2 s"
+    );
+    let log = p.stderr();
+    assert!(
+        log.contains("drain timeout: exiting with 1 clients still open"),
+        "{log}"
+    );
+    assert!(stuck.read_response(false).is_none(), "no response came");
+}
+
+#[test]
+fn reload_that_moves_the_listeners_warns_and_keeps_the_old_addresses() {
+    let a = Backend::hello("a");
+    let b = Backend::hello("b");
+    let ini = "[frontend]\nhost=127.0.0.1\nport={port}\n\n[http]\nserver1_addr={server}\n\n[admin]\nhost=127.0.0.1\nport={admin}\n\n[log]\nlevel=info\naccess_log=false\n";
+    let (p, admin) = ProxyProcess::start_raw(&ini.replace("{server}", &a.addr.to_string()));
+    assert_eq!(get(p.addr, "/").text(), "hello from a");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (new_addr, new_admin) = (free(), free());
+    // New listen and admin ports, and the server switched to b.
+    let text = ini
+        .replace("{port}", &new_addr.port().to_string())
+        .replace("{admin}", &new_admin.port().to_string())
+        .replace("{server}", &b.addr.to_string());
+    std::fs::write(p.dir.join("sluice.ini"), text).unwrap();
+    p.signal("HUP");
+    assert!(
+        wait_until(|| p.stderr().contains("configuration reloaded")),
+        "{}",
+        p.stderr()
+    );
+    let log = p.stderr();
+    assert!(
+        log.contains(&format!(
+            "[frontend] listen address changed ({} -> {new_addr}): restart sluice to move the listener",
+            p.addr
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("[admin] changed: restart sluice to move the admin listener"),
+        "{log}"
+    );
+    // The rest of the file applied; the listeners stay where they were.
+    assert_eq!(get(p.addr, "/").text(), "hello from b");
+    assert_eq!(get(admin, "/metrics").status, 200);
+    assert!(
+        TcpStream::connect(new_addr).is_err(),
+        "nothing listens on the new address"
+    );
+    assert!(
+        TcpStream::connect(new_admin).is_err(),
+        "nothing listens on the new admin address"
+    );
+}
+
+/// Runs the binary with these arguments (bounded): exit code, stdout, stderr.
+fn run_sluice(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sluice");
+    let end = Instant::now() + WAIT;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sluice {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code(), out, err)
+}
+
+#[test]
+fn check_prints_ok_or_names_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("sluice-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.ini");
+    // --check validates and exits; it does not serve (a bounded wait below).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &good,
+        format!("[frontend]\nhost=127.0.0.1\nport={port}\n\n[http]\nserver1_addr=127.0.0.1:2\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run_sluice(&["--check".as_ref(), "--config".as_ref(), good.as_ref()]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (Some(0), "configuration OK\n", "")
+    );
+
+    let bad = dir.join("bad.ini");
+    std::fs::write(
+        &bad,
+        "[frontend]\nhost=127.0.0.1\nport=1\n\n[http]\nserver1_addr=127.0.0.1:2\nserver1_max_workers=many\n",
+    )
+    .unwrap();
+    let (code, out, err) = run_sluice(&["--check".as_ref(), "--config".as_ref(), bad.as_ref()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(out, "", "nothing on stdout");
+    assert_eq!(
+        err,
+        format!(
+            "{}:7: [http] server1_max_workers: expected a non-negative integer, got \"many\"\n",
+            bad.display()
+        )
+    );
+
+    let unknown = dir.join("unknown.ini");
+    std::fs::write(
+        &unknown,
+        "[frontend]\nport=1\n\n[http]\nserver1_addr=127.0.0.1:2\nbogus_key=1\n",
+    )
+    .unwrap();
+    let (code, _, err) = run_sluice(&["--check".as_ref(), "--config".as_ref(), unknown.as_ref()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err,
+        format!("{}:6: [http] bogus_key: unknown key\n", unknown.display())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn workers_2_all_serve_reload_and_drain() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    const CLIENTS: usize = 16;
+    let a = Backend::hello("a");
+    let gate = Arc::new(AtomicBool::new(false));
+    let open = gate.clone();
+    let b = Backend::start(move |r| {
+        if r.target == "/slow" {
+            // Bounded, but longer than any wait of the test (a stuck drain must show).
+            let end = Instant::now() + 3 * WAIT;
+            while !open.load(Ordering::SeqCst) && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            ok("slow done")
+        } else {
+            ok("hello from b")
+        }
+    });
+    let ini = "[frontend]\nhost=127.0.0.1\nport={port}\nworkers=2\ndrain_timeout=20s\n\n[http]\nserver1_addr={server}\nserver1_max_workers={max}\nserver1_buffer_size=64\nmax_fails=0\n\n[log]\nlevel=info\naccess_log=false\n";
+    // One pooled connection per reactor to a.
+    let (mut p, _) = ProxyProcess::start_raw(
+        &ini.replace("{server}", &a.addr.to_string())
+            .replace("{max}", "1"),
+    );
+    let count = |what: &str| p.stderr().matches(what).count();
+    // Both reactors serve: the kernel spreads new connections over them, and each
+    // has its own single connection to a (P(all 16 on one) = 2^-15).
+    for _ in 0..CLIENTS {
+        assert_eq!(get(p.addr, "/").text(), "hello from a");
+    }
+    let mut conns: Vec<usize> = a
+        .requests()
+        .iter()
+        .filter(|r| r.target == "/")
+        .map(|r| r.conn)
+        .collect();
+    conns.sort();
+    conns.dedup();
+    assert_eq!(conns.len(), 2, "requests came from two reactors' pools");
+
+    // SIGHUP reaches both: every reactor moves to b.
+    let text = ini
+        .replace("{port}", &p.addr.port().to_string())
+        .replace("{server}", &b.addr.to_string())
+        .replace("{max}", &CLIENTS.to_string());
+    std::fs::write(p.dir.join("sluice.ini"), text).unwrap();
+    p.signal("HUP");
+    assert!(
+        wait_until(|| count("configuration reloaded") == 2),
+        "every worker reloads:\n{}",
+        p.stderr()
+    );
+    for _ in 0..CLIENTS {
+        assert_eq!(get(p.addr, "/").text(), "hello from b");
+    }
+
+    // SIGTERM drains both: in-flight requests on either reactor finish with
+    // Connection: close, both listeners close, the process exits 0.
+    let mut slow: Vec<Client> = (0..CLIENTS)
+        .map(|_| {
+            let mut c = Client::connect(p.addr);
+            c.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+            c
+        })
+        .collect();
+    assert!(
+        wait_until(|| b.requests().iter().filter(|r| r.target == "/slow").count() == CLIENTS),
+        "all slow requests reached b"
+    );
+    p.signal("TERM");
+    assert!(
+        wait_until(|| count("draining: no new connections") == 2),
+        "every worker drains:\n{}",
+        p.stderr()
+    );
+    assert!(
+        wait_until(|| TcpStream::connect(p.addr).is_err()),
+        "the listeners close after SIGTERM"
+    );
+    // One refused connect can be a race with a closing listener; none may get in.
+    let accepted = (0..20)
+        .filter(|_| TcpStream::connect(p.addr).is_ok())
+        .count();
+    assert_eq!(accepted, 0, "every worker closed its listener");
+    gate.store(true, Ordering::SeqCst);
+    for c in &mut slow {
+        let r = c.read_response(false).expect("in-flight response");
+        assert_eq!((r.status, r.text().as_str()), (200, "slow done"));
+        assert_eq!(r.header("connection"), Some("close"));
+    }
+    assert_eq!(
+        p.wait_exit(WAIT),
+        Some(0),
+        "exit 0 once every worker drained"
+    );
+}
