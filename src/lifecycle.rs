@@ -168,7 +168,7 @@ impl Reactor {
                 self.cfg.frontend.listen, new.frontend.listen
             );
         }
-        if new.admin != self.cfg.admin {
+        if self.admin_addr().is_some() && new.admin != self.cfg.admin {
             warn!("[admin] changed: restart sluice to move the admin listener");
         }
         let groups = [new.http.clone(), new.websocket.clone()];

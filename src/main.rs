@@ -120,6 +120,9 @@ fn run(cfg: sluice::config::Config, path: Option<String>) -> ExitCode {
         if let Ok(addr) = first.local_addr() {
             cfg.frontend.listen = addr;
         }
+        // The admin endpoint is served by the first reactor only: its port cannot be
+        // shared, and one scrape should not land on a random worker.
+        cfg.admin = None;
         for w in 1..cfg.frontend.workers {
             let mut r = match sluice::Reactor::new(cfg.clone()) {
                 Ok(r) => r,
@@ -147,12 +150,24 @@ fn run(cfg: sluice::config::Config, path: Option<String>) -> ExitCode {
         );
     }
     first.set_peers(peers.clone());
-    let code = run_reactor(first, path);
-    for p in &peers {
-        p.stop();
+    let mut code = run_reactor(first, path);
+    // The first reactor returns when it has drained (the others got the signal too and
+    // finish their own in-flight work within their own drain_timeout), when a second
+    // signal stopped everyone, or when it failed: only then are the others stopped.
+    if code != ExitCode::SUCCESS {
+        for p in &peers {
+            p.stop();
+        }
     }
-    for t in workers {
-        let _ = t.join();
+    for (w, t) in workers.into_iter().enumerate() {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                log::error!("worker {} failed: {e}", w + 1);
+                code = ExitCode::from(1);
+            }
+            Err(_) => code = ExitCode::from(1),
+        }
     }
     code
 }
