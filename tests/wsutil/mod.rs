@@ -47,6 +47,8 @@ pub fn ws_ini(extra: &str) -> String {
 pub enum Ev {
     /// A Close frame arrived: code and reason (None: empty payload).
     Close(usize, Option<(u16, String)>),
+    /// A Ping arrived with this payload (tungstenite answers it).
+    Ping(usize, Vec<u8>),
     /// A Pong arrived with this payload.
     Pong(usize, Vec<u8>),
     /// The connection ended (EOF, error or close handshake done).
@@ -83,6 +85,15 @@ impl Shared {
                 _ => None,
             })
             .collect()
+    }
+    /// How many times `ev` was recorded (e.g. `Ev::Ping(0, payload)`).
+    pub fn count(&self, ev: Ev) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| **e == ev)
+            .count()
     }
     pub fn ended(&self, conn: usize) -> bool {
         self.events.lock().unwrap().contains(&Ev::Ended(conn))
@@ -320,6 +331,7 @@ fn echo_conn(mut stream: TcpStream, conn: usize, sh: &Shared) {
                 let f = f.map(|f| (u16::from(f.code), f.reason.to_string()));
                 sh.push(Ev::Close(conn, f));
             }
+            Ok(Message::Ping(p)) => sh.push(Ev::Ping(conn, p.to_vec())),
             Ok(_) => {}
             Err(Error::Io(e))
                 if matches!(
