@@ -694,3 +694,19 @@ pub fn status(head: &str) -> u16 {
 pub fn pattern(n: usize) -> String {
     (0..n).map(|i| (b'a' + (i % 26) as u8) as char).collect()
 }
+
+/// Connections a listener at `addr` has accepted or queued and not yet closed: the
+/// entries of /proc/net/tcp whose local address is `addr`, ESTABLISHED or CLOSE_WAIT
+/// (the listener itself and sockets already closed by their owner are left out).
+pub fn held_connections(addr: SocketAddr) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port = format!(":{:04X}", addr.port());
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.len() > 3 && cols[1].ends_with(&port) && matches!(cols[3], "01" | "08")
+        })
+        .count()
+}
