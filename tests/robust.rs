@@ -324,7 +324,19 @@ fn connection_flood_past_max_connections_waits_then_is_served() {
         );
         flood.push(c);
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // All 150 are complete in the kernel's accept queue, and stay there while the
+    // proxy goes round its loop serving the bystander: it does not take them.
+    assert!(
+        util::wait_until(|| accept_queue(p.addr) == Some(150)),
+        "accept queue: {:?}",
+        accept_queue(p.addr)
+    );
+    assert!(by.wait_served(20), "the bystander stalled");
+    assert_eq!(
+        accept_queue(p.addr),
+        Some(150),
+        "the proxy accepted past the limit"
+    );
     flood[0]
         .w
         .set_nonblocking(true)
