@@ -203,6 +203,18 @@ fn legal_but_unusual_framing_is_forwarded_exactly() {
     }
     by.finish();
     assert_eq!(attacks_seen(&b).len(), cases.len());
+    // Each body reached the backend exactly as sent, chunk framing and extensions too.
+    let seen = b.requests();
+    for (bytes, want) in cases {
+        let target = want.split(' ').next().unwrap();
+        let sent = &bytes[bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
+        let r = seen.iter().find(|r| r.target == target).expect("seen");
+        assert_eq!(
+            String::from_utf8_lossy(&r.raw_body),
+            String::from_utf8_lossy(sent),
+            "{target}"
+        );
+    }
 }
 
 #[test]
