@@ -52,7 +52,7 @@ fn backend_eof_mid_session_gives_the_client_1001() {
     ws.send(Message::text("cmd:eof")).unwrap();
     assert_eq!(expect_close(&mut ws).0, 1001);
     assert!(
-        t.elapsed() < Duration::from_secs(2),
+        t.elapsed() < Duration::from_secs(5),
         "took {:?}",
         t.elapsed()
     );
@@ -68,7 +68,7 @@ fn backend_reset_mid_session_gives_the_client_1011() {
     ws.send(Message::text("cmd:reset")).unwrap();
     assert_eq!(expect_close(&mut ws).0, 1011);
     assert!(
-        t.elapsed() < Duration::from_secs(2),
+        t.elapsed() < Duration::from_secs(5),
         "took {:?}",
         t.elapsed()
     );
@@ -402,7 +402,7 @@ fn ping_timeout_closes_a_client_that_stops_answering() {
 
 #[test]
 fn a_client_that_answers_pings_stays_connected() {
-    let (_b, p) = echo_proxy("ping_interval=300ms\nping_timeout=300ms");
+    let (b, p) = echo_proxy("ping_interval=300ms\nping_timeout=300ms");
     let (mut ws, _) = ws_connect(p.addr, "/", &[]);
     ws.get_ref()
         .set_read_timeout(Some(Duration::from_millis(100)))
@@ -422,6 +422,8 @@ fn a_client_that_answers_pings_stays_connected() {
         }
     }
     assert!(pings >= 2, "{pings} pings in 2 s");
+    // The client's answers went through to the backend (relayed like any frame).
+    assert!(b.shared.count(Ev::Pong(0, b"sluice".to_vec())) >= 2);
     ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
     still_echoes(&mut ws);
 }
