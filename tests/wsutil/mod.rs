@@ -654,14 +654,16 @@ pub fn read_close(r: &mut impl Read) -> (u16, Vec<u8>) {
     panic!("no Close within 1000 frames");
 }
 
-/// True when the peer closed (EOF or reset) within the read timeout.
+/// True when the peer ended the stream with a FIN (EOF) within the read timeout. A
+/// reset is false: sluice's lingering close exists so that a peer reads the Close and
+/// then EOF, never a reset that could discard the Close.
 pub fn at_eof(s: &mut TcpStream) -> bool {
     let mut b = [0u8; 256];
     for _ in 0..1000 {
         match s.read(&mut b) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) => return e.kind() == io::ErrorKind::ConnectionReset,
+            Err(_) => return false,
         }
     }
     false
