@@ -140,3 +140,19 @@ pub fn accept_queue(addr: SocketAddr) -> Option<usize> {
         }
     })
 }
+
+/// True when the proxy ended the connection with a FIN (EOF) within the read timeout,
+/// after any bytes still unread. A reset is false: sluice answers, half-closes and
+/// discards the rest of the input (lingering close) so that the answer is not lost to
+/// a reset. (`Client::closed` accepts either.)
+pub fn ended_by_fin(c: &mut Client) -> bool {
+    let mut b = [0u8; 4096];
+    for _ in 0..10_000 {
+        match std::io::Read::read(&mut c.r, &mut b) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
