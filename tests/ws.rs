@@ -43,7 +43,8 @@ fn messages_of_every_size_are_echoed_intact_with_their_type() {
         }
     }
     ws.close(None).unwrap();
-    let _ = expect_close_or_end(&mut ws);
+    // The backend's echo of the empty Close.
+    assert_eq!(expect_close_or_end(&mut ws), Some((0, String::new())));
 }
 
 /// After a client-initiated close, reads until the end (the echo of our Close).
@@ -338,6 +339,9 @@ fn invalid_upgrades_get_400_and_never_reach_a_backend() {
 
 #[test]
 fn no_usable_server_answers_quickly() {
+    // Two servers that refuse connections. The first three upgrades try both and get
+    // 502 (no server could be reached); each refusal is a passive failure, so the third
+    // ejects both (max_fails=3), and the fourth finds no usable server: 503.
     let dead: Vec<std::net::SocketAddr> = (0..2)
         .map(|_| {
             std::net::TcpListener::bind("127.0.0.1:0")
@@ -347,14 +351,17 @@ fn no_usable_server_answers_quickly() {
         })
         .collect();
     let p = Proxy::start(
-        "[websocket]\nserver1={b0}\nserver2={b1}\nconnect_timeout=2s\n",
+        "[websocket]\nserver1={b0}\nserver2={b1}\nconnect_timeout=5s\n",
         &dead,
     );
-    for _ in 0..3 {
+    for want in [502, 502, 502, 503] {
         let t = Instant::now();
         let (_s, head) = raw_upgrade(p.addr, "/", "");
-        let code = status(&head);
-        assert!(code == 502 || code == 503, "{head}");
+        assert_eq!(status(&head), want, "{head}");
+        if want == 503 {
+            assert_eq!(head_header(&head, "retry-after").as_deref(), Some("1"));
+        }
+        // Refused at once, not after connect_timeout.
         assert!(
             t.elapsed() < Duration::from_secs(3),
             "took {:?}",

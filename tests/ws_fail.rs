@@ -6,6 +6,7 @@ mod util;
 mod wsutil;
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 use util::Proxy;
@@ -51,7 +52,7 @@ fn backend_eof_mid_session_gives_the_client_1001() {
     ws.send(Message::text("cmd:eof")).unwrap();
     assert_eq!(expect_close(&mut ws).0, 1001);
     assert!(
-        t.elapsed() < Duration::from_secs(2),
+        t.elapsed() < Duration::from_secs(5),
         "took {:?}",
         t.elapsed()
     );
@@ -67,7 +68,7 @@ fn backend_reset_mid_session_gives_the_client_1011() {
     ws.send(Message::text("cmd:reset")).unwrap();
     assert_eq!(expect_close(&mut ws).0, 1011);
     assert!(
-        t.elapsed() < Duration::from_secs(2),
+        t.elapsed() < Duration::from_secs(5),
         "took {:?}",
         t.elapsed()
     );
@@ -132,10 +133,19 @@ fn max_message_bytes_closes_1009_to_the_sender_and_1001_to_the_other_side() {
     assert!(eventually(|| b.shared.ended(1)));
     assert_eq!(codes(&b, 1), vec![Some(1001)]);
 
-    // A large message (1 MiB) far over the limit: the sender still reads its 1009.
-    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
-    let _ = ws.send(Message::binary(vec![7; 1 << 20]));
-    assert_eq!(expect_close(&mut ws).0, 1009);
+    // A large message (1 MiB) far over the limit, still being sent when sluice gives
+    // up: the sender reads its 1009 and then EOF, not a reset (the lingering close
+    // reads and discards the rest rather than closing on unread bytes).
+    let (mut s, head) = raw_upgrade(p.addr, "/", "");
+    assert_eq!(status(&head), 101);
+    let mut w = s.try_clone().unwrap();
+    let big = frame(true, 0, 2, &vec![7; 1 << 20], MASK);
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&big);
+    });
+    assert_eq!(read_close(&mut s).0, 1009);
+    assert!(at_eof(&mut s), "the sender got a reset, not EOF");
+    writer.join().unwrap();
 
     // Backend sends too much: 1009 to the backend, 1001 to the client.
     let (mut ws, _) = ws_connect(p.addr, "/", &[]);
@@ -186,20 +196,51 @@ fn bad_utf8_close_reason_is_1007() {
     );
 }
 
+/// What a raw backend received after its 101, and whether it then saw EOF (Some(true))
+/// or a reset (Some(false)); None while the connection is open.
+type Received = Arc<Mutex<(Vec<u8>, Option<bool>)>>;
+
+/// A raw backend that accepts the upgrade and records the bytes it receives.
+fn recording_backend() -> (RawBackend, Received) {
+    let got: Received = Arc::default();
+    let g = got.clone();
+    let b = RawBackend::start(
+        |h| accept_101(h, ""),
+        move |mut s, _| {
+            let mut buf = [0u8; 4096];
+            let end = loop {
+                match std::io::Read::read(&mut s, &mut buf) {
+                    Ok(0) => break true,
+                    Ok(n) => g.lock().unwrap().0.extend_from_slice(&buf[..n]),
+                    Err(_) => break false,
+                }
+            };
+            g.lock().unwrap().1 = Some(end);
+        },
+    );
+    (b, got)
+}
+
 #[test]
 fn violation_in_a_header_split_across_reads_still_closes_both_sides() {
-    // The first header byte goes out alone; the second reveals a 126-byte Ping.
-    let (b, p) = echo_proxy("");
+    // The first header byte goes out alone and reaches the backend; the second reveals
+    // a 126-byte Ping.
+    let (b, got) = recording_backend();
+    let p = Proxy::start(&ws_ini(""), &[b.addr]);
     let (mut s, head) = raw_upgrade(p.addr, "/", "");
     assert_eq!(status(&head), 101);
     let bad = frame(true, 0, 9, &[b'p'; 126], MASK);
     s.write_all(&bad[..1]).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        eventually(|| !got.lock().unwrap().0.is_empty()),
+        "the first byte was relayed on its own"
+    );
     s.write_all(&bad[1..]).unwrap();
     assert_eq!(read_close(&mut s).0, 1002);
     assert!(at_eof(&mut s));
     // The backend saw one byte of a frame: no Close can follow it, but it is closed.
-    assert!(eventually(|| b.shared.ended(0)));
+    assert!(eventually(|| got.lock().unwrap().1.is_some()));
+    assert_eq!(*got.lock().unwrap(), (bad[..1].to_vec(), Some(true)));
 }
 
 #[test]
@@ -243,15 +284,106 @@ fn idle_timeout_closes_with_1001_to_both() {
 
 #[test]
 fn idle_timeout_is_not_reset_by_the_proxys_own_pings() {
-    // Pings every 300 ms are answered by both peers; the tunnel is still idle.
-    let (_b, p) = echo_proxy("idle_timeout=2s\nping_interval=300ms\nping_timeout=1s");
+    // Pings every 300 ms go to both peers and both answer them (tungstenite does so by
+    // itself); each answer is relayed to the other side. None of it is activity: the
+    // tunnel still closes for idleness after 2 s. Were the Pongs counted, the idle
+    // timer would restart with each one and the tunnel would never close.
+    let (b, p) = echo_proxy("idle_timeout=2s\nping_interval=300ms\nping_timeout=1s");
     let (mut ws, _) = ws_connect(p.addr, "/", &[]);
     let t = Instant::now();
-    assert_eq!(expect_close(&mut ws).0, 1001);
+    let (mut pings, mut pongs) = (0, 0);
+    let close = loop {
+        assert!(
+            t.elapsed() < WAIT,
+            "no Close within {WAIT:?}: the pings keep it open"
+        );
+        match ws.read() {
+            Ok(Message::Ping(p)) => {
+                assert_eq!(&p[..], b"sluice");
+                pings += 1;
+            }
+            // The backend's answer to the proxy's Ping, relayed.
+            Ok(Message::Pong(p)) => {
+                assert_eq!(&p[..], b"sluice");
+                pongs += 1;
+            }
+            Ok(Message::Close(f)) => break f.expect("a Close with a code"),
+            Ok(m) => panic!("unexpected {m:?}"),
+            Err(e) => panic!("no Close from the proxy: {e}"),
+        }
+    };
     let waited = t.elapsed();
+    assert_eq!(
+        (u16::from(close.code), close.reason.as_str()),
+        (1001, "idle timeout")
+    );
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+    // Both sides were pinged and answered, more than once, before the idle close.
+    let sluice = b"sluice".to_vec();
+    let backend_pings = b.shared.count(Ev::Ping(0, sluice.clone()));
+    let client_pongs = b.shared.count(Ev::Pong(0, sluice));
     assert!(
-        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(6),
-        "{waited:?}"
+        pings >= 2 && pongs >= 2 && backend_pings >= 2 && client_pongs >= 2,
+        "client: {pings} pings, {pongs} backend pongs; backend: {backend_pings} pings, \
+         {client_pongs} client pongs"
+    );
+    assert!(eventually(|| b.shared.ended(0)));
+    assert_eq!(codes(&b, 0), vec![Some(1001)]);
+}
+
+#[test]
+fn ping_timeout_closes_the_tunnel_when_the_backend_stops_answering() {
+    // The backend reads the proxy's frames but never answers a Ping; the client answers
+    // its own. After ping_timeout the tunnel closes: 1001 to both sides.
+    type Seen = Vec<(Instant, Frame)>;
+    let seen: Arc<Mutex<(Seen, Option<bool>)>> = Arc::default();
+    let sn = seen.clone();
+    let b = RawBackend::start(
+        |h| accept_101(h, ""),
+        move |mut s, _| {
+            while let Ok(f) = read_frame(&mut s) {
+                let close = f.opcode == 8;
+                sn.lock().unwrap().0.push((Instant::now(), f));
+                if close {
+                    break;
+                }
+            }
+            let eof = at_eof(&mut s);
+            sn.lock().unwrap().1 = Some(eof);
+        },
+    );
+    let p = Proxy::start(&ws_ini("ping_interval=300ms\nping_timeout=1s"), &[b.addr]);
+    let (mut ws, _) = ws_connect(p.addr, "/", &[]);
+    let t = Instant::now();
+    let close = loop {
+        assert!(t.elapsed() < WAIT, "no Close within {WAIT:?}");
+        match ws.read() {
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            Ok(Message::Close(f)) => break f.expect("a Close with a code"),
+            Ok(m) => panic!("unexpected {m:?}"),
+            Err(e) => panic!("no Close from the proxy: {e}"),
+        }
+    };
+    assert_eq!(
+        (u16::from(close.code), close.reason.as_str()),
+        (1001, "ping timeout")
+    );
+    assert!(eventually(|| seen.lock().unwrap().1.is_some()));
+    let (frames, eof) = seen.lock().unwrap().clone();
+    assert_eq!(eof, Some(true), "the proxy closes the backend connection");
+    // One Ping (no second one while the first is unanswered), then the Close; the
+    // client's Pongs to its own pings are relayed in between.
+    let pings: Vec<_> = frames.iter().filter(|(_, f)| f.opcode == 9).collect();
+    assert_eq!(pings.len(), 1, "{frames:?}");
+    let (pinged, ping) = pings[0];
+    assert!(ping.masked && ping.payload == b"sluice", "{ping:?}");
+    let (closed, last) = frames.last().unwrap();
+    assert_eq!(last.close().map(|c| c.0), Some(1001), "{frames:?}");
+    // The Close comes ping_timeout after the Ping (half of it, for a loaded machine).
+    let gap = closed.duration_since(*pinged);
+    assert!(
+        gap >= Duration::from_millis(500),
+        "closed {gap:?} after the Ping"
     );
 }
 
@@ -279,7 +411,7 @@ fn ping_timeout_closes_a_client_that_stops_answering() {
 
 #[test]
 fn a_client_that_answers_pings_stays_connected() {
-    let (_b, p) = echo_proxy("ping_interval=300ms\nping_timeout=300ms");
+    let (b, p) = echo_proxy("ping_interval=300ms\nping_timeout=300ms");
     let (mut ws, _) = ws_connect(p.addr, "/", &[]);
     ws.get_ref()
         .set_read_timeout(Some(Duration::from_millis(100)))
@@ -299,6 +431,8 @@ fn a_client_that_answers_pings_stays_connected() {
         }
     }
     assert!(pings >= 2, "{pings} pings in 2 s");
+    // The client's answers went through to the backend (relayed like any frame).
+    assert!(b.shared.count(Ev::Pong(0, b"sluice".to_vec())) >= 2);
     ws.get_ref().set_read_timeout(Some(WAIT)).unwrap();
     still_echoes(&mut ws);
 }
@@ -310,12 +444,18 @@ fn a_client_that_answers_pings_stays_connected() {
 /// Found by the reactor fuzz target (`fuzz/corpus/reactor/regress-ping-due-mid-frame`).
 #[test]
 fn a_ping_due_mid_frame_does_not_stall_the_proxy() {
+    let pinged: Arc<Mutex<Option<Frame>>> = Arc::default();
+    let pg = pinged.clone();
     let b = RawBackend::start(
         |head| accept_101(head, ""),
-        |mut s, _| {
+        move |mut s, _| {
             // A text frame announcing 10 bytes, of which 3 are sent; then silence.
             let _ = s.write_all(&[0x81, 10, b'a', b'b', b'c']);
-            std::thread::sleep(Duration::from_secs(6));
+            // The proxy pings this silent backend; it never answers.
+            if let Ok(f) = read_frame(&mut s) {
+                *pg.lock().unwrap() = Some(f);
+            }
+            let _ = at_eof(&mut s);
         },
     );
     let p = Proxy::start(
@@ -326,14 +466,17 @@ fn a_ping_due_mid_frame_does_not_stall_the_proxy() {
     assert_eq!(status(&head), 101);
     let mut partial = [0u8; 5];
     std::io::Read::read_exact(&mut s, &mut partial).expect("the partial frame");
-    // Two ping intervals pass with the ping towards the client blocked mid-frame.
-    std::thread::sleep(Duration::from_millis(800));
-    let t = Instant::now();
+    // The client has been silent as long as the backend: when the backend's Ping goes
+    // out, the client's is due too, and blocked mid-frame.
+    assert!(eventually(|| pinged.lock().unwrap().is_some()));
+    let ping = pinged.lock().unwrap().clone().unwrap();
+    assert_eq!((ping.opcode, ping.payload.as_slice()), (9, &b"sluice"[..]));
+    // The proxy still serves: a new tunnel is set up (a stalled reactor never answers).
     let (_s2, head2) = raw_upgrade(p.addr, "/", "");
     assert_eq!(status(&head2), 101);
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        t.elapsed()
-    );
+    // Nothing was injected into the client's half frame: when the backend's ping times
+    // out, the client's connection ends without another byte.
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut rest);
+    assert_eq!(rest, b"", "bytes injected inside the client's frame");
 }

@@ -1,6 +1,6 @@
 //! Issue 4 at scale, through a real `sluice` process: 1,000 concurrent tunnels all
 //! echoing, file descriptors back to baseline afterwards, and the RSS growth per idle
-//! tunnel (printed; asserted only against a generous bound that a leak would break).
+//! tunnel (printed, and held to the README's figure of about 1 KiB).
 
 mod util;
 mod wsutil;
@@ -27,7 +27,8 @@ fn thousand_concurrent_sessions_echo_and_fds_return_to_baseline() {
     let b = EchoBackend::start();
     let p = ProxyProcess::start(&ws_ini(""), &[b.addr]);
     let pid = p.pid();
-    std::thread::sleep(Duration::from_millis(200)); // the start-up probe connection closes
+    // ProxyProcess::start's probe connection is closed by sluice before the baseline.
+    assert!(wait_until(|| held_connections(p.addr) == 0));
     let base_fds = fd_count(pid);
     let addr = p.addr;
     let t = Instant::now();
@@ -101,7 +102,7 @@ fn idle_tunnels_cost_little_memory() {
     let b = EchoBackend::start();
     let p = ProxyProcess::start(&ws_ini(""), &[b.addr]);
     let pid = p.pid();
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(wait_until(|| held_connections(p.addr) == 0));
     let base_fds = fd_count(pid);
     let open = |n: usize| -> Vec<Ws> {
         (0..n)
@@ -118,10 +119,9 @@ fn idle_tunnels_cost_little_memory() {
         close(ws);
     }
     assert!(wait_until(|| fd_count(pid) <= base_fds));
-    std::thread::sleep(Duration::from_millis(200));
     let before = rss_kib(pid);
+    // Every tunnel has echoed once: sluice has done all its work for them.
     let socks = open(N);
-    std::thread::sleep(Duration::from_millis(300));
     let after = rss_kib(pid);
     let fds = fd_count(pid);
     let per_tunnel = (after.saturating_sub(before) * 1024) as f64 / N as f64;
@@ -130,7 +130,10 @@ fn idle_tunnels_cost_little_memory() {
          {per_tunnel:.0} bytes per tunnel (client + backend socket); sluice fds {base_fds} -> {fds}"
     );
     assert!(fds >= 2 * N, "{fds} fds for {N} tunnels");
-    assert!(per_tunnel < 8192.0, "{per_tunnel:.0} bytes per idle tunnel");
+    // README: about 1 KiB per idle tunnel (805 bytes measured in release, 858 in
+    // debug); 25% over the README's figure for noise. Buffers kept per idle tunnel
+    // (4 KiB and more) or a larger tunnel state break it.
+    assert!(per_tunnel < 1280.0, "{per_tunnel:.0} bytes per idle tunnel");
     for ws in socks {
         close(ws);
     }

@@ -5,7 +5,7 @@
 
 use crate::util::{Backend, Client, Response};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,6 +20,8 @@ const BY_LIFETIME: Duration = Duration::from_secs(90);
 /// failure (status, body, closed connection) is reported by `finish`.
 pub struct Bystander {
     stop: Arc<AtomicBool>,
+    /// Requests answered correctly so far.
+    served: Arc<AtomicUsize>,
     thread: Option<JoinHandle<Result<usize, String>>>,
 }
 
@@ -28,7 +30,8 @@ impl Bystander {
     #[track_caller]
     pub fn start(addr: SocketAddr) -> Bystander {
         let stop = Arc::new(AtomicBool::new(false));
-        let st = stop.clone();
+        let served = Arc::new(AtomicUsize::new(0));
+        let (st, sv) = (stop.clone(), served.clone());
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let mut c = Client::connect(addr);
@@ -43,6 +46,7 @@ impl Bystander {
                     None => return Err(format!("{t}: no response (connection lost)")),
                 }
                 n += 1;
+                sv.store(n, Ordering::SeqCst);
                 if n == 1 {
                     let _ = tx.send(());
                 }
@@ -53,6 +57,7 @@ impl Bystander {
         let started = rx.recv_timeout(Duration::from_secs(10)).is_ok();
         let mut b = Bystander {
             stop,
+            served,
             thread: Some(thread),
         };
         if !started {
@@ -60,6 +65,13 @@ impl Bystander {
             panic!("the bystander never got its first response: {r:?}");
         }
         b
+    }
+
+    /// Waits (bounded) until `more` further requests were answered: the proxy went
+    /// round its event loop that many times meanwhile. False if it did not happen.
+    pub fn wait_served(&self, more: usize) -> bool {
+        let target = self.served.load(Ordering::SeqCst) + more;
+        crate::util::wait_until(|| self.served.load(Ordering::SeqCst) >= target)
     }
 
     fn join(&mut self) -> Result<usize, String> {
@@ -111,4 +123,36 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> (Option<Response>, Client) {
     let _ = std::io::Write::write_all(&mut c.w, bytes);
     let r = c.read_response(false);
     (r, c)
+}
+
+/// Connections completed by the kernel and waiting in the accept queue of the listener
+/// at `addr` (the LISTEN entry's rx_queue in /proc/net/tcp); None without one.
+pub fn accept_queue(addr: SocketAddr) -> Option<usize> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port = format!(":{:04X}", addr.port());
+    table.lines().skip(1).find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        if cols.len() > 4 && cols[1].ends_with(&port) && cols[3] == "0A" {
+            let rx = cols[4].split(':').nth(1)?;
+            usize::from_str_radix(rx, 16).ok()
+        } else {
+            None
+        }
+    })
+}
+
+/// True when the proxy ended the connection with a FIN (EOF) within the read timeout,
+/// after any bytes still unread. A reset is false: sluice answers, half-closes and
+/// discards the rest of the input (lingering close) so that the answer is not lost to
+/// a reset. (`Client::closed` accepts either.)
+pub fn ended_by_fin(c: &mut Client) -> bool {
+    let mut b = [0u8; 4096];
+    for _ in 0..10_000 {
+        match std::io::Read::read(&mut c.r, &mut b) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
 }

@@ -47,6 +47,8 @@ pub fn ws_ini(extra: &str) -> String {
 pub enum Ev {
     /// A Close frame arrived: code and reason (None: empty payload).
     Close(usize, Option<(u16, String)>),
+    /// A Ping arrived with this payload (tungstenite answers it).
+    Ping(usize, Vec<u8>),
     /// A Pong arrived with this payload.
     Pong(usize, Vec<u8>),
     /// The connection ended (EOF, error or close handshake done).
@@ -83,6 +85,15 @@ impl Shared {
                 _ => None,
             })
             .collect()
+    }
+    /// How many times `ev` was recorded (e.g. `Ev::Ping(0, payload)`).
+    pub fn count(&self, ev: Ev) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| **e == ev)
+            .count()
     }
     pub fn ended(&self, conn: usize) -> bool {
         self.events.lock().unwrap().contains(&Ev::Ended(conn))
@@ -320,6 +331,7 @@ fn echo_conn(mut stream: TcpStream, conn: usize, sh: &Shared) {
                 let f = f.map(|f| (u16::from(f.code), f.reason.to_string()));
                 sh.push(Ev::Close(conn, f));
             }
+            Ok(Message::Ping(p)) => sh.push(Ev::Ping(conn, p.to_vec())),
             Ok(_) => {}
             Err(Error::Io(e))
                 if matches!(
@@ -642,14 +654,16 @@ pub fn read_close(r: &mut impl Read) -> (u16, Vec<u8>) {
     panic!("no Close within 1000 frames");
 }
 
-/// True when the peer closed (EOF or reset) within the read timeout.
+/// True when the peer ended the stream with a FIN (EOF) within the read timeout. A
+/// reset is false: sluice's lingering close exists so that a peer reads the Close and
+/// then EOF, never a reset that could discard the Close.
 pub fn at_eof(s: &mut TcpStream) -> bool {
     let mut b = [0u8; 256];
     for _ in 0..1000 {
         match s.read(&mut b) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e) => return e.kind() == io::ErrorKind::ConnectionReset,
+            Err(_) => return false,
         }
     }
     false
@@ -681,4 +695,20 @@ pub fn status(head: &str) -> u16 {
 /// A payload of `n` bytes with a recognisable pattern (valid UTF-8).
 pub fn pattern(n: usize) -> String {
     (0..n).map(|i| (b'a' + (i % 26) as u8) as char).collect()
+}
+
+/// Connections a listener at `addr` has accepted or queued and not yet closed: the
+/// entries of /proc/net/tcp whose local address is `addr`, ESTABLISHED or CLOSE_WAIT
+/// (the listener itself and sockets already closed by their owner are left out).
+pub fn held_connections(addr: SocketAddr) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let port = format!(":{:04X}", addr.port());
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.len() > 3 && cols[1].ends_with(&port) && matches!(cols[3], "01" | "08")
+        })
+        .count()
 }
