@@ -213,6 +213,8 @@ pub struct Backend {
     pub seen: Arc<Mutex<Vec<SeenRequest>>>,
     /// Targets whose request head arrived (recorded before the body is read).
     pub heads: Arc<Mutex<Vec<String>>>,
+    /// Connections this backend closed itself for idleness (`start_idle_close`).
+    pub idle_closed: Arc<AtomicUsize>,
     pub accepted: Arc<AtomicUsize>,
     pub open: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -275,6 +277,8 @@ impl Backend {
         let failures = Failures::default();
         let (s, a, o, st) = (seen.clone(), accepted.clone(), open.clone(), stop.clone());
         let hd = heads.clone();
+        let idle_closed = Arc::new(AtomicUsize::new(0));
+        let ic = idle_closed.clone();
         let f = failures.clone();
         let thread = std::thread::spawn(failures.catching(move || {
             while !st.load(Ordering::SeqCst) {
@@ -283,7 +287,7 @@ impl Backend {
                         let conn = a.fetch_add(1, Ordering::SeqCst);
                         o.fetch_add(1, Ordering::SeqCst);
                         let (s, o, st, h) = (s.clone(), o.clone(), st.clone(), handler.clone());
-                        let hd = hd.clone();
+                        let (hd, ic) = (hd.clone(), ic.clone());
                         std::thread::spawn(f.catching(move || {
                             // Counted down even when the handler panics.
                             struct Open(Arc<AtomicUsize>);
@@ -293,6 +297,7 @@ impl Backend {
                                 }
                             }
                             let _open = Open(o);
+                            let idle_close = idle_close.map(|d| (d, &*ic));
                             serve_conn(stream, conn, &s, &hd, &*h, &st, idle_close);
                         }));
                     }
@@ -304,6 +309,7 @@ impl Backend {
             addr,
             seen,
             heads,
+            idle_closed,
             accepted,
             open,
             stop,
@@ -376,7 +382,7 @@ fn serve_conn(
     heads: &Mutex<Vec<String>>,
     h: &Handler,
     stop: &AtomicBool,
-    idle_close: Option<Duration>,
+    idle_close: Option<(Duration, &AtomicUsize)>,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     let _ = stream.set_nodelay(true);
@@ -387,11 +393,21 @@ fn serve_conn(
     let mut r = BufReader::new(stream);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-        if let Some(idle) = idle_close {
+        if let Some((idle, closed)) = idle_close {
             // Wait for the first byte of the next request at most `idle`, then close.
             let _ = r.get_ref().set_read_timeout(Some(idle));
             match r.fill_buf() {
-                Ok([]) | Err(_) => return,
+                Ok([]) => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    closed.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                Err(_) => return,
                 Ok(_) => {}
             }
             let _ = r
@@ -750,14 +766,25 @@ impl ProxyProcess {
         (ProxyProcess { child, addr, dir }, admin)
     }
 
-    /// Sends a signal (`TERM`, `HUP`…) to the process.
+    /// Sends a signal (`TERM`, `HUP`, `INT`, `KILL`) to the process (with libc: no
+    /// external `kill` program is needed).
+    #[track_caller]
     pub fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill -{sig} failed");
+        let n = match sig {
+            "TERM" => libc::SIGTERM,
+            "HUP" => libc::SIGHUP,
+            "INT" => libc::SIGINT,
+            "KILL" => libc::SIGKILL,
+            other => panic!("unknown signal {other}"),
+        };
+        // SAFETY: kill(2) with a live child's pid and a valid signal number.
+        let rc = unsafe { libc::kill(self.pid() as libc::pid_t, n) };
+        assert_eq!(
+            rc,
+            0,
+            "kill -{sig} failed: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// Waits (bounded) for the process to exit; its exit code, or None if it did not.
