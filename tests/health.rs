@@ -124,7 +124,65 @@ fn active_pair(a: &Backend, b: &Backend, extra: &str) -> Proxy {
         INTERVAL.as_millis(),
         TIMEOUT.as_millis()
     );
-    Proxy::start(&ini, &[a.addr, b.addr])
+    Proxy::start_with_admin(&ini, &[a.addr, b.addr])
+}
+
+/// server1's `(up, probes passed, probes failed)` from one `/metrics` snapshot.
+fn server1_health(p: &Proxy) -> (f64, f64, f64) {
+    let text = p.metrics();
+    let l = "{group=\"http\",server=\"server1\"";
+    let checks = |result: &str| {
+        let line = text
+            .lines()
+            .find(|x| {
+                x.starts_with(&format!("sluice_server_health_checks_total{l}"))
+                    && x.contains(&format!("result=\"{result}\""))
+            })
+            .unwrap_or_else(|| panic!("no health_checks_total {result} in:\n{text}"));
+        metric_in(line, line)
+    };
+    (
+        metric_in(&text, &format!("sluice_server_up{l}")),
+        checks("ok"),
+        checks("fail"),
+    )
+}
+
+/// With rise = fall = 1 the verdict flips on the first probe of the new kind: in a
+/// snapshot that shows exactly one more probe `failed` (or passed, `failed` = false)
+/// than `before`, server1 must already be down (up). Polls until the first such
+/// probe. A test thread stalled for a whole interval may only see two: then this
+/// check is skipped (the time bounds still apply), never failed wrongly.
+fn flips_on_the_first_probe(p: &Proxy, failed: bool, before: (f64, f64, f64), label: &str) {
+    let want_up = if failed { 0.0 } else { 1.0 };
+    let end = Instant::now() + WAIT;
+    while Instant::now() < end {
+        let now = server1_health(p);
+        let probes = if failed {
+            now.2 - before.2
+        } else {
+            now.1 - before.1
+        };
+        if probes == 1.0 {
+            assert_eq!(
+                now.0,
+                want_up,
+                "{label}: server1 still {} after one {} probe",
+                if failed { "up" } else { "down" },
+                if failed { "failed" } else { "passing" }
+            );
+            return;
+        }
+        if probes > 1.0 {
+            eprintln!("{label}: first probe not observed alone, check skipped");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!(
+        "{label}: no {} probe",
+        if failed { "failed" } else { "passing" }
+    );
 }
 
 /// a flips to `bad`, leaves the rotation within interval + timeout (+ slack), flips back
@@ -144,7 +202,9 @@ fn flip_and_recover(bad: u8, label: &str) -> (Duration, Duration) {
     );
 
     let t0 = Instant::now();
+    let health = server1_health(&p);
     mode.store(bad, Ordering::SeqCst);
+    flips_on_the_first_probe(&p, true, health, label);
     let eject = time_until_excluded(p.addr, "b", t0)
         .unwrap_or_else(|| panic!("{label}: a never left the rotation"));
     let before = traffic(&a);
@@ -158,7 +218,9 @@ fn flip_and_recover(bad: u8, label: &str) -> (Duration, Duration) {
     );
 
     let t1 = Instant::now();
+    let health = server1_health(&p);
     mode.store(HC_OK, Ordering::SeqCst);
+    flips_on_the_first_probe(&p, false, health, label);
     let recover = time_until_served_by(p.addr, "a", t1)
         .unwrap_or_else(|| panic!("{label}: a never came back"));
     eprintln!("{label}: ejected after {eject:?}, recovered after {recover:?}");
@@ -203,7 +265,9 @@ fn refused_connection_takes_a_server_out_and_a_restart_brings_it_back() {
     let port = a.addr;
 
     let t0 = Instant::now();
+    let health = server1_health(&p);
     drop(a);
+    flips_on_the_first_probe(&p, true, health, "refused");
     let eject =
         time_until_excluded(p.addr, "b", t0).expect("the dead server never left the rotation");
     for _ in 0..10 {
@@ -212,7 +276,9 @@ fn refused_connection_takes_a_server_out_and_a_restart_brings_it_back() {
 
     let listener = TcpListener::bind(port).expect("rebind the old port");
     let t1 = Instant::now();
+    let health = server1_health(&p);
     let a = switchable_on(listener, "a", mode);
+    flips_on_the_first_probe(&p, false, health, "refused");
     let recover =
         time_until_served_by(p.addr, "a", t1).expect("the restarted server never came back");
     eprintln!("refused: ejected after {eject:?}, recovered after {recover:?} (restart on {port})");

@@ -107,20 +107,29 @@ impl Proxy {
     /// optionally with the start of its labels: `sluice_server_queue_length{group="http",server="server1"`).
     #[track_caller]
     pub fn metric(&self, prefix: &str) -> f64 {
-        let admin = self.admin.expect("the proxy has no [admin] section");
-        metric_at(admin, prefix)
+        metric_in(&self.metrics(), prefix)
+    }
+
+    /// One `/metrics` text (one snapshot of the reactor's state).
+    #[track_caller]
+    pub fn metrics(&self) -> String {
+        metrics_at(self.admin.expect("the proxy has no [admin] section"))
     }
 }
 
-/// The value of the first `/metrics` line of the admin endpoint at `admin` that starts
-/// with `prefix`.
+/// The `/metrics` text of the admin endpoint at `admin`.
 #[track_caller]
-pub fn metric_at(admin: SocketAddr, prefix: &str) -> f64 {
+pub fn metrics_at(admin: SocketAddr) -> String {
     let mut c = Client::connect(admin);
     c.send(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
     let r = c.read_response(false).expect("a /metrics response");
     assert_eq!(r.status, 200, "/metrics: {}", r.text());
-    let text = r.text();
+    r.text()
+}
+
+/// The value of the first line of a `/metrics` text that starts with `prefix`.
+#[track_caller]
+pub fn metric_in(text: &str, prefix: &str) -> f64 {
     let line = text
         .lines()
         .find(|l| l.starts_with(prefix))
