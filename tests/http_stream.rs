@@ -246,6 +246,8 @@ fn slow_reading_client_gets_everything_with_bounded_rss() {
     let (p, base) = warm_proxy(&b);
     let sampler = RssSampler::start(p.pid());
     let size = 16 * MB;
+    // What the warm-up made the backend send (the count only grows from here).
+    let warm = backend_sent.load(Ordering::SeqCst);
     let s = TcpStream::connect(p.addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     let mut s2 = s.try_clone().unwrap();
@@ -259,7 +261,6 @@ fn slow_reading_client_gets_everything_with_bounded_rss() {
     assert_eq!(status, 200);
     // The client reads nothing until the backend is stalled: sluice stopped reading
     // from it once the client's side was full (its count stays put across samples).
-    let warm = backend_sent.load(Ordering::SeqCst);
     let mut last = u64::MAX;
     let stalled = wait_until(|| {
         let now = backend_sent.load(Ordering::SeqCst);
