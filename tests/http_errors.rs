@@ -255,13 +255,21 @@ fn malformed_request_gives_400_and_close() {
         assert_eq!(r.header("connection"), Some("close"));
         assert!(c.closed(), "closed after 400");
     }
+    // Not even a head of these reached the backend (it records heads before bodies);
+    // a good request after them shows the check ran after they were handled.
+    assert_eq!(get(p.addr, "/fine").status, 200);
+    assert_eq!(
+        *b.heads.lock().unwrap(),
+        ["/fine"],
+        "a malformed request head was forwarded"
+    );
     // A bad chunk size mid-body, before any response: 400 as well.
     let (r, _) = send_raw(
         p.addr,
         b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     );
     assert_eq!(r.status, 400);
-    assert_eq!(b.count(), 0, "nothing malformed was forwarded");
+    assert_eq!(b.count(), 1, "nothing malformed was forwarded");
 }
 
 #[test]
@@ -345,6 +353,11 @@ fn unsupported_transfer_coding_gives_501() {
     );
     assert_eq!(r.status, 400);
     assert_eq!(b.count(), 1);
+    assert_eq!(
+        b.heads.lock().unwrap().len(),
+        1,
+        "only the gzip, chunked request was forwarded"
+    );
 }
 
 #[test]
