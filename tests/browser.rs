@@ -7,17 +7,17 @@
 use std::process::Command;
 use std::time::Duration;
 
+/// The headless browser on PATH; a missing one fails the test with what to install.
 fn chromium() -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
     for c in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new("which")
-            .arg(c)
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
+        if std::env::split_paths(&path).any(|d| d.join(c).is_file()) {
             return c.to_string();
         }
     }
-    panic!("headless Chromium is needed for this test: apt-get install chromium (scripts/test does it)");
+    panic!(
+        "chromium not found: install it (apt-get install chromium) or run ./scripts/test, which installs it"
+    );
 }
 
 /// The DOM after the page's scripts ran (`--dump-dom`), retried while `want` is missing.

@@ -52,11 +52,11 @@ fn switchable(name: &'static str, mode: Arc<AtomicU8>) -> Backend {
     switchable_on(TcpListener::bind("127.0.0.1:0").expect("bind"), name, mode)
 }
 
-/// Requests other than health probes that a backend saw.
+/// Requests other than health probes (and the test's own direct ones) a backend saw.
 fn traffic(b: &Backend) -> usize {
     b.requests()
         .iter()
-        .filter(|r| !r.target.starts_with("/healthCheck"))
+        .filter(|r| !r.target.starts_with("/healthCheck") && !r.target.starts_with("/direct-"))
         .count()
 }
 
@@ -124,7 +124,65 @@ fn active_pair(a: &Backend, b: &Backend, extra: &str) -> Proxy {
         INTERVAL.as_millis(),
         TIMEOUT.as_millis()
     );
-    Proxy::start(&ini, &[a.addr, b.addr])
+    Proxy::start_with_admin(&ini, &[a.addr, b.addr])
+}
+
+/// server1's `(up, probes passed, probes failed)` from one `/metrics` snapshot.
+fn server1_health(p: &Proxy) -> (f64, f64, f64) {
+    let text = p.metrics();
+    let l = "{group=\"http\",server=\"server1\"";
+    let checks = |result: &str| {
+        let line = text
+            .lines()
+            .find(|x| {
+                x.starts_with(&format!("sluice_server_health_checks_total{l}"))
+                    && x.contains(&format!("result=\"{result}\""))
+            })
+            .unwrap_or_else(|| panic!("no health_checks_total {result} in:\n{text}"));
+        metric_in(line, line)
+    };
+    (
+        metric_in(&text, &format!("sluice_server_up{l}")),
+        checks("ok"),
+        checks("fail"),
+    )
+}
+
+/// With rise = fall = 1 the verdict flips on the first probe of the new kind: in a
+/// snapshot that shows exactly one more probe `failed` (or passed, `failed` = false)
+/// than `before`, server1 must already be down (up). Polls until the first such
+/// probe. A test thread stalled for a whole interval may only see two: then this
+/// check is skipped (the time bounds still apply), never failed wrongly.
+fn flips_on_the_first_probe(p: &Proxy, failed: bool, before: (f64, f64, f64), label: &str) {
+    let want_up = if failed { 0.0 } else { 1.0 };
+    let end = Instant::now() + WAIT;
+    while Instant::now() < end {
+        let now = server1_health(p);
+        let probes = if failed {
+            now.2 - before.2
+        } else {
+            now.1 - before.1
+        };
+        if probes == 1.0 {
+            assert_eq!(
+                now.0,
+                want_up,
+                "{label}: server1 still {} after one {} probe",
+                if failed { "up" } else { "down" },
+                if failed { "failed" } else { "passing" }
+            );
+            return;
+        }
+        if probes > 1.0 {
+            eprintln!("{label}: first probe not observed alone, check skipped");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!(
+        "{label}: no {} probe",
+        if failed { "failed" } else { "passing" }
+    );
 }
 
 /// a flips to `bad`, leaves the rotation within interval + timeout (+ slack), flips back
@@ -144,7 +202,9 @@ fn flip_and_recover(bad: u8, label: &str) -> (Duration, Duration) {
     );
 
     let t0 = Instant::now();
+    let health = server1_health(&p);
     mode.store(bad, Ordering::SeqCst);
+    flips_on_the_first_probe(&p, true, health, label);
     let eject = time_until_excluded(p.addr, "b", t0)
         .unwrap_or_else(|| panic!("{label}: a never left the rotation"));
     let before = traffic(&a);
@@ -158,7 +218,9 @@ fn flip_and_recover(bad: u8, label: &str) -> (Duration, Duration) {
     );
 
     let t1 = Instant::now();
+    let health = server1_health(&p);
     mode.store(HC_OK, Ordering::SeqCst);
+    flips_on_the_first_probe(&p, false, health, label);
     let recover = time_until_served_by(p.addr, "a", t1)
         .unwrap_or_else(|| panic!("{label}: a never came back"));
     eprintln!("{label}: ejected after {eject:?}, recovered after {recover:?}");
@@ -203,7 +265,9 @@ fn refused_connection_takes_a_server_out_and_a_restart_brings_it_back() {
     let port = a.addr;
 
     let t0 = Instant::now();
+    let health = server1_health(&p);
     drop(a);
+    flips_on_the_first_probe(&p, true, health, "refused");
     let eject =
         time_until_excluded(p.addr, "b", t0).expect("the dead server never left the rotation");
     for _ in 0..10 {
@@ -212,7 +276,9 @@ fn refused_connection_takes_a_server_out_and_a_restart_brings_it_back() {
 
     let listener = TcpListener::bind(port).expect("rebind the old port");
     let t1 = Instant::now();
+    let health = server1_health(&p);
     let a = switchable_on(listener, "a", mode);
+    flips_on_the_first_probe(&p, false, health, "refused");
     let recover =
         time_until_served_by(p.addr, "a", t1).expect("the restarted server never came back");
     eprintln!("refused: ejected after {eject:?}, recovered after {recover:?} (restart on {port})");
@@ -306,13 +372,11 @@ fn numeric_and_string_200_are_healthy_and_probes_carry_host_and_path() {
     }
 }
 
-/// Sends one request, reads the answer, returns (status, body, latency).
-fn timed(addr: SocketAddr, request: &[u8]) -> (u16, String, Duration) {
+/// Sends one request on a new connection and reads the answer.
+fn answer(addr: SocketAddr, request: &[u8]) -> Response {
     let mut c = Client::connect(addr);
-    let t0 = Instant::now();
     c.send(request);
-    let r = c.read_response(false).expect("an answer, not a hang");
-    (r.status, r.text(), t0.elapsed())
+    c.read_response(false).expect("an answer, not a hang")
 }
 
 const UPGRADE: &[u8] =
@@ -336,6 +400,11 @@ Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
 
 #[test]
 fn all_servers_down_answers_503_at_once_for_http_and_upgrades() {
+    // Each group's first probe runs at start and takes its only server down (fall=1);
+    // the next comes a whole interval later. "At once" is checked by what happens,
+    // not by a clock: every 503 comes without any connection to a backend (no connect
+    // attempt, no waiting for the next probe).
+    const SLOW_INTERVAL: Duration = Duration::from_secs(2);
     let down = Arc::new(AtomicU8::new(HC_HTTP_503));
     let h = switchable("a", down.clone());
     let w = ws_backend(down.clone());
@@ -344,48 +413,62 @@ fn all_servers_down_answers_503_at_once_for_http_and_upgrades() {
          rise=1\nfall=1\nserver1_addr={{b0}}\n\n\
          [websocket]\nenable_health_check=true\nhealth_check_interval={i}ms\nhealth_check_timeout={t}ms\n\
          rise=1\nfall=1\nserver1={{b1}}\n",
-        i = INTERVAL.as_millis(),
+        i = SLOW_INTERVAL.as_millis(),
         t = TIMEOUT.as_millis()
     );
     let p = Proxy::start(&ini, &[h.addr, w.addr]);
     let get = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
     assert!(
-        wait_until(|| timed(p.addr, get).0 == 503),
+        wait_until(|| answer(p.addr, get).status == 503),
         "the http server goes down"
     );
     assert!(
-        wait_until(|| timed(p.addr, UPGRADE).0 == 503),
+        wait_until(|| answer(p.addr, UPGRADE).status == 503),
         "the websocket server goes down"
     );
-    assert!(
-        !probes(&w, "/healthCheck").is_empty(),
-        "the [websocket] group is probed"
-    );
     // Until the first probe both started up (documented), so the waits above may have
-    // been served; from here on nothing may reach them.
+    // been served; from here on nothing may reach them, not even a connection.
+    let (http_conns, ws_conns) = (h.connections_before_ours(), w.connections_before_ours());
     let (http_before, ws_before) = (traffic(&h), traffic(&w));
-    let mut worst = Duration::ZERO;
     for _ in 0..5 {
         for (request, group) in [(&get[..], "[http]"), (UPGRADE, "[websocket]")] {
-            let (status, body, took) = timed(p.addr, request);
-            assert_eq!(status, 503);
+            let t0 = Instant::now();
+            let r = answer(p.addr, request);
+            let took = t0.elapsed();
+            assert_eq!(r.status, 503);
+            assert_eq!(r.header("retry-after"), Some("1"), "{group}");
+            let body = r.text();
             assert!(
                 body.contains("no healthy server") && body.contains(group),
                 "{body:?}"
             );
-            worst = worst.max(took);
+            eprintln!("all down: {group} 503 in {took:?}");
         }
     }
-    eprintln!("all down: worst 503 latency {worst:?}");
-    assert!(worst < Duration::from_secs(2), "503 took {worst:?}");
+    assert_eq!(
+        (h.connections_before_ours(), w.connections_before_ours()),
+        (http_conns + 1, ws_conns + 1),
+        "a backend was connected to (a request or a probe) while the 503s were answered"
+    );
     assert_eq!(traffic(&h), http_before);
     assert_eq!(traffic(&w), ws_before);
+    assert_eq!(
+        (
+            probes(&h, "/healthCheck").len(),
+            probes(&w, "/healthCheck").len()
+        ),
+        (1, 1),
+        "each group was probed once: the 503s did not wait for a probe"
+    );
 
     // Back up: both groups serve again.
     down.store(HC_OK, Ordering::SeqCst);
-    assert!(wait_until(|| timed(p.addr, get).0 == 200), "http recovers");
     assert!(
-        wait_until(|| timed(p.addr, UPGRADE).0 == 101),
+        wait_until(|| answer(p.addr, get).status == 200),
+        "http recovers"
+    );
+    assert!(
+        wait_until(|| answer(p.addr, UPGRADE).status == 101),
         "websocket recovers"
     );
 }
@@ -461,7 +544,7 @@ fn passive_ejection_after_max_fails_connect_failures() {
     }
     let quiet = t0.elapsed();
     assert_eq!(
-        revived.accepted(),
+        revived.connections_before_ours(),
         0,
         "no connection to an ejected server (checked for {quiet:?})"
     );
@@ -488,19 +571,28 @@ fn all_servers_ejected_answers_503_at_once() {
         &[dead_addr],
     );
     let get = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
-    // The start-up pool connect already failed once (max_fails=1): ejected. Allow one
-    // 502 in case the request raced the failed connect.
+    // A request's failed connect ejects the only server (max_fails=1).
     assert!(
-        wait_until(|| timed(p.addr, get).0 == 503),
+        wait_until(|| answer(p.addr, get).status == 503),
         "the only server is ejected"
     );
-    let worst = (0..5)
-        .map(|_| timed(p.addr, get))
-        .inspect(|(s, _, _)| assert_eq!(*s, 503))
-        .map(|t| t.2)
-        .max();
-    eprintln!("all ejected: worst 503 latency {worst:?}");
-    assert!(worst < Some(Duration::from_secs(2)));
+    // Something listens on its port now: "at once" means without a connect attempt.
+    let revived = Backend::start_on(TcpListener::bind(dead_addr).expect("rebind"), |_| {
+        ok("hello from the ejected server")
+    });
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let r = answer(p.addr, get);
+        eprintln!("all ejected: 503 in {:?}", t0.elapsed());
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.header("retry-after"), Some("1"));
+        assert!(r.text().contains("no healthy server in group [http]"));
+    }
+    assert_eq!(
+        revived.connections_before_ours(),
+        0,
+        "the ejected server was connected to"
+    );
 }
 
 #[test]
@@ -515,11 +607,9 @@ fn fail_on_5xx_ejects_a_server_returning_500() {
         &[a.addr, b.addr],
     );
     let answers: Vec<String> = (0..10).map(|_| who(p.addr)).collect();
+    // Round-robin: a gets every other request until its second 500 ejects it.
     let errors = answers.iter().filter(|s| *s == "status 500").count();
-    assert!(
-        errors <= 2,
-        "at most max_fails 500s before ejection: {answers:?}"
-    );
+    assert_eq!(errors, 2, "max_fails 500s, then ejected: {answers:?}");
     let before = traffic(&a);
     for _ in 0..10 {
         assert_eq!(who(p.addr), "b");
@@ -546,8 +636,8 @@ fn weighted_round_robin_follows_static_weights() {
         }
     }
     eprintln!("weights 3:1 -> {counts:?}");
-    assert!((280..=320).contains(&counts[0]), "{counts:?}");
-    assert!((80..=120).contains(&counts[1]), "{counts:?}");
+    // Smooth weighted round-robin is exact: 3 of every 4 picks go to a.
+    assert_eq!(counts, [300, 100]);
 }
 
 /// Requests on one keep-alive connection: answers from (a, b).
@@ -636,12 +726,16 @@ fn power_of_two_avoids_a_server_holding_slow_requests() {
 }
 
 fn avoids_busy_server(algorithm: &str) {
-    let slow = Backend::start(|r| {
+    // a holds every /slow request until the test releases it.
+    let release = Arc::new(AtomicU8::new(0));
+    let answered = Arc::new(AtomicU8::new(0));
+    let (r2, a2) = (release.clone(), answered.clone());
+    let slow = Backend::start(move |r| {
         if r.target == "/slow" {
-            Reply::Delay(Duration::from_secs(3), Box::new(ok("hello from a")))
-        } else {
-            ok("hello from a")
+            wait_until(|| r2.load(Ordering::SeqCst) == 1);
+            a2.fetch_add(1, Ordering::SeqCst);
         }
+        ok("hello from a")
     });
     let fast = Backend::hello("b");
     let p = Proxy::start(
@@ -664,7 +758,6 @@ fn avoids_busy_server(algorithm: &str) {
         slow.requests().iter().any(|r| r.target == "/slow"),
         "a holds a slow request"
     );
-    let t0 = Instant::now();
     let before = traffic(&slow);
     let mut c = Client::connect(p.addr);
     for _ in 0..20 {
@@ -674,11 +767,13 @@ fn avoids_busy_server(algorithm: &str) {
             "{algorithm}: new requests go to the idle server"
         );
     }
+    // a was busy throughout: its slow requests are held until now.
     assert!(
-        t0.elapsed() < Duration::from_secs(3),
-        "checked while a was still busy"
+        held.iter().all(|h| !h.is_finished()),
+        "a slow request ended"
     );
     assert_eq!(traffic(&slow), before);
+    release.store(1, Ordering::SeqCst);
     for h in held {
         assert_eq!(h.join().unwrap(), 200);
     }
@@ -862,7 +957,7 @@ fn requests_queued_on_a_server_that_goes_down_are_redispatched() {
         INTERVAL.as_millis(),
         TIMEOUT.as_millis()
     );
-    let p = Proxy::start(&ini, &[a.addr, b.addr]);
+    let p = Proxy::start_with_admin(&ini, &[a.addr, b.addr]);
     let mut busy = Client::connect(p.addr);
     busy.send(b"GET /hang HTTP/1.1\r\nHost: test\r\n\r\n");
     assert!(wait_until(|| a
@@ -871,7 +966,12 @@ fn requests_queued_on_a_server_that_goes_down_are_redispatched() {
         .any(|r| r.target == "/hang")));
     let mut waiting = Client::connect(p.addr);
     waiting.send(b"GET /queued HTTP/1.1\r\nHost: test\r\n\r\n");
-    std::thread::sleep(INTERVAL);
+    assert!(
+        wait_until(
+            || p.metric("sluice_server_queue_length{group=\"http\",server=\"server1\"") == 1.0
+        ),
+        "the request waits in a's queue"
+    );
     assert_eq!(traffic(&b), 0, "the request went to b before a went down");
     mode.store(HC_HTTP_503, Ordering::SeqCst);
     let r = waiting.read_response(false).expect("an answer");

@@ -415,24 +415,23 @@ fn absolute_form_target_never_reaches_another_host() {
         format!("GET http://{}/secret 0", other.addr),
         "served by the configured server"
     );
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(other.accepted(), 0, "the absolute-form host was contacted");
-    assert_eq!(other.count(), 0);
+    // Any connection sluice made to `other` came before the answer, so before the
+    // test's own direct connection: it would be accepted first.
+    assert_eq!(
+        other.connections_before_ours(),
+        0,
+        "the absolute-form host was contacted"
+    );
+    assert_eq!(other.count(), 1, "only the test's own request reached it");
 }
+
+/// The example configuration of the seed's README (the `ini` block), kept in the
+/// repository: tests read only files of the repository.
+const SEED_EXAMPLE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed.ini"));
 
 #[test]
 fn seed_readme_example_config_loads_and_serves() {
-    let readme = std::fs::read_to_string("/work/shared/seed/WebsocketReverseProxy-README.md")
-        .or_else(|_| {
-            std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../shared/seed/WebsocketReverseProxy-README.md"
-            ))
-        })
-        .expect("seed README");
-    let start = readme.find("```ini").expect("ini block") + "```ini".len();
-    let ini = &readme[start..];
-    let ini = &ini[..ini.find("```").expect("end of ini block")];
+    let ini = SEED_EXAMPLE;
     let backends = [
         Backend::hello("es1"),
         Backend::hello("es2"),
@@ -483,19 +482,23 @@ fn seed_readme_example_config_loads_and_serves() {
     }
 }
 
-fn curl_available() -> bool {
-    std::process::Command::new("curl")
+/// curl, the independent HTTP client; a missing one fails the test (a test that
+/// passes without running proves nothing).
+#[track_caller]
+fn require_curl() {
+    let found = std::process::Command::new("curl")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "curl not found: install it (apt-get install curl) or run ./scripts/test, which installs it"
+    );
 }
 
 #[test]
 fn curl_keep_alive_over_two_urls() {
-    if !curl_available() {
-        eprintln!("curl not installed: skipped");
-        return;
-    }
+    require_curl();
     let b = echo();
     let p = proxy1(b.addr);
     let base = format!("http://{}", p.addr);
@@ -575,4 +578,48 @@ fn final_response_before_the_body_closes_the_exchange_cleanly() {
     assert_eq!(r.header("connection"), Some("close"));
     assert!(c.closed());
     assert_eq!(get(p.addr, "/").text(), "ok");
+}
+
+#[test]
+fn client_idle_timeout_closes_idle_keep_alive_clients_but_not_busy_ones() {
+    const IDLE: Duration = Duration::from_millis(300);
+    let b = Backend::start(|r| {
+        if r.target == "/slow" {
+            // Three times client_idle_timeout before the answer.
+            Reply::Delay(3 * IDLE, Box::new(ok("slow answer")))
+        } else {
+            ok(&r.target)
+        }
+    });
+    let p = Proxy::start(
+        &format!(
+            "[frontend]\nhost=127.0.0.1\nport=0\nclient_idle_timeout={}ms\n\n[http]\nserver1_addr={{b0}}\n",
+            IDLE.as_millis()
+        ),
+        &[b.addr],
+    );
+    // Idle after a response: closed after client_idle_timeout, not before. The clock
+    // starts before the request is sent, so the idle deadline (set when the response
+    // was done) is later than `sent + IDLE`.
+    let mut c = Client::connect(p.addr);
+    let sent = std::time::Instant::now();
+    assert_eq!(c.get("/first").text(), "/first");
+    assert!(c.closed(), "an idle keep-alive client was never closed");
+    let idle = sent.elapsed();
+    assert!(idle >= IDLE, "closed after {idle:?}, before {IDLE:?}");
+    // A client that connects and never sends anything is idle as well.
+    let mut quiet = Client::connect(p.addr);
+    let opened = std::time::Instant::now();
+    assert!(quiet.closed(), "a silent client was never closed");
+    assert!(
+        opened.elapsed() >= IDLE,
+        "closed after {:?}",
+        opened.elapsed()
+    );
+    // A client waiting for a response is not idle: the answer comes after three
+    // idle timeouts, and the connection is still usable after it.
+    let mut busy = Client::connect(p.addr);
+    let r = busy.get("/slow");
+    assert_eq!((r.status, r.text()), (200, "slow answer".to_string()));
+    assert_eq!(busy.get("/after").text(), "/after");
 }

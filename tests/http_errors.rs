@@ -83,9 +83,16 @@ fn response_timeout_gives_504() {
     assert_eq!(get(p.addr, "/").text(), "fine");
 }
 
+/// `response_timeout` in the tests below, and the gap between two trickled bytes: a
+/// tenth of it, so a loaded machine stretching a sleep does not look like silence.
+const SILENCE: Duration = Duration::from_millis(600);
+const GAP: Duration = Duration::from_millis(60);
+/// Bytes trickled: the whole transfer takes twice `SILENCE`.
+const TRICKLE: usize = 20;
+
 #[test]
 fn response_timeout_bounds_silence_not_a_moving_stream() {
-    // Upload and download each take ~4x response_timeout, but bytes keep moving.
+    // Upload and download each take twice response_timeout, but bytes keep moving.
     let b = RawBackend::start(|mut s, _, stop: &AtomicBool| {
         s.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
@@ -102,11 +109,16 @@ fn response_timeout_bounds_silence_not_a_moving_stream() {
                 let _ = s
                     .write_all(reply.as_bytes())
                     .and_then(|_| s.write_all(&body));
+            } else if head.starts_with("GET /silent ") {
+                // Silence: the proxy must give up after response_timeout.
+                while read_head_raw(&mut s, stop).is_some() {}
+                return;
             } else {
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
-                for piece in b"slow-trickle".chunks(1) {
-                    std::thread::sleep(Duration::from_millis(100));
-                    if s.write_all(piece).is_err() {
+                let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {TRICKLE}\r\n\r\n");
+                let _ = s.write_all(reply.as_bytes());
+                for _ in 0..TRICKLE {
+                    std::thread::sleep(GAP);
+                    if s.write_all(b"d").is_err() {
                         return;
                     }
                 }
@@ -114,19 +126,114 @@ fn response_timeout_bounds_silence_not_a_moving_stream() {
         }
     });
     let p = Proxy::start(
-        "[http]\nserver1_addr={b0}\nresponse_timeout=300ms\nmax_fails=0\n",
+        &format!(
+            "[http]\nserver1_addr={{b0}}\nresponse_timeout={}ms\nmax_fails=0\n",
+            SILENCE.as_millis()
+        ),
+        &[b.addr],
+    );
+    // The timeout is live: a silent backend gets a 504.
+    assert_eq!(get(p.addr, "/silent").status, 504);
+    let mut c = Client::connect(p.addr);
+    let started = Instant::now();
+    c.send(format!("PUT /up HTTP/1.1\r\nHost: t\r\nContent-Length: {TRICKLE}\r\n\r\n").as_bytes());
+    for _ in 0..TRICKLE {
+        std::thread::sleep(GAP);
+        c.send(b"u");
+    }
+    let r = c.read_response(false).expect("upload answered");
+    assert_eq!((r.status, r.text()), (200, "u".repeat(TRICKLE)));
+    let took = started.elapsed();
+    assert!(
+        took > SILENCE,
+        "the upload took only {took:?}: proves nothing"
+    );
+    let started = Instant::now();
+    let r = c.get("/down");
+    assert_eq!((r.status, r.text()), (200, "d".repeat(TRICKLE)));
+    let took = started.elapsed();
+    assert!(
+        took > SILENCE,
+        "the download took only {took:?}: proves nothing"
+    );
+}
+
+#[test]
+fn response_timeout_closes_a_stalled_response_and_drops_its_backend_connection() {
+    // The backend sends the head and 10 of 100 body bytes on its first connection, then
+    // stalls; every later connection answers normally.
+    let dropped = std::sync::Arc::new(AtomicBool::new(false));
+    let d = dropped.clone();
+    let b = RawBackend::start(move |mut s, conn, stop: &AtomicBool| {
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        while let Some(head) = read_head_raw(&mut s, stop) {
+            if conn == 0 {
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+                // Stalled: wait for sluice to close this connection.
+                let mut b = [0u8; 1];
+                loop {
+                    match std::io::Read::read(&mut s, &mut b) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                                return;
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+                d.store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            let t = head.split(' ').nth(1).unwrap_or("").to_string();
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{t}", t.len());
+            if s.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    let p = Proxy::start(
+        &format!(
+            "[http]\nserver1_addr={{b0}}\nserver1_min_workers=0\nserver1_max_workers=1\n\
+             response_timeout={}ms\nmax_fails=0\n",
+            SILENCE.as_millis()
+        ),
         &[b.addr],
     );
     let mut c = Client::connect(p.addr);
-    c.send(b"PUT /up HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n");
-    for piece in b"slow-upload!".chunks(1) {
-        std::thread::sleep(Duration::from_millis(100));
-        c.send(piece);
-    }
-    let r = c.read_response(false).expect("upload answered");
-    assert_eq!((r.status, r.text()), (200, "slow-upload!".to_string()));
-    let r = c.get("/down");
-    assert_eq!((r.status, r.text()), (200, "slow-trickle".to_string()));
+    let sent = Instant::now();
+    c.send(b"GET /stalls HTTP/1.1\r\nHost: t\r\n\r\n");
+    let (status, headers) = c.read_head().expect("the head arrives");
+    assert_eq!(status, 200);
+    assert!(headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("content-length") && v == "100"));
+    let mut rest = Vec::new();
+    let eof = std::io::Read::read_to_end(&mut c.r, &mut rest);
+    let closed_after = sent.elapsed();
+    assert!(eof.is_ok(), "the client connection was not closed: {eof:?}");
+    assert_eq!(
+        rest, b"0123456789",
+        "the partial body, then EOF: the response is never completed"
+    );
+    assert!(
+        closed_after >= SILENCE,
+        "closed after {closed_after:?}, before response_timeout"
+    );
+    assert!(
+        wait_until(|| dropped.load(std::sync::atomic::Ordering::SeqCst)),
+        "the stalled backend connection was never closed"
+    );
+    // One connection allowed: the next request gets a new one, never the stalled one.
+    assert_eq!(get(p.addr, "/next").text(), "/next");
+    assert_eq!(b.accepted(), 2);
 }
 
 #[test]
@@ -148,13 +255,21 @@ fn malformed_request_gives_400_and_close() {
         assert_eq!(r.header("connection"), Some("close"));
         assert!(c.closed(), "closed after 400");
     }
+    // Not even a head of these reached the backend (it records heads before bodies);
+    // a good request after them shows the check ran after they were handled.
+    assert_eq!(get(p.addr, "/fine").status, 200);
+    assert_eq!(
+        *b.heads.lock().unwrap(),
+        ["/fine"],
+        "a malformed request head was forwarded"
+    );
     // A bad chunk size mid-body, before any response: 400 as well.
     let (r, _) = send_raw(
         p.addr,
         b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     );
     assert_eq!(r.status, 400);
-    assert_eq!(b.count(), 0, "nothing malformed was forwarded");
+    assert_eq!(b.count(), 1, "nothing malformed was forwarded");
 }
 
 #[test]
@@ -238,6 +353,11 @@ fn unsupported_transfer_coding_gives_501() {
     );
     assert_eq!(r.status, 400);
     assert_eq!(b.count(), 1);
+    assert_eq!(
+        b.heads.lock().unwrap().len(),
+        1,
+        "only the gzip, chunked request was forwarded"
+    );
 }
 
 #[test]
@@ -254,21 +374,35 @@ fn slow_head_gives_408() {
     assert_eq!(r.status, 408);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(c.closed());
-    // Trickling bytes does not extend the deadline.
+    // Trickling bytes does not extend the deadline: the 408 arrives while the client
+    // is still sending, a byte every 15 ms for far longer than the timeout (a deadline
+    // pushed back by each byte would only fire once the client stops).
     let mut c = Client::connect(p.addr);
-    let started = Instant::now();
-    for b in b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: 123456789012345678901234567890" {
+    c.r.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(15)))
+        .unwrap();
+    let slow = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Slow: {}", "s".repeat(400));
+    let mut sent = 0;
+    let mut answered = false;
+    for b in slow.as_bytes() {
         if c.w.write_all(&[*b]).is_err() {
             break;
         }
-        std::thread::sleep(Duration::from_millis(15));
-        if started.elapsed() > Duration::from_secs(3) {
+        sent += 1;
+        // The pause between bytes is a read: it returns as soon as the proxy answers.
+        if std::io::BufRead::fill_buf(&mut c.r).is_ok_and(|b| !b.is_empty()) {
+            answered = true;
             break;
         }
     }
+    assert!(
+        answered,
+        "no answer while trickling {sent} of {} bytes (a byte per 15 ms)",
+        slow.len()
+    );
+    c.r.get_ref().set_read_timeout(Some(WAIT)).unwrap();
     let r = c.read_response(false).expect("408 for a slowloris");
     assert_eq!(r.status, 408);
-    assert!(started.elapsed() < Duration::from_secs(5));
     // A keep-alive client idle between requests is not a slow head.
     let mut c = Client::connect(p.addr);
     assert_eq!(c.get("/").status, 200);
@@ -349,4 +483,24 @@ fn errors_do_not_disturb_other_clients() {
     let served = good.join().expect("the well-behaved client never failed");
     assert!(served > 0);
     assert_eq!(get(addr, "/last").text(), "/last");
+    // No bad request reached the backend: it saw the good client's requests and the
+    // last one, in order, and no other request head except the valid `/gone` (its head
+    // may be forwarded before the client vanishes, but it is never completed).
+    let want: Vec<String> = (0..served)
+        .map(|n| format!("/slow{n}"))
+        .chain(["/last".to_string()])
+        .collect();
+    let heads: Vec<String> = b
+        .heads
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| *t != "/gone")
+        .cloned()
+        .collect();
+    assert_eq!(heads, want, "a bad request reached the backend");
+    assert!(
+        b.requests().iter().all(|r| r.target != "/gone"),
+        "a request whose client vanished mid-body was completed at the backend"
+    );
 }

@@ -85,8 +85,10 @@ fn random_spreads_and_is_reproducible_with_a_seed() {
 #[test]
 fn pool_grows_to_max_workers_then_shrinks_to_min() {
     let b = Backend::start(|r| Reply::Delay(Duration::from_millis(400), Box::new(ok(&r.target))));
+    // client_idle_timeout only serves as a clock below: it is at least worker_timeout.
     let p = Proxy::start(
-        "[http]\nserver1_addr={b0}\nserver1_min_workers=1\nserver1_max_workers=3\n\
+        "[frontend]\nhost=127.0.0.1\nport=0\nclient_idle_timeout=400ms\n\n\
+         [http]\nserver1_addr={b0}\nserver1_min_workers=1\nserver1_max_workers=3\n\
          server1_worker_timeout=300ms\nserver1_buffer_size=20\n",
         &[b.addr],
     );
@@ -122,21 +124,37 @@ fn pool_grows_to_max_workers_then_shrinks_to_min() {
         "shrank to min_workers, open={}",
         b.open()
     );
-    std::thread::sleep(Duration::from_millis(700));
-    assert_eq!(b.open(), 1, "the min_workers connection stays");
+    // The one left must stay. Its idle deadline, had it one, was due at most
+    // worker_timeout after the last response; a client connecting now is closed
+    // client_idle_timeout (>= worker_timeout) from now, by a later timer. Once that
+    // has fired, the first would have too.
+    let mut clock = Client::connect(p.addr);
+    assert!(clock.closed(), "the idle client was never closed");
+    let r = get(p.addr, "/again");
+    assert_eq!(r.status, 200);
+    assert!(
+        b.requests().last().unwrap().conn < 3,
+        "served on a new connection: the min_workers connection was closed"
+    );
     assert_eq!(b.accepted(), 3, "no churn after shrinking");
-    assert_eq!(get(p.addr, "/again").status, 200);
 }
 
 #[test]
 fn min_workers_zero_opens_on_demand() {
     let b = Backend::hello("lazy");
-    let p = Proxy::start(
+    let p = Proxy::start_with_admin(
         "[http]\nserver1_addr={b0}\nserver1_min_workers=0\nserver1_worker_timeout=200ms\n",
         &[b.addr],
     );
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(b.accepted(), 0);
+    // The admin endpoint is served by the reactor after its start-up (where pools are
+    // filled): by its answer any connection was opened, and would be accepted before
+    // the test's own.
+    assert_eq!(p.metric("sluice_backend_connections "), 0.0);
+    assert_eq!(
+        b.connections_before_ours(),
+        0,
+        "a connection was opened at start"
+    );
     assert_eq!(get(p.addr, "/").text(), "hello from lazy");
     assert!(
         wait_until(|| b.open() == 0),
@@ -144,61 +162,85 @@ fn min_workers_zero_opens_on_demand() {
     );
 }
 
+/// A backend that holds every request whose target starts with `/held` until
+/// `release` is set (bounded by `WAIT`), and answers the rest at once.
+fn gated() -> (Backend, Arc<std::sync::atomic::AtomicBool>) {
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r2 = release.clone();
+    let b = Backend::start(move |r| {
+        if r.target.starts_with("/held") {
+            wait_until(|| r2.load(Ordering::SeqCst));
+        }
+        ok(&r.target)
+    });
+    (b, release)
+}
+
+const QUEUE_LEN: &str = "sluice_server_queue_length{group=\"http\",server=\"server1\"";
+
 #[test]
 fn queue_full_answers_503_with_retry_after() {
-    let b = Backend::start(|r| Reply::Delay(Duration::from_millis(600), Box::new(ok(&r.target))));
-    let p = Proxy::start(
+    let (b, release) = gated();
+    let p = Proxy::start_with_admin(
         "[http]\nserver1_addr={b0}\nserver1_max_workers=1\nserver1_buffer_size=1\nqueue_timeout=10s\n",
         &[b.addr],
     );
     let addr = p.addr;
-    let first = std::thread::spawn(move || get(addr, "/first"));
+    let first = std::thread::spawn(move || get(addr, "/held/first"));
     assert!(
         wait_until(|| b.count() == 1),
         "first request reached the backend"
     );
     let second = std::thread::spawn(move || get(addr, "/second"));
-    std::thread::sleep(Duration::from_millis(100)); // let it take the one queue slot
-    let started = Instant::now();
+    assert!(
+        wait_until(|| p.metric(QUEUE_LEN) == 1.0),
+        "the second request takes the one queue slot"
+    );
     let mut c = Client::connect(p.addr);
     let r = c.get("/third");
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("retry-after"), Some("1"));
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "refused at once, not after waiting"
-    );
+    assert!(r.text().contains("queue is full"), "{}", r.text());
     assert!(c.closed());
-    assert_eq!(first.join().unwrap().text(), "/first");
+    // Refused at once: the first request is still held, nothing has moved.
+    assert_eq!(b.count(), 1, "the 503 came after a slot was freed");
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(first.join().unwrap().text(), "/held/first");
     assert_eq!(second.join().unwrap().text(), "/second");
     let targets: Vec<String> = b.requests().into_iter().map(|r| r.target).collect();
-    assert_eq!(targets, ["/first", "/second"]);
+    assert_eq!(targets, ["/held/first", "/second"]);
     assert_eq!(b.accepted(), 1);
 }
 
 #[test]
 fn queue_timeout_answers_503() {
-    let b = Backend::start(|r| Reply::Delay(Duration::from_millis(1500), Box::new(ok(&r.target))));
+    let (b, release) = gated();
     let p = Proxy::start(
         "[http]\nserver1_addr={b0}\nserver1_max_workers=1\nqueue_timeout=300ms\n",
         &[b.addr],
     );
     let addr = p.addr;
-    let first = std::thread::spawn(move || get(addr, "/first"));
+    let first = std::thread::spawn(move || get(addr, "/held/first"));
     assert!(wait_until(|| b.count() == 1));
     let started = Instant::now();
     let r = get(p.addr, "/waits");
     let waited = started.elapsed();
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(r.text().contains("timed out waiting"), "{}", r.text());
     assert!(
-        waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
-        "waited {waited:?}"
+        waited >= Duration::from_millis(300),
+        "answered after {waited:?}, before queue_timeout"
     );
-    assert_eq!(first.join().unwrap().text(), "/first");
+    // The slot never freed while it waited.
+    assert_eq!(b.count(), 1);
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(first.join().unwrap().text(), "/held/first");
+    assert_eq!(get(p.addr, "/after").text(), "/after");
+    let targets: Vec<String> = b.requests().into_iter().map(|r| r.target).collect();
     assert_eq!(
-        b.count(),
-        1,
+        targets,
+        ["/held/first", "/after"],
         "the timed-out request never reached the backend"
     );
 }
@@ -343,7 +385,9 @@ fn backend_connection_close_is_honoured() {
 
 #[test]
 fn backend_keep_alive_timeout_is_honoured() {
-    let b = Backend::start(|r| {
+    // The backend announces `Keep-Alive: timeout=1` and does close idle connections
+    // after 1 s: sluice must close (and replace, min_workers=1) them first.
+    let b = Backend::start_idle_close(Duration::from_secs(1), |r| {
         Reply::Raw(
             format!(
                 "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: {}\r\n\r\n{}",
@@ -355,18 +399,19 @@ fn backend_keep_alive_timeout_is_honoured() {
     });
     let p = Proxy::start("[http]\nserver1_addr={b0}\n", &[b.addr]);
     assert_eq!(get(p.addr, "/x").text(), "/x");
-    // Closed before the backend's 1 s (sluice keeps a margin) and replaced (min_workers=1).
-    let started = Instant::now();
     assert!(
-        wait_until(|| b.accepted() == 2),
-        "the connection was not closed before timeout=1"
+        wait_until(|| b.accepted() == 2 && b.open() == 1),
+        "the connection was not replaced"
     );
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(wait_until(|| b.open() == 1));
+    assert_eq!(
+        b.idle_closed.load(Ordering::SeqCst),
+        0,
+        "the backend closed the idle connection itself: sluice did not close it before timeout=1"
+    );
     let seen = b.requests();
     assert_eq!(seen[0].conn, 0);
     assert_eq!(get(p.addr, "/y").text(), "/y");
-    assert_eq!(b.requests()[1].conn, 1);
+    assert_ne!(b.requests()[1].conn, 0, "the closed connection was reused");
 }
 
 #[test]
@@ -389,21 +434,41 @@ fn connect_refused_tries_the_next_server() {
 }
 
 #[test]
-fn all_servers_refusing_gives_502() {
-    let p = Proxy::start(
-        "[http]\nserver1_addr={b0}\nserver2_addr={b1}\n",
+fn all_servers_refusing_gives_502_until_they_are_ejected_then_503() {
+    let p = Proxy::start_with_admin(
+        "[http]\nserver1_addr={b0}\nserver2_addr={b1}\nmax_fails=2\nfail_timeout=30s\n",
         &[dead_addr(), dead_addr()],
     );
-    let mut c = Client::connect(p.addr);
-    let r = c.get("/");
-    assert_eq!(r.status, 502, "{}", r.text());
-    assert!(r.text().starts_with("bad gateway"), "{}", r.text());
-    assert!(c.closed());
-    // Later requests are refused too (502, or 503 once both are ejected), never hang.
-    for _ in 0..3 {
-        let r = get(p.addr, "/");
-        assert!(r.status == 502 || r.status == 503, "got {}", r.status);
+    // The start-up connects (no request waiting: not counted against the servers)
+    // have failed once no backend connection is left.
+    assert!(wait_until(|| p.metric("sluice_backend_connections ") == 0.0));
+    // Each request tries both servers, one failure each. The first gets 502 (no server
+    // could be reached). The second brings both to max_fails=2: each is ejected while
+    // the request waits for it, the request is redispatched, and no usable server is
+    // left: 503, as for every request after it.
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let mut c = Client::connect(p.addr);
+        let r = c.get("/");
+        assert!(c.closed());
+        answers.push((r.status, r.header("retry-after").map(str::to_string)));
+        let want = if r.status == 502 {
+            "bad gateway"
+        } else {
+            "no healthy server in group [http]"
+        };
+        assert!(r.text().contains(want), "{}: {}", r.status, r.text());
     }
+    let one = Some("1".to_string());
+    assert_eq!(
+        answers,
+        [
+            (502, None),
+            (503, one.clone()),
+            (503, one.clone()),
+            (503, one)
+        ]
+    );
 }
 
 #[test]
@@ -413,13 +478,18 @@ fn backend_started_after_the_proxy_is_not_ejected_by_the_pool_prefill() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     drop(l);
-    let p = Proxy::start(
+    let p = Proxy::start_with_admin(
         &format!(
             "[http]\nserver1_addr={addr}\nserver1_min_workers=5\nserver1_max_workers=5\nmax_fails=3\nfail_timeout=30s\n"
         ),
         &[],
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // All five prefill connects have failed once no backend connection is left.
+    assert!(wait_until(|| p.metric("sluice_backend_connections ") == 0.0));
+    assert_eq!(
+        p.metric("sluice_server_ejections_total{group=\"http\",server=\"server1\""),
+        0.0
+    );
     let _b = Backend::start_on(std::net::TcpListener::bind(addr).unwrap(), |_| ok("late"));
     let r = get(p.addr, "/");
     assert_eq!((r.status, r.text().as_str()), (200, "late"));

@@ -1,7 +1,7 @@
 //! Streaming through the real binary (issue 3): a 100 MB upload and a 100 MB download
 //! with the proxy's RSS staying within +16 MB, and a slow-reading client getting a
-//! multi-MB response intact while memory stays bounded. Measured numbers are printed
-//! (`cargo test --release --test http_stream -- --nocapture`).
+//! multi-MB response intact while the backend is held back and memory stays bounded.
+//! Measured numbers are printed (`cargo test --release --test http_stream -- --nocapture`).
 mod util;
 
 use std::io::{Read, Write};
@@ -33,7 +33,12 @@ const FNV0: u64 = 0xcbf2_9ce4_8422_2325;
 /// Backend: `PUT` bodies (Content-Length) are hashed and discarded, the answer is
 /// `<len> <fnv>`; `GET /bytes/N` streams N pattern bytes. Nothing is buffered whole.
 fn streaming_backend() -> RawBackend {
-    RawBackend::start(|mut s, _, stop: &AtomicBool| {
+    streaming_backend_counting(Arc::new(AtomicU64::new(0)))
+}
+
+/// `streaming_backend` that adds every body byte it has written to `sent`.
+fn streaming_backend_counting(sent_total: Arc<AtomicU64>) -> RawBackend {
+    RawBackend::start(move |mut s, _, stop: &AtomicBool| {
         s.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         while let Some(head) = read_head_raw(&mut s, stop) {
@@ -87,6 +92,7 @@ fn streaming_backend() -> RawBackend {
                         return;
                     }
                     sent += k as u64;
+                    sent_total.fetch_add(k as u64, Ordering::SeqCst);
                 }
             } else if s
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -145,7 +151,6 @@ fn warm_proxy(b: &RawBackend) -> (ProxyProcess, u64) {
         c.read_response(false).expect("warm-up download").body.len(),
         200_000
     );
-    std::thread::sleep(Duration::from_millis(50));
     let base = rss_kib(p.pid());
     assert!(base > 0, "cannot read the proxy's RSS");
     (p, base)
@@ -236,10 +241,13 @@ fn download_100_mb_streams_with_bounded_rss() {
 
 #[test]
 fn slow_reading_client_gets_everything_with_bounded_rss() {
-    let b = streaming_backend();
+    let backend_sent = Arc::new(AtomicU64::new(0));
+    let b = streaming_backend_counting(backend_sent.clone());
     let (p, base) = warm_proxy(&b);
     let sampler = RssSampler::start(p.pid());
-    let size = 8 * MB;
+    let size = 16 * MB;
+    // What the warm-up made the backend send (the count only grows from here).
+    let warm = backend_sent.load(Ordering::SeqCst);
     let s = TcpStream::connect(p.addr).unwrap();
     s.set_read_timeout(Some(WAIT)).unwrap();
     let mut s2 = s.try_clone().unwrap();
@@ -251,10 +259,28 @@ fn slow_reading_client_gets_everything_with_bounded_rss() {
     };
     let (status, _) = c.read_head().expect("head");
     assert_eq!(status, 200);
-    // Let the proxy hit backpressure first, then trickle: 16 KiB per 2 ms.
-    std::thread::sleep(Duration::from_millis(300));
+    // The client reads nothing until the backend is stalled: sluice stopped reading
+    // from it once the client's side was full (its count stays put across samples).
+    let mut last = u64::MAX;
+    let stalled = wait_until(|| {
+        let now = backend_sent.load(Ordering::SeqCst);
+        let still = now == last && now > warm;
+        last = now;
+        if !still {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        still
+    });
+    let stalled_at = backend_sent.load(Ordering::SeqCst) - warm;
+    eprintln!("slow reader: backend stalled after {stalled_at} bytes of {size}");
+    assert!(stalled, "the backend never stalled");
+    assert!(
+        stalled_at < size,
+        "the backend sent the whole response to a client that reads nothing"
+    );
     let mid = rss_kib(p.pid());
-    let (mut got, mut buf, mut intact) = (0u64, vec![0u8; 16 * 1024], true);
+    // Then trickle: at most 64 KiB per 2 ms.
+    let (mut got, mut buf, mut intact) = (0u64, vec![0u8; 64 * 1024], true);
     let started = Instant::now();
     while got < size && started.elapsed() < Duration::from_secs(60) {
         let n = c.r.read(&mut buf).expect("read");
@@ -270,7 +296,7 @@ fn slow_reading_client_gets_everything_with_bounded_rss() {
     assert_eq!(got, size);
     assert!(intact, "slow download corrupted");
     eprintln!(
-        "slow reader 8 MB: {:.2} s, proxy RSS {} KiB at start, {} KiB while stalled, peak {} KiB (+{} KiB)",
+        "slow reader 16 MB: {:.2} s, proxy RSS {} KiB at start, {} KiB while stalled, peak {} KiB (+{} KiB)",
         started.elapsed().as_secs_f64(),
         base,
         mid,

@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use util::{read_head_raw, Backend, Client, Proxy, ProxyProcess, RawBackend, Reply};
+use util::{read_head_raw, wait_until, Backend, Client, Proxy, ProxyProcess, RawBackend, Reply};
 
 fn tagged(body: &str) -> Vec<u8> {
     format!(
@@ -224,10 +224,36 @@ fn backend_resetting_a_pooled_idle_connection_costs_no_request() {
     by.finish();
 }
 
+/// One answer of the load in `backend_killed_and_restarted_during_load`.
+#[derive(Clone, Debug)]
+struct Answer {
+    code: u16,
+    body: String,
+    retry_after: Option<String>,
+    sent: Instant,
+    took: Duration,
+}
+
+/// Status codes in order, run-length encoded: `200x3 503x140 502x1`.
+fn runs(codes: impl Iterator<Item = u16>) -> String {
+    let mut out: Vec<(u16, usize)> = Vec::new();
+    for c in codes {
+        match out.last_mut() {
+            Some((last, n)) if *last == c => *n += 1,
+            _ => out.push((c, 1)),
+        }
+    }
+    out.iter()
+        .map(|(c, n)| format!("{c}x{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn backend_killed_and_restarted_during_load() {
-    // While it is gone, requests are answered 502/503 quickly; after it is back on the
-    // same port, 200 again (passive ejection lasts fail_timeout).
+    // While it is gone, requests are answered at once: 502 (connection refused) while
+    // the server is not ejected, 503 (no healthy server) while it is (max_fails=2
+    // failures eject it for fail_timeout=1s); after it is back on the same port, 200.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let b = Backend::start_on(listener, |r| util::ok(&r.target));
@@ -236,77 +262,119 @@ fn backend_killed_and_restarted_during_load() {
         &[addr],
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let codes = Arc::new(Mutex::new(Vec::<(u16, Duration)>::new()));
+    let answers = Arc::new(Mutex::new(Vec::<Answer>::new()));
     let loaders: Vec<_> = (0..3)
         .map(|k| {
-            let (stop, codes, pa) = (stop.clone(), codes.clone(), p.addr);
+            let (stop, answers, pa) = (stop.clone(), answers.clone(), p.addr);
             std::thread::spawn(move || {
                 let end = Instant::now() + Duration::from_secs(40);
                 let mut n = 0;
                 while !stop.load(Ordering::SeqCst) && Instant::now() < end {
-                    let t0 = Instant::now();
+                    let sent = Instant::now();
                     let mut c = Client::connect(pa);
                     let t = format!("/load/{k}/{n}");
                     c.send(format!("GET {t} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-                    let r = c.read_response(false);
-                    let code = match r {
-                        Some(r) if r.status == 200 => {
-                            assert_eq!(r.text(), t, "a response for another request");
-                            200
+                    let a = match c.read_response(false) {
+                        Some(r) => {
+                            if r.status == 200 {
+                                assert_eq!(r.text(), t, "a response for another request");
+                            }
+                            Answer {
+                                code: r.status,
+                                body: r.text(),
+                                retry_after: r.header("retry-after").map(str::to_string),
+                                sent,
+                                took: sent.elapsed(),
+                            }
                         }
-                        Some(r) => r.status,
-                        None => 0,
+                        None => Answer {
+                            code: 0,
+                            body: String::new(),
+                            retry_after: None,
+                            sent,
+                            took: sent.elapsed(),
+                        },
                     };
-                    codes.lock().unwrap().push((code, t0.elapsed()));
+                    answers.lock().unwrap().push(a);
                     n += 1;
                     std::thread::sleep(Duration::from_millis(5));
                 }
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    drop(b); // killed: listener closed, its connections end
-    let gap_start = codes.lock().unwrap().len();
-    std::thread::sleep(Duration::from_millis(1500));
-    let gap_end = codes.lock().unwrap().len();
-    let b = Backend::start_on(TcpListener::bind(addr).expect("rebind"), |r| {
-        util::ok(&r.target)
-    });
-    let back = util::wait_until(|| {
-        codes
+    let oks = || {
+        answers
             .lock()
             .unwrap()
             .iter()
-            .rev()
-            .take(10)
-            .all(|c| c.0 == 200)
-            && codes.lock().unwrap().len() > gap_end + 10
+            .filter(|a| a.code == 200)
+            .count()
+    };
+    assert!(wait_until(|| oks() >= 30), "the load is served");
+    drop(b); // killed: listener closed, its connections end
+    let gap_start = answers.lock().unwrap().len();
+    // The gap lasts until the whole passive cycle was seen: the server was ejected (a
+    // 503) and, once fail_timeout passed, tried again (a 502 for a request sent after
+    // that 503 was answered).
+    let cycle = wait_until(|| {
+        let a = answers.lock().unwrap();
+        let gap = &a[gap_start..];
+        gap.iter().filter(|x| x.code == 503).any(|e| {
+            let answered = e.sent + e.took;
+            gap.iter().any(|x| x.code == 502 && x.sent > answered)
+        })
+    });
+    let gap_end = answers.lock().unwrap().len();
+    let b = Backend::start_on(TcpListener::bind(addr).expect("rebind"), |r| {
+        util::ok(&r.target)
+    });
+    let back = wait_until(|| {
+        let a = answers.lock().unwrap();
+        a.len() > gap_end + 10 && a.iter().rev().take(10).all(|x| x.code == 200)
     });
     stop.store(true, Ordering::SeqCst);
     for l in loaders {
         l.join().expect("loader");
     }
-    let codes = codes.lock().unwrap().clone();
-    let gap = &codes[gap_start..gap_end];
-    let errors = gap.iter().filter(|c| c.0 != 200).count();
+    let answers = answers.lock().unwrap().clone();
+    let gap = &answers[gap_start..gap_end];
+    let count = |code| gap.iter().filter(|a| a.code == code).count();
     println!(
-        "kill/restart: {} requests, {} during the gap ({errors} errors), back: {back}",
-        codes.len(),
-        gap.len()
+        "kill/restart: {} requests, {} during the gap ({} x 502, {} x 503), back: {back}",
+        answers.len(),
+        gap.len(),
+        count(502),
+        count(503)
+    );
+    assert!(
+        cycle,
+        "no ejection, or no retry after fail_timeout: {}",
+        runs(gap.iter().map(|a| a.code))
     );
     assert!(
         back,
-        "never served again after the restart: {:?}",
-        &codes[gap_end..]
+        "never served again after the restart: {}",
+        runs(answers[gap_end..].iter().map(|a| a.code))
     );
-    for (code, took) in &codes {
+    for a in &answers {
+        match a.code {
+            200 => {}
+            502 => assert!(a.body.starts_with("bad gateway"), "{a:?}"),
+            503 => {
+                assert!(
+                    a.body.starts_with("no healthy server in group [http]"),
+                    "{a:?}"
+                );
+                assert_eq!(a.retry_after.as_deref(), Some("1"), "{a:?}");
+            }
+            _ => panic!("unexpected answer (0 = connection closed without a response): {a:?}"),
+        }
         assert!(
-            matches!(code, 200 | 502 | 503),
-            "unexpected answer {code} (0 = connection closed without a response)"
+            a.took < Duration::from_secs(3),
+            "an answer took {:?}",
+            a.took
         );
-        assert!(*took < Duration::from_secs(3), "an answer took {took:?}");
     }
-    assert!(errors > 0, "the gap was not seen at all: {gap:?}");
     assert!(b.count() > 0);
 }
 
@@ -374,7 +442,7 @@ fn client_vanishing_mid_request_or_mid_response_never_poisons_the_pool() {
             Reply::Raw(tagged(&body))
         }
         t if t.starts_with("/slow/") => {
-            Reply::Delay(Duration::from_millis(100), Box::new(util::ok(t)))
+            Reply::Delay(Duration::from_millis(50), Box::new(util::ok(t)))
         }
         t => util::ok(t),
     });
@@ -395,13 +463,22 @@ fn client_vanishing_mid_request_or_mid_response_never_poisons_the_pool() {
             format!("POST /part/{i} HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nonly-some")
                 .as_bytes(),
         );
-        std::thread::sleep(Duration::from_millis(20));
+        // Gone once the head reached the backend, with the body still due.
+        let part = format!("/part/{i}");
+        assert!(
+            util::wait_until(|| b.head_seen(&part)),
+            "the head of {part} never reached the backend"
+        );
         drop(c);
         check(i, "mid-request");
         // After the head, before the (slow) response.
         let mut c = Client::connect(p.addr);
         c.send(format!("GET /slow/{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-        std::thread::sleep(Duration::from_millis(20));
+        let slow = format!("/slow/{i}");
+        assert!(
+            util::wait_until(|| b.head_seen(&slow)),
+            "{slow} never reached the backend"
+        );
         drop(c);
         check(i, "before-response");
         // Mid-response: read a little of a 2 MiB body, then reset.
@@ -449,44 +526,79 @@ fn mixed_one(addr: SocketAddr, k: usize, n: usize) -> Result<(), String> {
                 .then_some(())
                 .ok_or(format!("{t}: not 400"))
         }
-        // Client aborts mid-head, mid-body and mid-response.
-        6 => {
+        // Client aborts mid-head and mid-body: the client stops sending (half-close);
+        // sluice must close the connection without an answer.
+        6 | 7 => {
             let mut c = Client::connect(addr);
-            let _ = c.w.write_all(b"GET /half HTTP/1.1\r\nHo");
-            Ok(())
-        }
-        7 => {
-            let mut c = Client::connect(addr);
-            let _ = c.w.write_all(
+            let partial = if n % 10 == 6 {
+                format!("GET /half{t} HTTP/1.1\r\nHo")
+            } else {
                 format!("POST {t} HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\nabc")
-                    .as_bytes(),
-            );
-            Ok(())
+            };
+            c.send(partial.as_bytes());
+            c.w.shutdown(std::net::Shutdown::Write).expect("half-close");
+            let mut rest = Vec::new();
+            match c.r.read_to_end(&mut rest) {
+                Ok(_) if rest.is_empty() => Ok(()),
+                Ok(_) => Err(format!(
+                    "{t}: answered an aborted request: {:?}",
+                    String::from_utf8_lossy(&rest)
+                )),
+                Err(e) => Err(format!("{t}: not closed after the client stopped: {e}")),
+            }
         }
+        // Client aborts mid-response (a reset on every other one): the response had
+        // started.
         8 => {
             let mut c = Client::connect(addr);
-            let _ =
-                c.w.write_all(format!("GET /big{t} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-            let mut b = [0u8; 100];
-            let _ = c.r.read(&mut b);
+            c.send(format!("GET /big{t} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
+            let mut b = [0u8; 15];
+            let got = c.r.read_exact(&mut b);
             if n % 20 == 8 {
                 set_linger_zero(&c.w);
             }
-            Ok(())
+            match got {
+                Ok(()) if &b == b"HTTP/1.1 200 OK" => Ok(()),
+                other => Err(format!(
+                    "/big{t}: the response did not start: {other:?} {:?}",
+                    String::from_utf8_lossy(&b)
+                )),
+            }
         }
         // Backend errors: an invalid response (502) or one cut short.
         _ => {
             let path = if n % 20 == 9 { "/bad" } else { "/cut" };
             let mut c = Client::connect(addr);
             c.send(format!("GET {path}{t} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes());
-            match (path, c.read_response(false)) {
-                ("/bad", Some(r)) if r.status == 502 => Ok(()),
-                ("/cut", None) => Ok(()), // head then EOF: never framed complete
-                (_, r) => Err(format!("{path}{t}: {:?}", r.map(|r| r.status))),
+            if path == "/bad" {
+                return match c.read_response(false) {
+                    Some(r) if r.status == 502 => Ok(()),
+                    r => Err(format!("{path}{t}: {:?}", r.map(|r| r.status))),
+                };
+            }
+            // The head, the 5 bytes the backend sent of 100, then EOF: never framed
+            // complete.
+            match c.read_head().map(|h| h.0) {
+                Some(200) => {}
+                other => return Err(format!("{path}{t}: head {other:?}")),
+            }
+            let mut rest = Vec::new();
+            match c.r.read_to_end(&mut rest) {
+                Ok(_) if rest == b"short" => Ok(()),
+                other => Err(format!(
+                    "{path}{t}: {other:?} after the head: {:?}",
+                    String::from_utf8_lossy(&rest)
+                )),
             }
         }
     }
 }
+
+/// RSS growth allowed over 5,000 mixed requests after the warm-up: the README says
+/// "within 0.6 MB"; measured +512..524 KiB (release and debug), with room for noise.
+/// (The growth is ~100 bytes per client connection and stops growing once the
+/// connections are older than client_idle_timeout: a high-water mark, not a leak.)
+const RSS_GROWTH_KIB: u64 = 768;
 
 #[test]
 fn five_thousand_mixed_requests_leave_fds_and_rss_at_baseline() {
@@ -503,7 +615,7 @@ fn five_thousand_mixed_requests_leave_fds_and_rss_at_baseline() {
         }
     });
     let mut proc_ = ProxyProcess::start(
-        "[http]\nserver1_addr={b0}\nserver1_min_workers=2\nserver1_max_workers=8\nserver1_worker_timeout=300ms\nserver1_buffer_size=1000\nmax_fails=0\nresponse_timeout=5s\n",
+        "[http]\nserver1_addr={b0}\nserver1_min_workers=0\nserver1_max_workers=8\nserver1_worker_timeout=300ms\nserver1_buffer_size=1000\nmax_fails=0\nresponse_timeout=5s\n",
         &[b.addr],
     );
     let addr = proc_.addr;
@@ -536,30 +648,54 @@ fn five_thousand_mixed_requests_leave_fds_and_rss_at_baseline() {
             &errors[..errors.len().min(10)]
         );
     };
-    let settle = |base: usize| {
-        util::wait_until(|| util::fd_count(pid) <= base)
-            || util::wait_until(|| util::fd_count(pid) <= base)
+    // The fds of a proxy with no client and no backend connection (min_workers=0): after
+    // one request, once its pooled connection was closed for idleness (the client's
+    // close came long before that timer).
+    assert_eq!(util::get(addr, "/first").text(), "/first");
+    assert!(
+        util::wait_until(|| b.open() == 0),
+        "the idle pooled connection was never closed"
+    );
+    let start_fd = util::fd_count(pid);
+    let settled = |what: &str| {
+        // Lingering closes end within 2 s, idle pooled connections within
+        // worker_timeout: the fds come back to exactly the idle count.
+        assert!(
+            util::wait_until(|| util::fd_count(pid) == start_fd),
+            "fds did not return to {start_fd} after {what}: {}",
+            util::fd_count(pid)
+        );
     };
-    // Warm up (allocator high-water mark, pool at min_workers), then measure.
+    // Warm up (allocator high-water mark), then measure.
     run(400);
-    std::thread::sleep(Duration::from_secs(3)); // lingering closes (2 s) end
-    let base_fd = util::fd_count(pid);
+    settled("the warm-up");
     let base_rss = util::rss_kib(pid);
     let t0 = Instant::now();
     run(5000);
     let took = t0.elapsed();
     let peak_fd = util::fd_count(pid);
-    std::thread::sleep(Duration::from_secs(3));
-    let fds_back = settle(base_fd);
-    let end_fd = util::fd_count(pid);
+    settled("5000 mixed requests");
     let end_rss = util::rss_kib(pid);
     println!(
-        "leak check: 5000 mixed requests in {took:?}; fds {base_fd} -> {peak_fd} (right after) -> {end_fd}; RSS {base_rss} -> {end_rss} KiB"
+        "leak check: 5000 mixed requests in {took:?}; fds {start_fd} -> {peak_fd} (right after) -> {start_fd}; RSS {base_rss} -> {end_rss} KiB (+{} KiB)",
+        end_rss.saturating_sub(base_rss)
     );
-    assert!(fds_back, "fds did not return to {base_fd}: {end_fd}");
     assert!(
-        end_rss <= base_rss + 2048,
+        end_rss <= base_rss + RSS_GROWTH_KIB,
         "RSS did not return near its baseline: {base_rss} -> {end_rss} KiB"
+    );
+    // Nothing of the aborted requests completed at the backend.
+    assert!(
+        b.requests().iter().all(|r| r.method != "POST"),
+        "a POST whose client stopped mid-body was completed at the backend"
+    );
+    assert!(
+        b.heads
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|t| !t.starts_with("/half")),
+        "an incomplete head reached the backend"
     );
     // Still serving, and never crashed.
     assert_eq!(util::get(addr, "/final").text(), "/final");

@@ -47,6 +47,8 @@ impl Failures {
 /// A sluice reactor running on its own thread, stopped on drop.
 pub struct Proxy {
     pub addr: SocketAddr,
+    /// The admin listener, when the configuration has an `[admin]` section.
+    pub admin: Option<SocketAddr>,
     stop: sluice::StopHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -77,16 +79,65 @@ impl Proxy {
     pub fn from_config(cfg: sluice::config::Config) -> Proxy {
         let mut reactor = sluice::Reactor::with_seed(cfg, 42).expect("reactor starts");
         let addr = reactor.local_addr().expect("local addr");
+        let admin = reactor.admin_addr();
         let stop = reactor.stop_handle();
         let thread = std::thread::spawn(move || {
             reactor.run().expect("reactor runs");
         });
         Proxy {
             addr,
+            admin,
             stop,
             thread: Some(thread),
         }
     }
+}
+
+impl Proxy {
+    /// Starts sluice with an admin listener on 127.0.0.1:0 (for `metric`).
+    #[track_caller]
+    pub fn start_with_admin(ini: &str, backends: &[SocketAddr]) -> Proxy {
+        Proxy::start(
+            &format!("{ini}\n[admin]\nhost=127.0.0.1\nport=0\n"),
+            backends,
+        )
+    }
+
+    /// The value of the first `/metrics` line that starts with `prefix` (a metric name,
+    /// optionally with the start of its labels: `sluice_server_queue_length{group="http",server="server1"`).
+    #[track_caller]
+    pub fn metric(&self, prefix: &str) -> f64 {
+        metric_in(&self.metrics(), prefix)
+    }
+
+    /// One `/metrics` text (one snapshot of the reactor's state).
+    #[track_caller]
+    pub fn metrics(&self) -> String {
+        metrics_at(self.admin.expect("the proxy has no [admin] section"))
+    }
+}
+
+/// The `/metrics` text of the admin endpoint at `admin`.
+#[track_caller]
+pub fn metrics_at(admin: SocketAddr) -> String {
+    let mut c = Client::connect(admin);
+    c.send(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+    let r = c.read_response(false).expect("a /metrics response");
+    assert_eq!(r.status, 200, "/metrics: {}", r.text());
+    r.text()
+}
+
+/// The value of the first line of a `/metrics` text that starts with `prefix`.
+#[track_caller]
+pub fn metric_in(text: &str, prefix: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no metric {prefix} in:\n{text}"));
+    line.rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable metric line {line:?}"))
 }
 
 impl Drop for Proxy {
@@ -169,6 +220,10 @@ type Handler = dyn Fn(&SeenRequest) -> Reply + Send + Sync;
 pub struct Backend {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<SeenRequest>>>,
+    /// Targets whose request head arrived (recorded before the body is read).
+    pub heads: Arc<Mutex<Vec<String>>>,
+    /// Connections this backend closed itself for idleness (`start_idle_close`).
+    pub idle_closed: Arc<AtomicUsize>,
     pub accepted: Arc<AtomicUsize>,
     pub open: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -223,12 +278,16 @@ impl Backend {
         let addr = listener.local_addr().expect("addr");
         listener.set_nonblocking(true).expect("nonblocking");
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let heads = Arc::new(Mutex::new(Vec::new()));
         let accepted = Arc::new(AtomicUsize::new(0));
         let open = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
         let failures = Failures::default();
         let (s, a, o, st) = (seen.clone(), accepted.clone(), open.clone(), stop.clone());
+        let hd = heads.clone();
+        let idle_closed = Arc::new(AtomicUsize::new(0));
+        let ic = idle_closed.clone();
         let f = failures.clone();
         let thread = std::thread::spawn(failures.catching(move || {
             while !st.load(Ordering::SeqCst) {
@@ -237,6 +296,7 @@ impl Backend {
                         let conn = a.fetch_add(1, Ordering::SeqCst);
                         o.fetch_add(1, Ordering::SeqCst);
                         let (s, o, st, h) = (s.clone(), o.clone(), st.clone(), handler.clone());
+                        let (hd, ic) = (hd.clone(), ic.clone());
                         std::thread::spawn(f.catching(move || {
                             // Counted down even when the handler panics.
                             struct Open(Arc<AtomicUsize>);
@@ -246,7 +306,8 @@ impl Backend {
                                 }
                             }
                             let _open = Open(o);
-                            serve_conn(stream, conn, &s, &*h, &st, idle_close);
+                            let idle_close = idle_close.map(|d| (d, &*ic));
+                            serve_conn(stream, conn, &s, &hd, &*h, &st, idle_close);
                         }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
@@ -256,6 +317,8 @@ impl Backend {
         Backend {
             addr,
             seen,
+            heads,
+            idle_closed,
             accepted,
             open,
             stop,
@@ -276,6 +339,39 @@ impl Backend {
     pub fn open(&self) -> usize {
         self.open.load(Ordering::SeqCst)
     }
+    /// True once a request head for `target` arrived (its body may be incomplete).
+    pub fn head_seen(&self, target: &str) -> bool {
+        self.heads.lock().unwrap().iter().any(|t| t == target)
+    }
+
+    /// How many connections this backend accepted before one the test opens now.
+    ///
+    /// The test connects directly, sends a request and waits until the backend has
+    /// it: the kernel hands connections to `accept` in the order they were made, so
+    /// every connection anyone (sluice) opened before this call has been accepted by
+    /// then. This turns "sluice opened no connection" into a check that does not
+    /// depend on how fast the backend's accept thread runs. The handler's answer is
+    /// not read; the request is counted in `count()` and `accepted()`.
+    #[track_caller]
+    pub fn connections_before_ours(&self) -> usize {
+        let target = format!("/direct-from-the-test-{}", self.accepted());
+        let mut s = TcpStream::connect(self.addr).expect("connect to the backend");
+        s.write_all(format!("GET {target} HTTP/1.1\r\nHost: direct\r\n\r\n").as_bytes())
+            .expect("write to the backend");
+        let mut conn = None;
+        assert!(
+            wait_until(|| {
+                conn = self
+                    .requests()
+                    .iter()
+                    .find(|r| r.target == target)
+                    .map(|r| r.conn);
+                conn.is_some()
+            }),
+            "the backend never saw the test's direct request"
+        );
+        conn.unwrap()
+    }
 }
 
 impl Drop for Backend {
@@ -292,9 +388,10 @@ fn serve_conn(
     stream: TcpStream,
     conn: usize,
     seen: &Mutex<Vec<SeenRequest>>,
+    heads: &Mutex<Vec<String>>,
     h: &Handler,
     stop: &AtomicBool,
-    idle_close: Option<Duration>,
+    idle_close: Option<(Duration, &AtomicUsize)>,
 ) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
     let _ = stream.set_nodelay(true);
@@ -305,18 +402,28 @@ fn serve_conn(
     let mut r = BufReader::new(stream);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-        if let Some(idle) = idle_close {
+        if let Some((idle, closed)) = idle_close {
             // Wait for the first byte of the next request at most `idle`, then close.
             let _ = r.get_ref().set_read_timeout(Some(idle));
             match r.fill_buf() {
-                Ok([]) | Err(_) => return,
+                Ok([]) => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    closed.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                Err(_) => return,
                 Ok(_) => {}
             }
             let _ = r
                 .get_ref()
                 .set_read_timeout(Some(Duration::from_millis(200)));
         }
-        let req = match read_request(&mut r, conn, stop) {
+        let req = match read_request(&mut r, conn, heads, stop) {
             Some(req) => req,
             None => return,
         };
@@ -354,6 +461,7 @@ fn serve_conn(
 fn read_request(
     r: &mut BufReader<TcpStream>,
     conn: usize,
+    heads: &Mutex<Vec<String>>,
     stop: &AtomicBool,
 ) -> Option<SeenRequest> {
     let mut line = String::new();
@@ -392,6 +500,7 @@ fn read_request(
         let (n, v) = h.split_once(':')?;
         req.headers.push((n.to_string(), v.trim().to_string()));
     }
+    heads.lock().unwrap().push(req.target.clone());
     if let Some(len) = req.header("content-length") {
         let len: usize = len.parse().ok()?;
         req.body = vec![0; len];
@@ -666,14 +775,25 @@ impl ProxyProcess {
         (ProxyProcess { child, addr, dir }, admin)
     }
 
-    /// Sends a signal (`TERM`, `HUP`…) to the process.
+    /// Sends a signal (`TERM`, `HUP`, `INT`, `KILL`) to the process (with libc: no
+    /// external `kill` program is needed).
+    #[track_caller]
     pub fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill -{sig} failed");
+        let n = match sig {
+            "TERM" => libc::SIGTERM,
+            "HUP" => libc::SIGHUP,
+            "INT" => libc::SIGINT,
+            "KILL" => libc::SIGKILL,
+            other => panic!("unknown signal {other}"),
+        };
+        // SAFETY: kill(2) with a live child's pid and a valid signal number.
+        let rc = unsafe { libc::kill(self.pid() as libc::pid_t, n) };
+        assert_eq!(
+            rc,
+            0,
+            "kill -{sig} failed: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// Waits (bounded) for the process to exit; its exit code, or None if it did not.
