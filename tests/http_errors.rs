@@ -171,23 +171,8 @@ fn response_timeout_closes_a_stalled_response_and_drops_its_backend_connection()
             if conn == 0 {
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
                 // Stalled: wait for sluice to close this connection.
-                let mut b = [0u8; 1];
-                loop {
-                    match std::io::Read::read(&mut s, &mut b) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                            ) =>
-                        {
-                            if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                                return;
-                            }
-                        }
-                        Err(_) => break,
-                    }
+                if !discard_until_closed(&mut s, stop) {
+                    return;
                 }
                 d.store(true, std::sync::atomic::Ordering::SeqCst);
                 return;

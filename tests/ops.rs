@@ -119,12 +119,17 @@ fn sigterm_drains_in_flight_work_then_exits_zero() {
 fn second_signal_exits_at_once() {
     let (ws, _t) = ws_backend();
     let ini = format!(
-        "[frontend]\nhost=127.0.0.1\nport={{port}}\ndrain_timeout=60s\n\n[websocket]\nserver1={ws}\n\n[log]\nlevel=warn\n"
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\ndrain_timeout=60s\n\n[websocket]\nserver1={ws}\n\n[log]\nlevel=info\naccess_log=false\n"
     );
     let (mut p, _) = ProxyProcess::start_raw(&ini);
     let _tunnel = ws_client(p.addr);
     p.signal("TERM");
-    std::thread::sleep(Duration::from_millis(200));
+    // The first signal was handled (the drain began) and the tunnel holds it open.
+    assert!(
+        wait_until(|| p.stderr().contains("draining: no new connections")),
+        "the first signal starts a drain:\n{}",
+        p.stderr()
+    );
     assert_eq!(
         p.wait_exit(Duration::from_millis(100)),
         None,
@@ -295,24 +300,7 @@ fn ws_backend_many() -> RawBackend {
         if s.write_all(resp.as_bytes()).is_err() {
             return;
         }
-        let mut sink = [0u8; 1024];
-        loop {
-            match s.read(&mut sink) {
-                Ok(0) => return,
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                        return;
-                    }
-                }
-                Err(_) => return,
-            }
-        }
+        discard_until_closed(&mut s, stop);
     })
 }
 

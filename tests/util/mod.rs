@@ -960,3 +960,26 @@ impl Client {
         out
     }
 }
+
+/// Reads and discards from a blocking stream (with a read timeout) until the peer
+/// closes it or resets it (true), or until `stop` is set (false).
+pub fn discard_until_closed(s: &mut TcpStream, stop: &AtomicBool) -> bool {
+    let mut sink = [0u8; 1024];
+    loop {
+        match s.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if stop.load(Ordering::SeqCst) {
+                    return false;
+                }
+            }
+            Err(_) => return true,
+        }
+    }
+}
