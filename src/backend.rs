@@ -61,6 +61,12 @@ pub struct Backend {
     pub owner: Option<CRef>,
 }
 
+impl crate::token::Tokened for Backend {
+    fn token(&self) -> Token {
+        self.token
+    }
+}
+
 impl Backend {
     /// A new connection in `state`.
     pub fn new(token: Token, sock: Sock, srv: SrvId, state: BState) -> Backend {
@@ -263,7 +269,7 @@ impl Reactor {
     pub(crate) fn serve_queue(&mut self, srv: SrvId) {
         loop {
             let clients = &self.clients;
-            let alive = |c: CRef| clients.get(c.index).is_some_and(|x| x.token == c.token);
+            let alive = |c: CRef| c.alive(clients);
             let pool = &mut self.groups[srv.group].servers[srv.server].pool;
             let Some((c, b)) = pool.next_waiter(alive) else {
                 return;

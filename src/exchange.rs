@@ -28,11 +28,7 @@ impl Reactor {
         let Some(bref) = ex.backend else {
             return Step::Wait;
         };
-        if self
-            .backends
-            .get(bref.index)
-            .is_none_or(|b| b.token != bref.token)
-        {
+        if !bref.alive(&self.backends) {
             return Step::Close;
         }
         let mut progress = self.pump_request(i, bref.index);
@@ -417,11 +413,7 @@ impl Reactor {
     pub(crate) fn close_exchange_backend(&mut self, i: usize) {
         if let Phase::Exchange(ex) = &mut self.clients[i].phase {
             if let Some(b) = ex.backend.take() {
-                if self
-                    .backends
-                    .get(b.index)
-                    .is_some_and(|x| x.token == b.token)
-                {
+                if b.alive(&self.backends) {
                     self.close_backend(b.index);
                 }
             }
@@ -431,10 +423,7 @@ impl Reactor {
     /// True while client `i`'s exchange still runs on backend `b`.
     pub(crate) fn exchange_uses(&self, i: usize, b: BRef) -> bool {
         let uses = matches!(&self.clients[i].phase, Phase::Exchange(ex) if ex.backend == Some(b));
-        uses && self
-            .backends
-            .get(b.index)
-            .is_some_and(|x| x.token == b.token)
+        uses && b.alive(&self.backends)
     }
 
     /// The client vanished or broke the request: the exchange is abandoned.
@@ -470,11 +459,7 @@ impl Reactor {
         let server = &mut self.groups[ex.srv.group].servers[ex.srv.server];
         server.pool.remove_waiter(CRef { index: i, token });
         if let Some(b) = ex.backend {
-            if self
-                .backends
-                .get(b.index)
-                .is_some_and(|x| x.token == b.token)
-            {
+            if b.alive(&self.backends) {
                 self.close_backend(b.index);
                 self.refill_pool(ex.srv);
             }
@@ -526,23 +511,14 @@ impl Reactor {
         // the response (a FIN, stray bytes) must be seen before the connection is
         // handed to a queued request.
         let mut broken = false;
-        if let Some(x) = self
-            .backends
-            .get_mut(b.index)
-            .filter(|x| x.token == b.token)
-        {
+        if let Some(x) = b.get_mut(&mut self.backends) {
             broken = matches!(fill(&mut x.sock, &mut x.rbuf, &mut self.bufs), Io::Error(_));
         }
         let reusable = backend_keepalive
             && !body_unread
             && !broken
-            && self.backends.get(b.index).is_some_and(|x| {
-                x.token == b.token
-                    && x.pooled
-                    && x.rbuf.is_none()
-                    && !x.sock.eof
-                    && x.wbuf.is_none()
-            });
+            && b.get(&self.backends)
+                .is_some_and(|x| x.pooled && x.rbuf.is_none() && !x.sock.eof && x.wbuf.is_none());
         if reusable {
             self.make_idle(b.index);
         } else {

@@ -195,6 +195,12 @@ impl Exchange {
     }
 }
 
+impl crate::token::Tokened for Client {
+    fn token(&self) -> Token {
+        self.token
+    }
+}
+
 impl Client {
     /// A freshly accepted client.
     pub fn new(token: Token, sock: Sock, peer: SocketAddr) -> Client {
@@ -232,9 +238,7 @@ impl Reactor {
 
     /// True while the referenced client is alive.
     pub(crate) fn client_valid(&self, c: CRef) -> bool {
-        self.clients
-            .get(c.index)
-            .is_some_and(|x| x.token == c.token)
+        c.alive(&self.clients)
     }
 
     /// Runs a client session forward until it has to wait.
@@ -690,10 +694,7 @@ impl Reactor {
         // never fed to it, and its decoder is done from the start.
         !ex.req_body.is_done()
             && !ex.head.expect_continue
-            && self
-                .backends
-                .get(b.index)
-                .is_some_and(|x| x.token == b.token && x.wbuf.is_none())
+            && b.get(&self.backends).is_some_and(|x| x.wbuf.is_none())
     }
 }
 

@@ -17,7 +17,7 @@ use crate::http::{Client, Phase};
 use crate::io::{Listener, Ready, Sock, Stream};
 use crate::pool::Held;
 use crate::timer::{Owner, Timers};
-use crate::token::{self, CRef, Kind};
+use crate::token::{self, BRef, CRef, Kind};
 use log::{debug, info, warn};
 use mio::{Events, Interest, Poll, Token};
 use rand::rngs::SmallRng;
@@ -330,11 +330,11 @@ impl Reactor {
         match token::decode(token.0) {
             (Kind::Listener, _) if token == LISTENER_TOKEN => Source::Listener,
             (Kind::Admin, _) if token == ADMIN_TOKEN => Source::Admin,
-            (Kind::Client, i) if self.clients.get(i).is_some_and(|c| c.token == token) => {
-                Source::Client(i)
+            (Kind::Client, index) if CRef { index, token }.alive(&self.clients) => {
+                Source::Client(index)
             }
-            (Kind::Backend, i) if self.backends.get(i).is_some_and(|b| b.token == token) => {
-                Source::Backend(i)
+            (Kind::Backend, index) if BRef { index, token }.alive(&self.backends) => {
+                Source::Backend(index)
             }
             _ => Source::Stale,
         }
@@ -542,7 +542,11 @@ impl Reactor {
             match owner {
                 Owner::Client(t) => {
                     let (_, i) = token::decode(t);
-                    let Some(c) = self.clients.get_mut(i).filter(|c| c.token.0 == t) else {
+                    let c = CRef {
+                        index: i,
+                        token: Token(t),
+                    };
+                    let Some(c) = c.get_mut(&mut self.clients) else {
                         continue;
                     };
                     if c.deadline.fire(now, owner, &mut self.timers) {
@@ -551,7 +555,11 @@ impl Reactor {
                 }
                 Owner::Backend(t) => {
                     let (_, i) = token::decode(t);
-                    let Some(b) = self.backends.get_mut(i).filter(|b| b.token.0 == t) else {
+                    let b = BRef {
+                        index: i,
+                        token: Token(t),
+                    };
+                    let Some(b) = b.get_mut(&mut self.backends) else {
                         continue;
                     };
                     if b.deadline.fire(now, owner, &mut self.timers) {

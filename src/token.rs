@@ -67,6 +67,37 @@ pub struct BRef {
     pub token: Token,
 }
 
+/// A slab entry that carries the token it was registered with.
+pub trait Tokened {
+    /// Its token.
+    fn token(&self) -> Token;
+}
+
+macro_rules! checked_ref {
+    ($r:ty) => {
+        impl $r {
+            /// The entry this reference names, if it is still the same one (the one
+            /// liveness check: slot present and token equal).
+            #[inline]
+            pub fn get<T: Tokened>(self, slab: &slab::Slab<T>) -> Option<&T> {
+                slab.get(self.index).filter(|x| x.token() == self.token)
+            }
+            /// As `get`, mutably.
+            #[inline]
+            pub fn get_mut<T: Tokened>(self, slab: &mut slab::Slab<T>) -> Option<&mut T> {
+                slab.get_mut(self.index).filter(|x| x.token() == self.token)
+            }
+            /// True while the named entry is alive.
+            #[inline]
+            pub fn alive<T: Tokened>(self, slab: &slab::Slab<T>) -> bool {
+                self.get(slab).is_some()
+            }
+        }
+    };
+}
+checked_ref!(CRef);
+checked_ref!(BRef);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +111,30 @@ mod tests {
                 assert_eq!((t.0 >> 32) as u32, generation);
             }
         }
+    }
+
+    struct E(Token);
+    impl Tokened for E {
+        fn token(&self) -> Token {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_reference_to_a_reused_slot_is_dead() {
+        let mut slab = slab::Slab::new();
+        let old = encode(1, 0, Kind::Backend);
+        let i = slab.insert(E(old));
+        let r = BRef {
+            index: i,
+            token: old,
+        };
+        assert!(r.alive(&slab));
+        slab.remove(i);
+        assert!(!r.alive(&slab), "slot empty");
+        let j = slab.insert(E(encode(2, 0, Kind::Backend)));
+        assert_eq!(i, j, "the slot is reused");
+        assert!(r.get(&slab).is_none() && r.get_mut(&mut slab).is_none());
     }
 
     #[test]

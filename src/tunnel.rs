@@ -213,10 +213,7 @@ impl Reactor {
             return Step::Wait;
         };
         let b = t.backend;
-        let alive = self
-            .backends
-            .get(b.index)
-            .is_some_and(|x| x.token == b.token);
+        let alive = b.alive(&self.backends);
         if t.finishing {
             return self.step_finishing(i, alive.then_some(b.index));
         }
@@ -389,10 +386,7 @@ impl Reactor {
             ws::write_close(code, why.as_bytes(), None, scratch);
             append(&mut c.wbuf, bufs, scratch);
         }
-        if let Some(be) = backends
-            .get_mut(t.backend.index)
-            .filter(|x| x.token == t.backend.token)
-        {
+        if let Some(be) = t.backend.get_mut(backends) {
             if let Some(code) = to_backend.filter(|_| !t.up_mid && !t.up.close_seen()) {
                 scratch.clear();
                 ws::write_close(code, why.as_bytes(), Some(mask), scratch);
@@ -501,10 +495,7 @@ impl Reactor {
                 append(&mut c.wbuf, bufs, scratch);
                 t.ping_client = Some(now);
             }
-            if let Some(be) = backends
-                .get_mut(t.backend.index)
-                .filter(|x| x.token == t.backend.token)
-            {
+            if let Some(be) = t.backend.get_mut(backends) {
                 if t.ping_backend.is_none()
                     && now >= t.last_backend + every
                     && t.up.at_frame_boundary()
@@ -553,11 +544,7 @@ impl Reactor {
     pub(crate) fn drop_tunnel(&mut self, t: Tunnel) {
         let server = &mut self.groups[t.srv.group].servers[t.srv.server];
         server.active = server.active.saturating_sub(1);
-        if let Some(be) = self
-            .backends
-            .get_mut(t.backend.index)
-            .filter(|x| x.token == t.backend.token)
-        {
+        if let Some(be) = t.backend.get_mut(&mut self.backends) {
             if !t.finishing && !t.up_mid && !t.up.close_seen() {
                 let mask: [u8; 4] = self.rng.gen();
                 self.scratch.clear();

@@ -7,9 +7,7 @@ use crate::token::BRef;
 
 impl Reactor {
     fn backend_alive(&self, b: BRef) -> bool {
-        self.backends
-            .get(b.index)
-            .is_some_and(|x| x.token == b.token)
+        b.alive(&self.backends)
     }
 
     /// Checks that every cross-reference and counter agrees with the slabs:
@@ -28,10 +26,8 @@ impl Reactor {
                 _ => None,
             };
             if let Some((br, what)) = linked {
-                let b = self
-                    .backends
-                    .get(br.index)
-                    .filter(|b| b.token == br.token)
+                let b = br
+                    .get(&self.backends)
                     .ok_or_else(|| format!("client {i}'s {what} names a closed backend"))?;
                 match (&b.state, what) {
                     (BState::Busy(x), "exchange") | (BState::Tunnel(x), "tunnel") if *x == cref => {
@@ -58,10 +54,8 @@ impl Reactor {
                 _ => None,
             };
             if let Some((c, what)) = owner {
-                let client = self
-                    .clients
-                    .get(c.index)
-                    .filter(|x| x.token == c.token)
+                let client = c
+                    .get(&self.clients)
                     .ok_or_else(|| format!("backend {bi} ({what}) for a closed client"))?;
                 let linked = match &client.phase {
                     Phase::Exchange(ex) => what == "busy" && ex.backend == Some(me),
@@ -124,8 +118,7 @@ impl Reactor {
                     }
                 }
                 for c in pool.queue() {
-                    let Some(client) = self.clients.get(c.index).filter(|x| x.token == c.token)
-                    else {
+                    let Some(client) = c.get(&self.clients) else {
                         continue; // removed lazily
                     };
                     match &client.phase {
