@@ -817,3 +817,70 @@ fn error_responses_parse() {
     }
     assert_eq!(reason_phrase(999), "Unknown");
 }
+
+// ---- small public helpers, pinned exactly (gaps found by `scripts/mutants`) ----
+
+#[test]
+fn method_table() {
+    use Method::*;
+    let all: [(&[u8], Method, bool); 12] = [
+        (b"GET", Get, true),
+        (b"HEAD", Head, true),
+        (b"POST", Post, false),
+        (b"PUT", Put, true),
+        (b"DELETE", Delete, true),
+        (b"OPTIONS", Options, true),
+        (b"PATCH", Patch, false),
+        (b"TRACE", Trace, true),
+        (b"CONNECT", Connect, false),
+        (b"get", Other, false),
+        (b"PROPFIND", Other, false),
+        (b"", Other, false),
+    ];
+    for (bytes, method, idempotent) in all {
+        assert_eq!(Method::from_bytes(bytes), method, "{bytes:?}");
+        assert_eq!(method.is_idempotent(), idempotent, "{method:?}");
+    }
+}
+
+#[test]
+fn span_len_and_get() {
+    use protocol::Span;
+    let buf = b"0123456789";
+    let s = Span::new(3, 7);
+    assert_eq!(
+        (s.len(), s.is_empty(), s.get(buf)),
+        (4, false, &b"3456"[..])
+    );
+    let s = Span::new(5, 5);
+    assert_eq!((s.len(), s.is_empty(), s.get(buf)), (0, true, &b""[..]));
+    assert_eq!(Span::new(8, 20).get(buf), b"", "out of range is empty");
+    assert_eq!(Span::new(0, 10).len(), 10);
+}
+
+#[test]
+fn default_limits_are_the_documented_sizes() {
+    use protocol::h1::{MAX_CHUNK_SIZE_DIGITS, MAX_HEADERS, MAX_HEAD_BYTES};
+    assert_eq!(MAX_HEAD_BYTES, 16_384);
+    assert_eq!(MAX_TRAILER_BYTES, 8_192);
+    assert_eq!(
+        (MAX_HEADERS, MAX_CHUNK_SIZE_DIGITS, MAX_CHUNK_EXT_BYTES),
+        (100, 16, 4096)
+    );
+    let l = Limits::default();
+    assert_eq!(
+        (l.max_head_bytes, l.max_headers, l.max_body_bytes),
+        (16_384, 100, None)
+    );
+}
+
+#[test]
+fn header_lines_stays_done() {
+    let head = b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n\r\n";
+    let mut it = header_lines(head);
+    assert_eq!(it.next(), Some((&b"Host"[..], &b"a"[..])));
+    assert_eq!(it.next(), Some((&b"X"[..], &b"b"[..])));
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None, "an exhausted iterator stays exhausted");
+    assert_eq!(it.next(), None);
+}
