@@ -884,3 +884,34 @@ fn header_lines_stays_done() {
     assert_eq!(it.next(), None, "an exhausted iterator stays exhausted");
     assert_eq!(it.next(), None);
 }
+
+/// A trailer section of exactly `total` bytes, final CRLF included.
+fn trailer_section(total: usize) -> Vec<u8> {
+    let mut fields = Vec::new();
+    while total - 2 - fields.len() > 80 {
+        fields.extend_from_slice(b"X-Pad: 01234567890123456789012345678901234567890123456789\r\n");
+    }
+    let pad = total - 2 - fields.len() - b"Y: \r\n".len();
+    fields.extend_from_slice(b"Y: ");
+    fields.resize(fields.len() + pad, b'v');
+    fields.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(fields.len(), total);
+    fields
+}
+
+#[test]
+fn body_trailer_limit_is_exact() {
+    for (total, ok) in [(MAX_TRAILER_BYTES, true), (MAX_TRAILER_BYTES + 1, false)] {
+        let input = [&b"0\r\n"[..], &trailer_section(total)].concat();
+        let mut d = BodyDecoder::new(BodyKind::Chunked, None);
+        let expected = if ok {
+            Ok(BodyProgress {
+                consumed: input.len(),
+                done: true,
+            })
+        } else {
+            Err(ParseError::TrailerTooLarge)
+        };
+        assert_eq!(d.feed(&input), expected, "trailer section of {total} bytes");
+    }
+}
