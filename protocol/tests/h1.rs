@@ -915,3 +915,35 @@ fn body_trailer_limit_is_exact() {
         assert_eq!(d.feed(&input), expected, "trailer section of {total} bytes");
     }
 }
+
+body! {
+    body_chunked_two_digit_sizes: BodyKind::Chunked, b"1a\r\nabcdefghijklmnopqrstuvwxyz\r\n10\r\n0123456789ABCDEF\r\n0\r\n\r\n" => Ok((59, true));
+    body_err_ext_bare_lf: BodyKind::Chunked, b"5;a\nhello\r\n0\r\n\r\n" => Err(ParseError::InvalidChunkTerminator);
+    body_err_trailer_name_start: BodyKind::Chunked, b"0\r\n@A: b\r\n\r\n" => Err(ParseError::InvalidTrailer);
+}
+
+#[test]
+fn body_is_done_and_payload_bytes() {
+    let mut d = BodyDecoder::new(BodyKind::Length(5), None);
+    assert!(!d.is_done());
+    assert_eq!(d.feed(b"abc").map(|p| p.consumed), Ok(3));
+    assert!(!d.is_done());
+    assert_eq!(d.payload_bytes(), 3);
+    assert_eq!(d.feed(b"de!").map(|p| (p.consumed, p.done)), Ok((2, true)));
+    assert!(d.is_done());
+    assert_eq!(d.payload_bytes(), 5);
+    let mut d = BodyDecoder::new(BodyKind::Chunked, None);
+    assert_eq!(d.feed(b"1a\r\n0123").map(|p| p.consumed), Ok(8));
+    assert!(!d.is_done());
+    assert_eq!(
+        d.payload_bytes(),
+        26,
+        "a chunk is accounted when its size line ends"
+    );
+    let mut d = BodyDecoder::new(BodyKind::UntilClose, None);
+    assert_eq!(d.feed(b"xyz").map(|p| p.done), Ok(false));
+    assert!(!d.is_done());
+    assert_eq!(d.payload_bytes(), 3);
+    assert!(BodyDecoder::new(BodyKind::None, None).is_done());
+    assert!(BodyDecoder::new(BodyKind::Length(0), None).is_done());
+}
