@@ -947,3 +947,8 @@ fn body_is_done_and_payload_bytes() {
     assert!(BodyDecoder::new(BodyKind::None, None).is_done());
     assert!(BodyDecoder::new(BodyKind::Length(0), None).is_done());
 }
+
+req_ok! {
+    req_close_in_list: b"GET / HTTP/1.1\r\nHost: a\r\nConnection: x-trace, close\r\nX-Trace: 1\r\n\r\n" => BodyKind::None, ka false;
+    req_http10_keep_alive_in_list: b"GET / HTTP/1.0\r\nConnection: x-trace, Keep-Alive\r\nX-Trace: 1\r\n\r\n" => BodyKind::None, ka true;
+}

@@ -421,6 +421,7 @@ mod tests {
             200, b" {\t\"status\" :\r\n503 } " => BAD_JSON_STATUS;
             200, br#"{"a" : false , "status" : "503"}"# => BAD_JSON_STATUS;
             200, br#"{"a":true,"b":false,"c":null,"status":503}"# => BAD_JSON_STATUS;
+            200, br#"{"info":{"x":"}"},"list":["]"],"status":503}"# => BAD_JSON_STATUS;
         }
     }
 
