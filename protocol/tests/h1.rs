@@ -952,3 +952,11 @@ req_ok! {
     req_close_in_list: b"GET / HTTP/1.1\r\nHost: a\r\nConnection: x-trace, close\r\nX-Trace: 1\r\n\r\n" => BodyKind::None, ka false;
     req_http10_keep_alive_in_list: b"GET / HTTP/1.0\r\nConnection: x-trace, Keep-Alive\r\nX-Trace: 1\r\n\r\n" => BodyKind::None, ka true;
 }
+
+req_err! {
+    err_target_authority_empty_host: b"CONNECT :443 HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+    err_target_authority_named_port: b"CONNECT a:https HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+    err_target_scheme_starts_with_digit: b"GET 1ttp://a/ HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+    err_target_scheme_bad_char: b"GET h_p://a/ HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+    err_target_absolute_empty_host: b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+}
