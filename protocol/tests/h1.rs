@@ -958,5 +958,10 @@ req_err! {
     err_target_authority_named_port: b"CONNECT a:https HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
     err_target_scheme_starts_with_digit: b"GET 1ttp://a/ HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
     err_target_scheme_bad_char: b"GET h_p://a/ HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
-    err_target_absolute_empty_host: b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+    err_target_absolute_empty_host: b"GET http:///x/y/z/w HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+}
+
+target_ok! {
+    target_absolute_short: b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n" => Get, Absolute;
+    target_absolute_scheme_chars: b"GET a+b-c.d://h HTTP/1.1\r\nHost: h\r\n\r\n" => Get, Absolute;
 }
