@@ -965,3 +965,23 @@ target_ok! {
     target_absolute_short: b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n" => Get, Absolute;
     target_absolute_scheme_chars: b"GET a+b-c.d://h HTTP/1.1\r\nHost: h\r\n\r\n" => Get, Absolute;
 }
+
+resp_err! {
+    // The strict walk (run when httparse rejects) reports the first violation, so a
+    // bad status code wins over a bad field name after it.
+    resp_err_status_high_then_bad_name: b"HTTP/1.1 600 OK\r\nBad Name: x\r\n\r\n" => InvalidStatus;
+    resp_err_status_low_then_bad_name: b"HTTP/1.1 099 OK\r\nBad Name: x\r\n\r\n" => InvalidStatus;
+}
+
+#[test]
+fn too_many_headers_wins_over_a_later_violation() {
+    let limits = Limits {
+        max_headers: 2,
+        ..Limits::default()
+    };
+    let buf = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n c\r\n\r\n";
+    assert_eq!(
+        req_all_prefixes(buf, &limits),
+        Err(ParseError::TooManyHeaders)
+    );
+}
