@@ -985,3 +985,76 @@ fn too_many_headers_wins_over_a_later_violation() {
         Err(ParseError::TooManyHeaders)
     );
 }
+
+#[test]
+fn rewrite_response_writes_every_status_digit() {
+    for status in [100, 204, 301, 418, 429, 503, 599] {
+        let buf = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+        let (again, out) = rewrite_resp(buf.as_bytes(), Version::Http11, false, false);
+        assert_eq!(again.status, status);
+        assert!(out.starts_with(format!("HTTP/1.1 {status} X\r\n").as_bytes()));
+    }
+}
+
+#[test]
+fn reason_phrases() {
+    let table = [
+        (100, "Continue"),
+        (101, "Switching Protocols"),
+        (200, "OK"),
+        (204, "No Content"),
+        (301, "Moved Permanently"),
+        (302, "Found"),
+        (304, "Not Modified"),
+        (400, "Bad Request"),
+        (403, "Forbidden"),
+        (404, "Not Found"),
+        (405, "Method Not Allowed"),
+        (408, "Request Timeout"),
+        (413, "Content Too Large"),
+        (414, "URI Too Long"),
+        (417, "Expectation Failed"),
+        (429, "Too Many Requests"),
+        (431, "Request Header Fields Too Large"),
+        (500, "Internal Server Error"),
+        (501, "Not Implemented"),
+        (502, "Bad Gateway"),
+        (503, "Service Unavailable"),
+        (504, "Gateway Timeout"),
+        (505, "HTTP Version Not Supported"),
+        (299, "Unknown"),
+        (0, "Unknown"),
+    ];
+    for (status, phrase) in table {
+        assert_eq!(reason_phrase(status), phrase, "{status}");
+    }
+}
+
+/// The `write_*` functions reserve once for what they write: the result fits the
+/// reservation (no regrowth) and the reservation is not far larger than the result.
+#[test]
+fn writers_reserve_about_what_they_write() {
+    #[track_caller]
+    fn check(out: &[u8], capacity: usize) {
+        assert!(capacity >= out.len());
+        assert!(
+            capacity <= out.len() + 160,
+            "{capacity} for {} bytes",
+            out.len()
+        );
+    }
+    let buf = b"GET /some/path?q=1 HTTP/1.0\r\nHost: example.com\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: x-hop\r\nX-Hop: 1\r\nUser-Agent: test\r\n\r\n";
+    let (_, _, out) = rewrite_req(buf, false);
+    check(&out, out.capacity());
+    let buf = b"HTTP/1.1 404 Not Found\r\nServer: s\r\nContent-Length: 0\r\n\r\n";
+    let (_, out) = rewrite_resp(buf, Version::Http10, true, false);
+    check(&out, out.capacity());
+    let mut out = Vec::new();
+    write_error_response(
+        503,
+        "no backend is up for this request right now",
+        true,
+        &mut out,
+    );
+    check(&out, out.capacity());
+}
