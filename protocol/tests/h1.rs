@@ -1058,3 +1058,36 @@ fn writers_reserve_about_what_they_write() {
     );
     check(&out, out.capacity());
 }
+
+#[test]
+fn body_limit_is_inclusive() {
+    // A body of exactly max_body bytes passes, one more is BodyTooLarge, for every kind.
+    let mut d = BodyDecoder::new(BodyKind::Length(8), Some(8));
+    assert_eq!(
+        d.feed(b"12345678"),
+        Ok(BodyProgress {
+            consumed: 8,
+            done: true
+        })
+    );
+    let mut d = BodyDecoder::new(BodyKind::UntilClose, Some(8));
+    assert_eq!(
+        d.feed(b"12345678"),
+        Ok(BodyProgress {
+            consumed: 8,
+            done: false
+        })
+    );
+    assert_eq!(d.feed(b"9"), Err(ParseError::BodyTooLarge));
+    let mut d = BodyDecoder::new(BodyKind::Chunked, Some(8));
+    let body = b"3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n";
+    assert_eq!(
+        d.feed(body),
+        Ok(BodyProgress {
+            consumed: body.len(),
+            done: true
+        })
+    );
+    let mut d = BodyDecoder::new(BodyKind::Chunked, Some(8));
+    assert_eq!(d.feed(b"3\r\nabc\r\n6\r\n"), Err(ParseError::BodyTooLarge));
+}
