@@ -374,6 +374,9 @@ mod tests {
             200, br#"{"cpu":"busy","memory":[50]}"# => OK;
             200, br#"{"cpu":10,"cpu":20}"# => healthy(Some(20.0), None, None);
             200, br#"{"CPU":10}"# => OK;
+            // \u escapes are code points, not bytes: U+00C2 U+00A0 is not the UTF-8 of
+            // a no-break space, so this is no number (read as bytes it would trim to 42).
+            200, br#"{"cpu":"42\u00c2\u00a0"}"# => OK;
         }
     }
 
