@@ -8,6 +8,41 @@ use protocol::h1::{
     MAX_CHUNK_EXT_BYTES, MAX_TRAILER_BYTES,
 };
 use protocol::Status;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts this thread's allocations, to check the one-reserve contract of the writers.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to `System` unchanged; the count is a thread-local Cell
+// with const init, which neither allocates nor re-enters the allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// Allocations (and reallocations) `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
 
 fn req(buf: &[u8]) -> Result<Status<RequestHead>, ParseError> {
     parse_request(buf, &Limits::default())
@@ -1090,4 +1125,50 @@ fn body_limit_is_inclusive() {
     );
     let mut d = BodyDecoder::new(BodyKind::Chunked, Some(8));
     assert_eq!(d.feed(b"3\r\nabc\r\n6\r\n"), Err(ParseError::BodyTooLarge));
+}
+
+/// "`write_*` only push into the caller's `Vec` after one `reserve`": writing into an
+/// empty `Vec` allocates exactly once, also when every variable part is long.
+#[test]
+fn writers_allocate_once() {
+    let fwd = Forwarded {
+        client_ip: b"2001:db8:85a3:8d3:1319:8a2e:370:7348",
+        proto: b"https-with-a-long-name",
+        default_host: b"a-rather-long-default-host-name.example.internal",
+    };
+    let requests: [&[u8]; 3] = [
+        b"GET /a HTTP/1.0\r\nAccept: */*\r\n\r\n",
+        b"POST /some/longer/path?q=1 HTTP/1.1\r\nHost: h.example\r\nContent-Length: 0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.2.3\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n",
+    ];
+    for buf in requests {
+        let Ok(Status::Complete(h)) = req(buf) else {
+            panic!("input must parse")
+        };
+        for tunnel in [false, true] {
+            let mut out = Vec::new();
+            let n = allocations(|| write_request_head(buf, &h, &fwd, tunnel, &mut out));
+            assert_eq!(n, 1, "{}", String::from_utf8_lossy(&out));
+        }
+    }
+    let resp = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n";
+    let Ok(Status::Complete(h)) = parse_response(resp, Method::Get, &Limits::default()) else {
+        panic!("input must parse")
+    };
+    let mut out = Vec::new();
+    assert_eq!(
+        allocations(|| write_response_head(resp, &h, Version::Http10, true, false, &mut out)),
+        1
+    );
+    for status in [100, 400, 413, 431, 502, 503, 504, 299] {
+        for detail in [
+            "",
+            "x",
+            "no backend is up for this request right now, please retry",
+        ] {
+            let mut out = Vec::new();
+            let n = allocations(|| write_error_response(status, detail, true, &mut out));
+            assert_eq!(n, 1, "{}", String::from_utf8_lossy(&out));
+        }
+    }
 }
