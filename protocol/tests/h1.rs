@@ -1149,6 +1149,8 @@ fn writers_allocate_once() {
             let mut out = Vec::new();
             let n = allocations(|| write_request_head(buf, &h, &fwd, tunnel, &mut out));
             assert_eq!(n, 1, "{}", String::from_utf8_lossy(&out));
+            let spare = out.capacity() - out.len();
+            assert!(spare <= 200, "{spare} spare bytes reserved");
         }
     }
     let resp = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n";
