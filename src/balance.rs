@@ -503,4 +503,28 @@ mod tests {
         b.set_algorithm(Algorithm::RoundRobin, 3);
         assert_eq!(sequence(&mut b, &cands, 2), [0, 1]);
     }
+
+    #[test]
+    fn cursor_stays_within_the_slice_after_a_wrap() {
+        // After the last server is picked the rotation resumes at index 0, also when
+        // the next slice is longer (a caller disagreeing with the last reload).
+        for alg in [Algorithm::RoundRobin, Algorithm::LeastConnections] {
+            let mut b = Balancer::new(alg, 3);
+            assert_eq!(sequence(&mut b, &[up(1, 0); 3], 3), [0, 1, 2], "{alg:?}");
+            assert_eq!(sequence(&mut b, &[up(1, 0); 4], 4), [0, 1, 2, 3], "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn p2c_equal_ratios_keep_the_first_draw() {
+        // load/weight is 1 everywhere (compared without division): the first draw wins.
+        let cands = [up(2, 2), up(1, 1), down(), up(4, 4)];
+        let mut b = Balancer::new(Algorithm::PowerOfTwo, 4);
+        let mut r = rng();
+        for _ in 0..100 {
+            let first = r.clone().gen_range(0..3);
+            let picked = b.pick(&cands, &mut r).unwrap();
+            assert_eq!(Some(picked), nth_usable(&cands, first));
+        }
+    }
 }

@@ -183,4 +183,177 @@ mod tests {
         pool.put(b);
         assert_eq!(pool.free.len(), 0, "oversized buffers are not kept");
     }
+
+    /// A buffer holding `held` bytes at offset `start` (window `start..start + held`).
+    fn window(pool: &mut BufPool, start: usize, held: usize) -> Buf {
+        let mut b = pool.get();
+        let fill: Vec<u8> = (0..start + held).map(|i| i as u8).collect();
+        assert_eq!(b.push(&fill), start + held);
+        b.consume(start);
+        assert_eq!((b.s(), b.e()), (start, start + held));
+        b
+    }
+
+    #[test]
+    fn fresh_buffer_is_16k_and_counted() {
+        let mut pool = BufPool::default();
+        let b = pool.get();
+        assert_eq!(b.capacity(), 16_384);
+        assert_eq!((b.len(), b.space()), (0, 16_384));
+        assert!(b.is_empty());
+        assert_eq!(pool.outstanding, 1);
+        let c = pool.get();
+        assert_eq!(pool.outstanding, 2);
+        pool.put(b);
+        pool.put(c);
+        assert_eq!(pool.outstanding, 0);
+    }
+
+    #[test]
+    fn offsets_len_space_and_consume() {
+        let mut pool = BufPool::default();
+        let mut b = window(&mut pool, 5, 10);
+        assert_eq!(b.len(), 10);
+        assert!(!b.is_empty());
+        assert_eq!(b.space(), BUF_SIZE - 10);
+        assert_eq!(b.bytes(), &(5u8..15).collect::<Vec<_>>()[..]);
+        b.consume(3);
+        assert_eq!((b.s(), b.e()), (8, 15));
+        assert_eq!(b.bytes(), &(8u8..15).collect::<Vec<_>>()[..]);
+        // Consuming everything resets the window to the front.
+        b.consume(7);
+        assert_eq!((b.s(), b.e()), (0, 0));
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn spare_compacts_only_when_started_and_tail_short() {
+        let mut pool = BufPool::default();
+        let half = BUF_SIZE / 2;
+        // (start, held, compacted?)
+        let cases = [
+            (0, 10, false),              // nothing consumed: nothing to move
+            (5, 5, false),               // long tail
+            (1, half - 1, false),        // tail exactly half: still long enough
+            (1, half, true),             // tail one byte short of half
+            (100, BUF_SIZE - 200, true), // short tail
+            (1, BUF_SIZE - 1, true),     // no tail at all
+        ];
+        for (start, held, compacted) in cases {
+            let mut b = window(&mut pool, start, held);
+            let expected: Vec<u8> = (start..start + held).map(|i| i as u8).collect();
+            let spare = b.spare().len();
+            if compacted {
+                assert_eq!(spare, BUF_SIZE - held, "({start}, {held})");
+                assert_eq!((b.s(), b.e()), (0, held), "({start}, {held})");
+            } else {
+                assert_eq!(spare, BUF_SIZE - start - held, "({start}, {held})");
+                assert_eq!((b.s(), b.e()), (start, start + held), "({start}, {held})");
+            }
+            assert_eq!(b.bytes(), &expected[..], "({start}, {held})");
+            pool.put(b);
+        }
+    }
+
+    #[test]
+    fn commit_marks_spare_bytes_and_clamps() {
+        let mut pool = BufPool::default();
+        let mut b = window(&mut pool, 2, 3);
+        b.spare()[..2].copy_from_slice(b"xy");
+        b.commit(2);
+        assert_eq!((b.s(), b.e()), (2, 7));
+        assert_eq!(&b.bytes()[3..], b"xy");
+        b.commit(BUF_SIZE);
+        assert_eq!(b.e(), BUF_SIZE);
+    }
+
+    #[test]
+    fn push_compacts_only_when_the_tail_is_too_short() {
+        let mut pool = BufPool::default();
+        // (start, held, pushed, compacted?)
+        let cases = [
+            (5, 5, 5, false),             // fits in the tail
+            (5, 5, BUF_SIZE - 10, false), // fits exactly
+            (5, 5, BUF_SIZE - 9, true),   // one byte too many
+            (0, 10, BUF_SIZE, false),     // nothing to reclaim
+        ];
+        for (start, held, pushed, compacted) in cases {
+            let mut b = window(&mut pool, start, held);
+            let room = if compacted || start == 0 {
+                BUF_SIZE - held
+            } else {
+                BUF_SIZE - start - held
+            };
+            let taken = pushed.min(room);
+            assert_eq!(
+                b.push(&vec![0xAA; pushed]),
+                taken,
+                "{start} {held} {pushed}"
+            );
+            let s = if compacted { 0 } else { start };
+            assert_eq!(
+                (b.s(), b.e()),
+                (s, s + held + taken),
+                "{start} {held} {pushed}"
+            );
+            let mut expected: Vec<u8> = (start..start + held).map(|i| i as u8).collect();
+            expected.resize(held + taken, 0xAA);
+            assert_eq!(b.bytes(), &expected[..], "{start} {held} {pushed}");
+            pool.put(b);
+        }
+        // Pushing into a full buffer takes nothing.
+        let mut b = window(&mut pool, 0, BUF_SIZE);
+        assert_eq!(b.push(b"z"), 0);
+        assert_eq!(b.len(), BUF_SIZE);
+    }
+
+    #[test]
+    fn grow_keeps_bytes_and_never_shrinks() {
+        let mut pool = BufPool::default();
+        let mut b = window(&mut pool, 4, 6);
+        b.grow(100);
+        assert_eq!(b.capacity(), BUF_SIZE);
+        assert_eq!((b.s(), b.e()), (4, 10));
+        b.grow(BUF_SIZE + 1);
+        assert_eq!(b.capacity(), BUF_SIZE + 1);
+        assert_eq!((b.s(), b.e()), (0, 6));
+        assert_eq!(b.bytes(), &(4u8..10).collect::<Vec<_>>()[..]);
+    }
+
+    #[test]
+    fn pool_keeps_at_most_max_free_plain_buffers() {
+        let mut pool = BufPool::default();
+        let bufs: Vec<Buf> = (0..MAX_FREE_BUFS + 2).map(|_| pool.get()).collect();
+        assert_eq!(pool.outstanding, MAX_FREE_BUFS + 2);
+        for (i, b) in bufs.into_iter().enumerate() {
+            pool.put(b);
+            assert_eq!(pool.free.len(), (i + 1).min(MAX_FREE_BUFS));
+        }
+        assert_eq!(pool.outstanding, 0);
+        // A kept buffer is handed out again before anything is allocated.
+        let b = pool.get();
+        assert_eq!(pool.free.len(), MAX_FREE_BUFS - 1);
+        pool.put(b);
+        assert_eq!(pool.free.len(), MAX_FREE_BUFS);
+    }
+
+    #[test]
+    fn release_and_release_if_empty() {
+        let mut pool = BufPool::default();
+        let mut slot = Some(window(&mut pool, 0, 3));
+        pool.release_if_empty(&mut slot);
+        assert!(slot.is_some(), "a buffer holding bytes is kept");
+        assert_eq!(pool.outstanding, 1);
+        pool.release(&mut slot);
+        assert!(slot.is_none());
+        assert_eq!((pool.outstanding, pool.free.len()), (0, 1));
+        let mut slot = Some(pool.get());
+        pool.release_if_empty(&mut slot);
+        assert!(slot.is_none());
+        assert_eq!((pool.outstanding, pool.free.len()), (0, 1));
+        let mut empty: Option<Buf> = None;
+        pool.release(&mut empty);
+        pool.release_if_empty(&mut empty);
+        assert_eq!(pool.outstanding, 0);
+    }
 }

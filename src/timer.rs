@@ -138,4 +138,33 @@ mod tests {
         assert!(!d.fire(t0 + Duration::from_secs(10), o, &mut t));
         assert!(t.is_empty());
     }
+
+    #[test]
+    fn boundaries_equal_deadline_and_not_yet_due() {
+        let mut t = Timers::default();
+        assert!(t.is_empty());
+        assert_eq!(t.next(), None);
+        assert_eq!(t.pop_due(Instant::now()), None);
+        let t0 = Instant::now();
+        let mut d = Deadline::default();
+        let o = Owner::Health(1, 2);
+        let at = t0 + Duration::from_secs(5);
+        d.set(Some(at), o, &mut t);
+        // The same deadline again is not earlier: no second entry.
+        d.set(Some(at), o, &mut t);
+        assert_eq!(t.len(), 1);
+        assert!(!t.is_empty());
+        assert_eq!(t.next(), Some(at));
+        // An entry not yet due stays in the heap.
+        assert_eq!(t.pop_due(at - Duration::from_millis(1)), None);
+        assert_eq!(t.len(), 1);
+        // Due exactly at its instant, and the deadline expires exactly then.
+        assert_eq!(t.pop_due(at), Some(o));
+        assert!(d.fire(at, o, &mut t));
+        assert_eq!(d.at, None);
+        assert!(t.is_empty());
+        // A cleared deadline never fires and schedules nothing.
+        assert!(!d.fire(at, o, &mut t));
+        assert!(t.is_empty());
+    }
 }

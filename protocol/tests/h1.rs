@@ -8,6 +8,41 @@ use protocol::h1::{
     MAX_CHUNK_EXT_BYTES, MAX_TRAILER_BYTES,
 };
 use protocol::Status;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Counts this thread's allocations, to check the one-reserve contract of the writers.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to `System` unchanged; the count is a thread-local Cell
+// with const init, which neither allocates nor re-enters the allocator.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// Allocations (and reallocations) `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
 
 fn req(buf: &[u8]) -> Result<Status<RequestHead>, ParseError> {
     parse_request(buf, &Limits::default())
@@ -816,4 +851,326 @@ fn error_responses_parse() {
         }
     }
     assert_eq!(reason_phrase(999), "Unknown");
+}
+
+// ---- small public helpers, pinned exactly (gaps found by `scripts/mutants`) ----
+
+#[test]
+fn method_table() {
+    use Method::*;
+    let all: [(&[u8], Method, bool); 12] = [
+        (b"GET", Get, true),
+        (b"HEAD", Head, true),
+        (b"POST", Post, false),
+        (b"PUT", Put, true),
+        (b"DELETE", Delete, true),
+        (b"OPTIONS", Options, true),
+        (b"PATCH", Patch, false),
+        (b"TRACE", Trace, true),
+        (b"CONNECT", Connect, false),
+        (b"get", Other, false),
+        (b"PROPFIND", Other, false),
+        (b"", Other, false),
+    ];
+    for (bytes, method, idempotent) in all {
+        assert_eq!(Method::from_bytes(bytes), method, "{bytes:?}");
+        assert_eq!(method.is_idempotent(), idempotent, "{method:?}");
+    }
+}
+
+#[test]
+fn span_len_and_get() {
+    use protocol::Span;
+    let buf = b"0123456789";
+    let s = Span::new(3, 7);
+    assert_eq!(
+        (s.len(), s.is_empty(), s.get(buf)),
+        (4, false, &b"3456"[..])
+    );
+    let s = Span::new(5, 5);
+    assert_eq!((s.len(), s.is_empty(), s.get(buf)), (0, true, &b""[..]));
+    assert_eq!(Span::new(8, 20).get(buf), b"", "out of range is empty");
+    assert_eq!(Span::new(0, 10).len(), 10);
+}
+
+#[test]
+fn default_limits_are_the_documented_sizes() {
+    use protocol::h1::{MAX_CHUNK_SIZE_DIGITS, MAX_HEADERS, MAX_HEAD_BYTES};
+    assert_eq!(MAX_HEAD_BYTES, 16_384);
+    assert_eq!(MAX_TRAILER_BYTES, 8_192);
+    assert_eq!(
+        (MAX_HEADERS, MAX_CHUNK_SIZE_DIGITS, MAX_CHUNK_EXT_BYTES),
+        (100, 16, 4096)
+    );
+    let l = Limits::default();
+    assert_eq!(
+        (l.max_head_bytes, l.max_headers, l.max_body_bytes),
+        (16_384, 100, None)
+    );
+}
+
+#[test]
+fn header_lines_stays_done() {
+    let head = b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n\r\n";
+    let mut it = header_lines(head);
+    assert_eq!(it.next(), Some((&b"Host"[..], &b"a"[..])));
+    assert_eq!(it.next(), Some((&b"X"[..], &b"b"[..])));
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None, "an exhausted iterator stays exhausted");
+    assert_eq!(it.next(), None);
+}
+
+/// A trailer section of exactly `total` bytes, final CRLF included.
+fn trailer_section(total: usize) -> Vec<u8> {
+    let mut fields = Vec::new();
+    while total - 2 - fields.len() > 80 {
+        fields.extend_from_slice(b"X-Pad: 01234567890123456789012345678901234567890123456789\r\n");
+    }
+    let pad = total - 2 - fields.len() - b"Y: \r\n".len();
+    fields.extend_from_slice(b"Y: ");
+    fields.resize(fields.len() + pad, b'v');
+    fields.extend_from_slice(b"\r\n\r\n");
+    assert_eq!(fields.len(), total);
+    fields
+}
+
+#[test]
+fn body_trailer_limit_is_exact() {
+    for (total, ok) in [(MAX_TRAILER_BYTES, true), (MAX_TRAILER_BYTES + 1, false)] {
+        let input = [&b"0\r\n"[..], &trailer_section(total)].concat();
+        let mut d = BodyDecoder::new(BodyKind::Chunked, None);
+        let expected = if ok {
+            Ok(BodyProgress {
+                consumed: input.len(),
+                done: true,
+            })
+        } else {
+            Err(ParseError::TrailerTooLarge)
+        };
+        assert_eq!(d.feed(&input), expected, "trailer section of {total} bytes");
+    }
+}
+
+body! {
+    body_chunked_two_digit_sizes: BodyKind::Chunked, b"1a\r\nabcdefghijklmnopqrstuvwxyz\r\n10\r\n0123456789ABCDEF\r\n0\r\n\r\n" => Ok((59, true));
+    body_err_ext_bare_lf: BodyKind::Chunked, b"5;a\nhello\r\n0\r\n\r\n" => Err(ParseError::InvalidChunkTerminator);
+    body_err_trailer_name_start: BodyKind::Chunked, b"0\r\n@A: b\r\n\r\n" => Err(ParseError::InvalidTrailer);
+}
+
+#[test]
+fn body_is_done_and_payload_bytes() {
+    let mut d = BodyDecoder::new(BodyKind::Length(5), None);
+    assert!(!d.is_done());
+    assert_eq!(d.feed(b"abc").map(|p| p.consumed), Ok(3));
+    assert!(!d.is_done());
+    assert_eq!(d.payload_bytes(), 3);
+    assert_eq!(d.feed(b"de!").map(|p| (p.consumed, p.done)), Ok((2, true)));
+    assert!(d.is_done());
+    assert_eq!(d.payload_bytes(), 5);
+    let mut d = BodyDecoder::new(BodyKind::Chunked, None);
+    assert_eq!(d.feed(b"1a\r\n0123").map(|p| p.consumed), Ok(8));
+    assert!(!d.is_done());
+    assert_eq!(
+        d.payload_bytes(),
+        26,
+        "a chunk is accounted when its size line ends"
+    );
+    let mut d = BodyDecoder::new(BodyKind::UntilClose, None);
+    assert_eq!(d.feed(b"xyz").map(|p| p.done), Ok(false));
+    assert!(!d.is_done());
+    assert_eq!(d.payload_bytes(), 3);
+    assert!(BodyDecoder::new(BodyKind::None, None).is_done());
+    assert!(BodyDecoder::new(BodyKind::Length(0), None).is_done());
+}
+
+req_ok! {
+    req_close_in_list: b"GET / HTTP/1.1\r\nHost: a\r\nConnection: x-trace, close\r\nX-Trace: 1\r\n\r\n" => BodyKind::None, ka false;
+    req_http10_keep_alive_in_list: b"GET / HTTP/1.0\r\nConnection: x-trace, Keep-Alive\r\nX-Trace: 1\r\n\r\n" => BodyKind::None, ka true;
+}
+
+req_err! {
+    err_target_authority_empty_host: b"CONNECT :443 HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+    err_target_authority_named_port: b"CONNECT a:https HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+    err_target_scheme_starts_with_digit: b"GET 1ttp://a/ HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+    err_target_scheme_bad_char: b"GET h_p://a/ HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+    err_target_absolute_empty_host: b"GET http:///x/y/z/w HTTP/1.1\r\nHost: a\r\n\r\n" => InvalidTarget;
+}
+
+target_ok! {
+    target_absolute_short: b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n" => Get, Absolute;
+    target_absolute_scheme_chars: b"GET a+b-c.d://h HTTP/1.1\r\nHost: h\r\n\r\n" => Get, Absolute;
+}
+
+resp_err! {
+    // The strict walk (run when httparse rejects) reports the first violation, so a
+    // bad status code wins over a bad field name after it.
+    resp_err_status_high_then_bad_name: b"HTTP/1.1 600 OK\r\nBad Name: x\r\n\r\n" => InvalidStatus;
+    resp_err_status_low_then_bad_name: b"HTTP/1.1 099 OK\r\nBad Name: x\r\n\r\n" => InvalidStatus;
+}
+
+#[test]
+fn too_many_headers_wins_over_a_later_violation() {
+    let limits = Limits {
+        max_headers: 2,
+        ..Limits::default()
+    };
+    let buf = b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n c\r\n\r\n";
+    assert_eq!(
+        req_all_prefixes(buf, &limits),
+        Err(ParseError::TooManyHeaders)
+    );
+}
+
+#[test]
+fn rewrite_response_writes_every_status_digit() {
+    for status in [100, 204, 301, 418, 429, 503, 599] {
+        let buf = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+        let (again, out) = rewrite_resp(buf.as_bytes(), Version::Http11, false, false);
+        assert_eq!(again.status, status);
+        assert!(out.starts_with(format!("HTTP/1.1 {status} X\r\n").as_bytes()));
+    }
+}
+
+#[test]
+fn reason_phrases() {
+    let table = [
+        (100, "Continue"),
+        (101, "Switching Protocols"),
+        (200, "OK"),
+        (204, "No Content"),
+        (301, "Moved Permanently"),
+        (302, "Found"),
+        (304, "Not Modified"),
+        (400, "Bad Request"),
+        (403, "Forbidden"),
+        (404, "Not Found"),
+        (405, "Method Not Allowed"),
+        (408, "Request Timeout"),
+        (413, "Content Too Large"),
+        (414, "URI Too Long"),
+        (417, "Expectation Failed"),
+        (429, "Too Many Requests"),
+        (431, "Request Header Fields Too Large"),
+        (500, "Internal Server Error"),
+        (501, "Not Implemented"),
+        (502, "Bad Gateway"),
+        (503, "Service Unavailable"),
+        (504, "Gateway Timeout"),
+        (505, "HTTP Version Not Supported"),
+        (299, "Unknown"),
+        (0, "Unknown"),
+    ];
+    for (status, phrase) in table {
+        assert_eq!(reason_phrase(status), phrase, "{status}");
+    }
+}
+
+/// The `write_*` functions reserve once for what they write: the result fits the
+/// reservation (no regrowth) and the reservation is not far larger than the result.
+#[test]
+fn writers_reserve_about_what_they_write() {
+    #[track_caller]
+    fn check(out: &[u8], capacity: usize) {
+        assert!(capacity >= out.len());
+        assert!(
+            capacity <= out.len() + 160,
+            "{capacity} for {} bytes",
+            out.len()
+        );
+    }
+    let buf = b"GET /some/path?q=1 HTTP/1.0\r\nHost: example.com\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: x-hop\r\nX-Hop: 1\r\nUser-Agent: test\r\n\r\n";
+    let (_, _, out) = rewrite_req(buf, false);
+    check(&out, out.capacity());
+    let buf = b"HTTP/1.1 404 Not Found\r\nServer: s\r\nContent-Length: 0\r\n\r\n";
+    let (_, out) = rewrite_resp(buf, Version::Http10, true, false);
+    check(&out, out.capacity());
+    let mut out = Vec::new();
+    write_error_response(
+        503,
+        "no backend is up for this request right now",
+        true,
+        &mut out,
+    );
+    check(&out, out.capacity());
+}
+
+#[test]
+fn body_limit_is_inclusive() {
+    // A body of exactly max_body bytes passes, one more is BodyTooLarge, for every kind.
+    let mut d = BodyDecoder::new(BodyKind::Length(8), Some(8));
+    assert_eq!(
+        d.feed(b"12345678"),
+        Ok(BodyProgress {
+            consumed: 8,
+            done: true
+        })
+    );
+    let mut d = BodyDecoder::new(BodyKind::UntilClose, Some(8));
+    assert_eq!(
+        d.feed(b"12345678"),
+        Ok(BodyProgress {
+            consumed: 8,
+            done: false
+        })
+    );
+    assert_eq!(d.feed(b"9"), Err(ParseError::BodyTooLarge));
+    let mut d = BodyDecoder::new(BodyKind::Chunked, Some(8));
+    let body = b"3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n";
+    assert_eq!(
+        d.feed(body),
+        Ok(BodyProgress {
+            consumed: body.len(),
+            done: true
+        })
+    );
+    let mut d = BodyDecoder::new(BodyKind::Chunked, Some(8));
+    assert_eq!(d.feed(b"3\r\nabc\r\n6\r\n"), Err(ParseError::BodyTooLarge));
+}
+
+/// "`write_*` only push into the caller's `Vec` after one `reserve`": writing into an
+/// empty `Vec` allocates exactly once, also when every variable part is long.
+#[test]
+fn writers_allocate_once() {
+    let fwd = Forwarded {
+        client_ip: b"2001:db8:85a3:8d3:1319:8a2e:370:7348",
+        proto: b"https-with-a-long-name",
+        default_host: b"a-rather-long-default-host-name.example.internal",
+    };
+    let requests: [&[u8]; 3] = [
+        b"GET /a HTTP/1.0\r\nAccept: */*\r\n\r\n",
+        b"POST /some/longer/path?q=1 HTTP/1.1\r\nHost: h.example\r\nContent-Length: 0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.2.3\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n",
+    ];
+    for buf in requests {
+        let Ok(Status::Complete(h)) = req(buf) else {
+            panic!("input must parse")
+        };
+        for tunnel in [false, true] {
+            let mut out = Vec::new();
+            let n = allocations(|| write_request_head(buf, &h, &fwd, tunnel, &mut out));
+            assert_eq!(n, 1, "{}", String::from_utf8_lossy(&out));
+            let spare = out.capacity() - out.len();
+            assert!(spare <= 200, "{spare} spare bytes reserved");
+        }
+    }
+    let resp = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n";
+    let Ok(Status::Complete(h)) = parse_response(resp, Method::Get, &Limits::default()) else {
+        panic!("input must parse")
+    };
+    let mut out = Vec::new();
+    assert_eq!(
+        allocations(|| write_response_head(resp, &h, Version::Http10, true, false, &mut out)),
+        1
+    );
+    for status in [100, 400, 413, 431, 502, 503, 504, 299] {
+        for detail in [
+            "",
+            "x",
+            "no backend is up for this request right now, please retry",
+        ] {
+            let mut out = Vec::new();
+            let n = allocations(|| write_error_response(status, detail, true, &mut out));
+            assert_eq!(n, 1, "{}", String::from_utf8_lossy(&out));
+        }
+    }
 }

@@ -374,6 +374,9 @@ mod tests {
             200, br#"{"cpu":"busy","memory":[50]}"# => OK;
             200, br#"{"cpu":10,"cpu":20}"# => healthy(Some(20.0), None, None);
             200, br#"{"CPU":10}"# => OK;
+            // \u escapes are code points, not bytes: U+00C2 U+00A0 is not the UTF-8 of
+            // a no-break space, so this is no number (read as bytes it would trim to 42).
+            200, br#"{"cpu":"42\u00c2\u00a0"}"# => OK;
         }
     }
 
@@ -411,5 +414,31 @@ mod tests {
             evaluate_response(200, body),
             healthy(Some(12.5), None, Some(3))
         );
+    }
+
+    #[test]
+    fn whitespace_and_literals_before_a_bad_status_are_read_through() {
+        // A bad status after whitespace or a literal must be found (not taken for an
+        // early syntax error, which would leave the probe healthy).
+        judge! {
+            200, b" {\t\"status\" :\r\n503 } " => BAD_JSON_STATUS;
+            200, br#"{"a" : false , "status" : "503"}"# => BAD_JSON_STATUS;
+            200, br#"{"a":true,"b":false,"c":null,"status":503}"# => BAD_JSON_STATUS;
+            200, br#"{"info":{"x":"}"},"list":["]"],"status":503}"# => BAD_JSON_STATUS;
+        }
+    }
+
+    #[test]
+    fn every_escape_is_decoded_not_an_error() {
+        for escape in [
+            "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u00e9", "\\u0041",
+        ] {
+            let body = format!(r#"{{"a{escape}b":1,"status":503}}"#);
+            assert_eq!(
+                evaluate_response(200, body.as_bytes()),
+                BAD_JSON_STATUS,
+                "{body}"
+            );
+        }
     }
 }

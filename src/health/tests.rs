@@ -439,3 +439,54 @@ fn huge_durations_do_not_overflow() {
     }
     assert!(!h.is_usable(t0));
 }
+
+#[test]
+fn spans_are_capped_at_one_year() {
+    let t0 = base();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let p = HealthParams {
+        interval: Duration::MAX,
+        timeout: Duration::MAX,
+        fail_timeout: Duration::MAX,
+        ..params()
+    };
+    let mut h = ServerHealth::new(p, 1, t0, Duration::MAX);
+    assert_eq!(h.next_probe_at(), Some(t0 + year));
+    assert_eq!(h.probe_started(t0), t0 + year);
+    assert_eq!(h.probe_deadline(), Some(t0 + year));
+    h.probe_finished(t0, ok(), Duration::ZERO);
+    assert_eq!(h.next_probe_at(), Some(t0 + year));
+    for _ in 0..3 {
+        h.on_passive_failure(t0);
+    }
+    assert_eq!(h.ejected_until(), Some(t0 + year));
+}
+
+#[test]
+fn counters_count_each_event() {
+    let t0 = base();
+    let mut h = ServerHealth::new(params(), 1, t0, S);
+    assert_eq!(h.counters(), HealthCounters::default());
+    assert_eq!((h.checks_ok(), h.checks_failed()), (0, 0));
+    let seen = script(&mut h, t0, &[ok(), ok(), FAIL, FAIL, FAIL, ok(), ok()]);
+    assert_eq!(seen.len(), 2);
+    for _ in 0..3 {
+        h.on_passive_failure(t0 + 100 * S);
+    }
+    let expected = HealthCounters {
+        checks_ok: 4,
+        checks_failed: 3,
+        transitions: 2,
+        ejections: 1,
+    };
+    assert_eq!(h.counters(), expected);
+    assert_eq!(
+        (
+            h.checks_ok(),
+            h.checks_failed(),
+            h.transitions(),
+            h.ejections()
+        ),
+        (4, 3, 2, 1)
+    );
+}

@@ -272,7 +272,9 @@ fn trailer_step(chunk: Chunk, b: u8) -> Result<Chunk, ParseError> {
         | Chunk::TrailerLf { len } => len + 1,
         _ => return Err(ParseError::InvalidTrailer),
     };
-    if usize::from(len) > MAX_TRAILER_BYTES {
+    // `len` counts the bytes up to this one; the final LF (checked in `step`) is one more,
+    // and the limit includes it.
+    if usize::from(len) >= MAX_TRAILER_BYTES {
         return Err(ParseError::TrailerTooLarge);
     }
     Ok(match (chunk, b) {

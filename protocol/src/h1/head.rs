@@ -706,3 +706,31 @@ fn field_line(buf: &[u8], start: usize) -> Step {
     let (j, _) = skip(buf, i + 1, |b| b == b'\t' || (b >= 0x20 && b != 0x7f))?;
     crlf(buf, j, ParseError::InvalidHeaderValue)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The strict walk's verdicts on whole heads (it runs only when httparse rejects).
+    #[test]
+    fn strict_scan_reaches_the_end_of_a_valid_head() {
+        let req = b"GET / HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n";
+        assert!(matches!(
+            strict_scan(req, Kind::Request, 2),
+            Err(Scan::HeadEnd)
+        ));
+        assert!(matches!(
+            strict_scan(req, Kind::Request, 1),
+            Err(Scan::Violation(ParseError::TooManyHeaders))
+        ));
+        assert!(matches!(
+            strict_scan(&req[..20], Kind::Request, 2),
+            Err(Scan::NeedMore)
+        ));
+        let resp = b"HTTP/1.1 200 OK\r\n\r\n";
+        assert!(matches!(
+            strict_scan(resp, Kind::Response, 0),
+            Err(Scan::HeadEnd)
+        ));
+    }
+}

@@ -586,6 +586,16 @@ mod tests {
     }
 
     #[test]
+    fn close_reason_of_continuation_bytes_only_is_cut_to_nothing() {
+        let mut out = Vec::new();
+        write_close(1000, &[0x80; 200], None, &mut out);
+        assert_eq!(out, b"\x88\x02\x03\xe8");
+        out.clear();
+        write_close(1000, b"bye", None, &mut out);
+        assert_eq!(out, b"\x88\x05\x03\xe8bye");
+    }
+
+    #[test]
     fn error_codes_and_text() {
         assert_eq!(FrameError::MessageTooBig.close_code(), 1009);
         assert_eq!(FrameError::InvalidCloseReason.close_code(), 1007);

@@ -333,3 +333,28 @@ fn tracker_is_small() {
     println!("size_of::<FrameTracker>() = {size}");
     assert!(size <= 176, "FrameTracker is {size} bytes");
 }
+
+#[test]
+fn handshake_errors_have_distinct_texts() {
+    use HandshakeError::*;
+    let all = [
+        NotGet,
+        NotHttp11,
+        MissingUpgradeToken,
+        MissingConnectionToken,
+        BadVersion,
+        MissingKey,
+        BadKey,
+        DuplicateKey,
+        NotSwitchingProtocols,
+        BadAccept,
+        UnexpectedExtension,
+    ];
+    let texts: std::collections::BTreeSet<String> = all.iter().map(|e| e.to_string()).collect();
+    assert_eq!(texts.len(), all.len(), "{texts:?}");
+    for e in all {
+        assert_eq!(e.to_string(), e.as_str());
+        assert!(e.as_str().len() > 8, "{e:?}");
+    }
+    assert_eq!(NotGet.as_str(), "websocket upgrade requires GET");
+}
