@@ -344,7 +344,7 @@ mod tests {
             p.opening();
         }
         p.closed(99, Held::Connecting);
-        assert_eq!((p.total(), p.connecting()), (2, 2));
+        assert_eq!((p.total(), p.connecting(), p.busy()), (2, 2, 0));
         p.connected();
         p.push_idle(1);
         p.connected();
@@ -353,10 +353,26 @@ mod tests {
         p.closed(2, Held::Busy);
         assert_eq!((p.total(), p.busy(), p.idle()), (1, 0, &[1][..]));
         // The server goes down: its idle list is taken, each closed in turn.
-        for b in p.take_idle() {
+        let idle = p.take_idle();
+        assert_eq!(idle, [1]);
+        for b in idle {
             p.closed(b, Held::Idle);
         }
         assert_eq!((p.total(), p.connecting(), p.idle().len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn an_idle_connection_that_closes_leaves_the_idle_list() {
+        let mut p = Pool::default();
+        for b in [4, 5, 6] {
+            p.opening();
+            p.connected();
+            p.push_idle(b);
+        }
+        p.closed(5, Held::Idle);
+        assert_eq!((p.total(), p.idle()), (2, &[4, 6][..]));
+        assert_eq!(p.take_idle(), [4, 6]);
+        assert!(p.idle().is_empty());
     }
 
     #[test]
@@ -392,5 +408,9 @@ mod tests {
         assert_eq!(p.queue().front(), Some(&c(2)));
         p.remove_waiter(c(2));
         assert_eq!(p.take_queue(), VecDeque::from([c(1)]));
+        // At max, the retried request waits for a connection to come back.
+        p.opening();
+        assert!(!p.retry_first(c(3), LIM), "at max: no new connection");
+        assert_eq!(p.queue().front(), Some(&c(3)));
     }
 }
