@@ -259,9 +259,7 @@ impl Reactor {
     fn drive_steps(&mut self, i: usize) {
         loop {
             #[cfg(feature = "sim")]
-            crate::sim::work(crate::sim::Work::SessionStep, &|| {
-                crate::sim::describe_client(self, i)
-            });
+            crate::sim::work(crate::sim::Work::SessionStep, &|| self.describe_client(i));
             let step = match self.clients.get(i).map(|c| &c.phase) {
                 None | Some(Phase::Closed) => return,
                 Some(Phase::Head { .. }) => self.step_head(i),
@@ -702,5 +700,25 @@ impl Client {
     /// The peer IP for logs.
     pub fn ip_str(&self) -> &str {
         self.peer.ip_str()
+    }
+}
+
+#[cfg(feature = "sim")]
+impl Reactor {
+    /// Names client slot `i` and its phase (for a spin in its session loop).
+    fn describe_client(&self, i: usize) -> String {
+        let Some(c) = self.clients.get(i) else {
+            return format!("client slot {i}, closed");
+        };
+        let phase = match &c.phase {
+            Phase::Head { .. } => "reading a request head",
+            Phase::Exchange(_) => "in an exchange",
+            Phase::Tunnel(t) if t.finishing() => "closing its WebSocket tunnel",
+            Phase::Tunnel(_) => "in a WebSocket tunnel",
+            Phase::Closing { .. } => "closing",
+            Phase::Lingering { .. } => "lingering",
+            Phase::Closed => "closed",
+        };
+        format!("client {} (slot {i}) {phase}", c.peer)
     }
 }

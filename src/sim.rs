@@ -21,7 +21,6 @@ mod check;
 pub mod scenario;
 pub mod spin;
 
-pub(crate) use spin::describe_client;
 pub use spin::{work, Work};
 
 use crate::io::Ready;

@@ -90,21 +90,3 @@ pub fn work(kind: Work, who: &dyn Fn() -> String) {
         );
     }
 }
-
-/// Names client slot `i` and its phase (for a spin in its session loop).
-pub(crate) fn describe_client(r: &crate::reactor::Reactor, i: usize) -> String {
-    use crate::http::Phase;
-    let Some(c) = r.clients.get(i) else {
-        return format!("client slot {i}, closed");
-    };
-    let phase = match &c.phase {
-        Phase::Head { .. } => "reading a request head",
-        Phase::Exchange(_) => "in an exchange",
-        Phase::Tunnel(t) if t.finishing() => "closing its WebSocket tunnel",
-        Phase::Tunnel(_) => "in a WebSocket tunnel",
-        Phase::Closing { .. } => "closing",
-        Phase::Lingering { .. } => "lingering",
-        Phase::Closed => "closed",
-    };
-    format!("client {} (slot {i}) {phase}", c.peer)
-}
