@@ -21,7 +21,7 @@ use crate::io::{append, fill, flush, Io, Sock};
 use crate::pool::{Acquire, Enqueue};
 use crate::reactor::Reactor;
 use crate::timer::{Deadline, Owner};
-pub use crate::token::{BRef, CRef};
+use crate::token::{BRef, CRef};
 use crate::tunnel::Tunnel;
 use log::{debug, warn};
 use mio::Token;
