@@ -25,13 +25,17 @@
 //!   (liveness), and after the idle timeouts no client, buffer or socket is left
 //!   beyond the pools (leaks).
 
+mod decode;
+mod wire;
+
 use crate::backend::BState;
-use crate::config::{self, Config};
 use crate::reactor::Reactor;
 use crate::sim::{self, Stream};
-use std::io::{ErrorKind, Read, Write};
+use decode::{knob_config, Input};
+use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use wire::{find, find_header, last_marker, marker, parse_marker, read_all, ReadEnd};
 
 /// Most steps taken from one input.
 const MAX_STEPS: usize = 400;
@@ -72,33 +76,6 @@ pub struct Report {
     /// The most turns in a row at one instant with a deadline due (bound
     /// `MAX_TURNS_AT_ONE_INSTANT`).
     pub peak_turns_at_one_instant: usize,
-}
-
-/// Reads the input a byte at a time (zeros once it runs out).
-struct Input<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl Input<'_> {
-    fn byte(&mut self) -> u8 {
-        let b = self.data.get(self.pos).copied().unwrap_or(0);
-        self.pos += 1;
-        b
-    }
-    fn done(&self) -> bool {
-        self.pos >= self.data.len()
-    }
-    /// Up to `n` raw bytes, with the marker byte replaced.
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let end = (self.pos + n).min(self.data.len());
-        let v = self.data[self.pos.min(end)..end]
-            .iter()
-            .map(|&b| if b == MARK { b'-' } else { b })
-            .collect();
-        self.pos = end;
-        v
-    }
 }
 
 struct Client {
@@ -147,76 +124,6 @@ struct World {
     report: Report,
     /// `SIM_TRACE` set: print every step, every backend answer and what clients get.
     trace: bool,
-}
-
-fn knob_config(input: &mut Input) -> (Config, usize) {
-    let b = [
-        input.byte(),
-        input.byte(),
-        input.byte(),
-        input.byte(),
-        input.byte(),
-    ];
-    let cap = [256usize, 1024, 4096, 65536][(b[0] & 3) as usize];
-    let algorithm = [
-        "random",
-        "round-robin",
-        "weighted-round-robin",
-        "least-connections",
-        "power-of-two",
-    ][(b[0] >> 2) as usize % 5];
-    let health = b[1] & 1 != 0;
-    let fail_5xx = b[1] & 2 != 0;
-    let min_workers = (b[1] >> 2) % 3;
-    let max_workers = min_workers.max(1) + (b[1] >> 4) % 3;
-    let queue = 1 + b[2] % 3;
-    let max_conn = 2 + (b[2] >> 2) % 7;
-    let body_limit = if b[3] & 1 != 0 {
-        "max_body_bytes=64\n"
-    } else {
-        ""
-    };
-    let head_limit = if b[3] & 2 != 0 {
-        "max_header_bytes=1024\n"
-    } else {
-        ""
-    };
-    let retries = (b[3] >> 2) % 3;
-    let ping = if b[4] & 1 != 0 {
-        "ping_interval=2s\nping_timeout=1s\n"
-    } else {
-        ""
-    };
-    let msg = if b[4] & 2 != 0 {
-        "max_message_bytes=64\n"
-    } else {
-        ""
-    };
-    let servers = 1 + (b[4] >> 2) % 2;
-    let mut http = String::new();
-    for s in 1..=servers {
-        http.push_str(&format!(
-            "server{s}_addr=127.0.0.1:900{s}\nserver{s}_min_workers={min_workers}\n\
-             server{s}_max_workers={max_workers}\nserver{s}_buffer_size={queue}\n\
-             server{s}_worker_timeout=3s\nserver{s}_weight={s}\n"
-        ));
-    }
-    let health_keys = format!(
-        "enable_health_check={health}\nhealth_check_interval=1s\nhealth_check_timeout=500ms\n\
-         rise=2\nfall=2\nmax_fails=2\nfail_timeout=2s\nfail_on_5xx={fail_5xx}\n\
-         connect_timeout=1s\nresponse_timeout=3s\nqueue_timeout=2s\nretries={retries}\n"
-    );
-    let text = format!(
-        "[frontend]\nhost=127.0.0.1\nport=8080\nmax_connections={max_conn}\n\
-         request_header_timeout=2s\nclient_idle_timeout=5s\ndrain_timeout=4s\n\
-         {body_limit}{head_limit}\n\
-         [http]\nalgorithm={algorithm}\n{health_keys}{http}\n\
-         [websocket]\nalgorithm={algorithm}\n{health_keys}idle_timeout=10s\n{ping}{msg}\
-         server1=127.0.0.1:9101\n\n[log]\nlevel=off\naccess_log=false\n"
-    );
-    let cfg = config::parse(&text, "sim.ini", &|h, _| Err(format!("no DNS for {h}")))
-        .unwrap_or_else(|e| panic!("scenario config rejected: {e}\n{text}"));
-    (cfg, cap)
 }
 
 /// Runs one scenario. Panics on any violated invariant.
@@ -978,68 +885,4 @@ impl World {
             String::from_utf8_lossy(&c.received)
         );
     }
-}
-
-/// How reading a peer's stream until it would block ended.
-enum ReadEnd {
-    Open,
-    Eof,
-    Failed,
-}
-
-/// Reads everything `s` has into `into`: the bytes read and how it ended.
-fn read_all(s: &mut Stream, into: &mut Vec<u8>) -> (usize, ReadEnd) {
-    let mut buf = [0u8; 4096];
-    let mut total = 0;
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return (total, ReadEnd::Eof),
-            Ok(n) => {
-                into.extend_from_slice(&buf[..n]);
-                total += n;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return (total, ReadEnd::Open),
-            Err(_) => return (total, ReadEnd::Failed),
-        }
-    }
-}
-
-fn marker(client: u8, r: u8) -> [u8; 8] {
-    let hex = b"0123456789abcdef";
-    [
-        MARK,
-        b'C',
-        hex[(client >> 4) as usize],
-        hex[(client & 15) as usize],
-        b'R',
-        hex[(r >> 4) as usize],
-        hex[(r & 15) as usize],
-        MARK,
-    ]
-}
-
-fn parse_marker(b: &[u8]) -> Option<(u8, u8)> {
-    if b.len() < 8 || b[0] != MARK || b[1] != b'C' || b[4] != b'R' || b[7] != MARK {
-        return None;
-    }
-    let h = |x: u8| (x as char).to_digit(16).map(|d| d as u8);
-    Some((h(b[2])? << 4 | h(b[3])?, h(b[5])? << 4 | h(b[6])?))
-}
-
-fn last_marker(b: &[u8]) -> Option<[u8; 8]> {
-    (0..b.len().saturating_sub(7))
-        .rev()
-        .find(|&i| parse_marker(&b[i..i + 8]).is_some())
-        .map(|i| b[i..i + 8].try_into().expect("8 bytes"))
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn find_header(hay: &[u8], name: &[u8]) -> Option<Vec<u8>> {
-    let lower: Vec<u8> = hay.iter().map(u8::to_ascii_lowercase).collect();
-    let at = find(&lower, name)? + name.len();
-    let end = at + find(&hay[at..], b"\r\n")?;
-    Some(hay[at..end].trim_ascii().to_vec())
 }
