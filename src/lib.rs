@@ -16,12 +16,11 @@ pub mod exchange;
 pub mod group;
 pub mod health;
 pub mod histogram;
-pub mod http;
 pub mod io;
-pub mod lifecycle;
 pub mod pool;
 pub mod probe;
 pub mod reactor;
+pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod timer;

@@ -13,9 +13,9 @@ use crate::backend::{BState, Backend};
 use crate::buf::BufPool;
 use crate::config::{Config, GroupKind};
 use crate::group::{Group, SrvId};
-use crate::http::{Client, Phase};
 use crate::io::{Listener, Ready, Sock, Stream};
 use crate::pool::Held;
+use crate::session::{Client, Phase};
 use crate::timer::{Owner, Timers};
 use crate::token::{self, BRef, CRef, Kind};
 use log::{debug, info, warn};
@@ -34,6 +34,14 @@ const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
 
 /// Events taken per `poll` call.
 const EVENTS_PER_POLL: usize = 1024;
+
+mod admin;
+mod backend;
+mod exchange;
+mod http;
+mod lifecycle;
+mod probe;
+mod tunnel;
 
 /// Where a token points.
 enum Source {

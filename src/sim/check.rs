@@ -1,8 +1,8 @@
 //! The reactor's internal consistency, checked by the simulator after every turn.
 
 use crate::backend::BState;
-use crate::http::Phase;
 use crate::reactor::Reactor;
+use crate::session::Phase;
 use crate::token::BRef;
 
 impl Reactor {

@@ -14,11 +14,11 @@
 //! idle connections close and busy ones finish their exchange; open tunnels and
 //! in-flight requests are untouched. The listeners cannot move without a restart.
 
+use super::Reactor;
 use crate::config::{self, Config};
 use crate::group::{self, Server, ServerStats, SrvId};
 use crate::health::ServerHealth;
-use crate::http::Phase;
-use crate::reactor::Reactor;
+use crate::session::Phase;
 use crate::timer::Owner;
 use crate::token::CRef;
 use log::{error, info, warn};

@@ -1,229 +1,27 @@
-//! Client sessions: HTTP/1.1 request/response exchanges over pooled backend connections.
-//!
-//! A client is always in one `Phase`; the data a phase needs lives in its variant.
-//! `drive_client` runs the session forward as far as the sockets' remembered readiness
-//! allows and is called for every event on the client or on the backend it uses.
-//!
-//! Byte flow of an exchange (nothing is re-encoded, bodies are never buffered whole):
-//! client socket -> client.rbuf -> [head rewritten | body bytes as framed] -> backend.wbuf
-//! backend socket -> backend.rbuf -> [head rewritten | body bytes as framed] -> client.wbuf.
-//! Each copy moves at most what the destination buffer can take; a full destination
-//! leaves bytes in the source buffer, which stops reads from the source socket
-//! (backpressure), while its readiness is remembered in `Sock`.
-//!
-//! Requests on one connection are handled one at a time, so pipelined requests wait in
-//! `rbuf` and responses go out in request order.
+//! The request path of a client session: head parsing, routing, pool acquire, error
+//! answers, lingering close and client timeouts. `drive_client` runs a session forward
+//! as far as the sockets' remembered readiness allows.
 
+use super::Reactor;
 use crate::backend::BState;
-use crate::buf::{Buf, BufPool};
+use crate::buf::BufPool;
+use crate::exchange::{Exchange, Resp, LOG_TARGET};
 use crate::group::{SrvId, HTTP};
-use crate::io::{append, fill, flush, Io, Sock};
+use crate::io::{append, fill, flush, Io};
 use crate::pool::{Acquire, Enqueue};
-use crate::reactor::Reactor;
-use crate::timer::{Deadline, Owner};
+use crate::session::{Client, Phase, Step};
+use crate::timer::Owner;
 use crate::token::{BRef, CRef};
-use crate::tunnel::Tunnel;
 use log::{debug, warn};
-use mio::Token;
 use protocol::h1::{self, BodyDecoder, BodyKind, Method, RequestHead};
 use protocol::Status;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a closing client may keep sending before it is cut off (lingering close:
 /// lets it read an error response instead of receiving a reset).
 const LINGER: Duration = Duration::from_secs(2);
 /// Bytes discarded during a lingering close before giving up.
 const LINGER_BYTES: usize = 256 * 1024;
-/// Bytes of the request target kept for the access log.
-pub(crate) const LOG_TARGET: usize = 64;
-
-/// The client's address: its IP as text, formatted once at accept for
-/// X-Forwarded-For (no work per request), and its port, for logs. 44 bytes where a
-/// `SocketAddr` plus the text would take 80: it is part of every connection's footprint.
-#[derive(Clone, Copy)]
-pub struct Peer {
-    ip: [u8; 39],
-    len: u8,
-    port: u16,
-}
-
-impl Peer {
-    fn new(addr: &SocketAddr) -> Peer {
-        use std::io::Write;
-        let mut ip = [0u8; 39];
-        let mut cur = std::io::Cursor::new(&mut ip[..]);
-        let _ = write!(cur, "{}", addr.ip());
-        let len = cur.position() as u8;
-        Peer {
-            ip,
-            len,
-            port: addr.port(),
-        }
-    }
-    /// The IP as text (`192.0.2.7`, `2001:db8::1`).
-    pub fn ip(&self) -> &[u8] {
-        &self.ip[..self.len as usize]
-    }
-    /// The IP as a string.
-    pub fn ip_str(&self) -> &str {
-        std::str::from_utf8(self.ip()).unwrap_or("?")
-    }
-}
-
-impl std::fmt::Display for Peer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.ip().contains(&b':') {
-            write!(f, "[{}]:{}", self.ip_str(), self.port)
-        } else {
-            write!(f, "{}:{}", self.ip_str(), self.port)
-        }
-    }
-}
-
-/// One client connection.
-pub struct Client {
-    /// Token (with generation).
-    pub token: Token,
-    /// The socket.
-    pub sock: Sock,
-    /// Peer address.
-    pub peer: Peer,
-    /// Bytes received, not yet forwarded.
-    pub rbuf: Option<Buf>,
-    /// Bytes to send.
-    pub wbuf: Option<Buf>,
-    /// What it is doing.
-    pub phase: Phase,
-    /// Header, idle, queue, response or tunnel deadline, as the phase says.
-    pub deadline: Deadline,
-    /// Accepted on the admin listener: requests are answered by `admin`.
-    pub admin: bool,
-}
-
-/// A client's state.
-pub enum Phase {
-    /// Waiting for (the rest of) a request head; `started` is when its first byte came.
-    Head {
-        /// First byte of the current head, if any arrived.
-        started: Option<Instant>,
-    },
-    /// A request routed to a server: queued (no backend yet) or in flight.
-    Exchange(Exchange),
-    /// A WebSocket tunnel.
-    Tunnel(Tunnel),
-    /// Flushing a last response, then closing (`linger`: half-close and drain first).
-    Closing {
-        /// Drain the client's input after the response (an error left it unread).
-        linger: bool,
-    },
-    /// Write side shut, discarding input until EOF or the deadline.
-    Lingering {
-        /// Bytes discarded so far.
-        discarded: usize,
-    },
-    /// Taken apart (only seen while closing).
-    Closed,
-}
-
-/// Where the response of an exchange is.
-#[derive(Clone, Copy, Debug)]
-pub enum Resp {
-    /// No final response head yet.
-    Await,
-    /// Streaming the body.
-    Body(BodyDecoder),
-    /// Complete.
-    Done,
-}
-
-/// One request/response exchange.
-pub struct Exchange {
-    /// The backend connection, once one is assigned (None: waiting in the queue).
-    pub backend: Option<BRef>,
-    /// The server chosen.
-    pub srv: SrvId,
-    /// The parsed request head (byte ranges into the client's rbuf until forwarded).
-    pub head: RequestHead,
-    pub(crate) req_body: BodyDecoder,
-    pub(crate) req_done: bool,
-    pub(crate) resp: Resp,
-    /// Head bytes still at the front of rbuf, kept so a failed reused connection can be
-    /// retried (idempotent requests without a body only).
-    pub(crate) retained: usize,
-    /// Any response byte received.
-    pub(crate) resp_started: bool,
-    pub(crate) reused: bool,
-    pub(crate) retried: bool,
-    pub(crate) retries_left: u32,
-    pub(crate) tried: u64,
-    /// `srv`'s `active` counts this exchange.
-    pub(crate) counted: bool,
-    /// A WebSocket upgrade: the client's key, checked against the backend's 101.
-    pub upgrade: Option<[u8; 24]>,
-    /// The upgrade offered permessage-deflate (a 101 accepting it otherwise is invalid).
-    pub(crate) deflate_offered: bool,
-    pub(crate) status: u16,
-    pub(crate) close: bool,
-    pub(crate) backend_keepalive: bool,
-    /// The response body ends when the backend closes.
-    pub(crate) until_close: bool,
-    pub(crate) bytes_out: u64,
-    pub(crate) started: Instant,
-    pub(crate) log_target: [u8; LOG_TARGET],
-    pub(crate) log_target_len: u8,
-}
-
-/// What one step of a session achieved.
-pub(crate) enum Step {
-    /// Progress was made: step again.
-    Again,
-    /// Nothing more to do until an event or a deadline.
-    Wait,
-    /// Close the client now.
-    Close,
-}
-
-impl Exchange {
-    /// Stops counting this exchange in its server's `active` (once).
-    pub(crate) fn uncount(&mut self, groups: &mut [crate::group::Group; 2]) {
-        if self.counted {
-            self.counted = false;
-            let server = &mut groups[self.srv.group].servers[self.srv.server];
-            server.active = server.active.saturating_sub(1);
-        }
-    }
-}
-
-impl crate::token::Tokened for Client {
-    fn token(&self) -> Token {
-        self.token
-    }
-}
-
-impl Client {
-    /// A freshly accepted client.
-    pub fn new(token: Token, sock: Sock, peer: SocketAddr) -> Client {
-        Client {
-            token,
-            sock,
-            peer: Peer::new(&peer),
-            rbuf: None,
-            wbuf: None,
-            phase: Phase::Head { started: None },
-            deadline: Deadline::default(),
-            admin: false,
-        }
-    }
-
-    /// This client as a checked reference.
-    pub fn cref(&self, index: usize) -> CRef {
-        CRef {
-            index,
-            token: self.token,
-        }
-    }
-}
 
 impl Reactor {
     /// A client, a backend connection and the buffer pool, borrowed together (the
@@ -693,13 +491,6 @@ impl Reactor {
         !ex.req_body.is_done()
             && !ex.head.expect_continue
             && b.get(&self.backends).is_some_and(|x| x.wbuf.is_none())
-    }
-}
-
-impl Client {
-    /// The peer IP for logs.
-    pub fn ip_str(&self) -> &str {
-        self.peer.ip_str()
     }
 }
 

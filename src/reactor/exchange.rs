@@ -1,0 +1,573 @@
+//! HTTP exchanges in flight: request bodies client -> backend, response heads and bodies
+//! backend -> client, failures (retry on a fresh connection, reroute, 502/504), and the
+//! end of an exchange (the backend goes back to its pool, or is closed; access log).
+//!
+//! Bytes are copied at most once per hop, never re-encoded: a `BodyDecoder` per direction
+//! says where the message ends and the bytes move as they came. Every function here is a
+//! step of `http::drive_client`; when one changes the client's phase it says so, and the
+//! caller re-reads the phase before touching the exchange again.
+
+use super::Reactor;
+use crate::buf::Buf;
+use crate::exchange::{Exchange, Resp};
+use crate::group::SrvId;
+use crate::io::{append, fill, flush, space, Io};
+use crate::session::{Phase, Step};
+use crate::timer::Owner;
+use crate::token::{BRef, CRef};
+use log::{debug, info, warn};
+use mio::Token;
+use protocol::h1::{self, BodyDecoder, BodyKind, Method, Version};
+use protocol::Status;
+use std::time::Duration;
+
+impl Reactor {
+    pub(crate) fn step_exchange(&mut self, i: usize) -> Step {
+        let Phase::Exchange(ex) = &self.clients[i].phase else {
+            return Step::Wait;
+        };
+        let Some(bref) = ex.backend else {
+            return Step::Wait;
+        };
+        if !bref.alive(&self.backends) {
+            return Step::Close;
+        }
+        let mut progress = self.pump_request(i, bref.index);
+        // A failure in pump_request (bad request body, client gone, backend write
+        // error) may have closed the backend, re-queued the exchange or let a new
+        // connection take the slot: `bref` must not be touched again then.
+        if !self.exchange_uses(i, bref) {
+            return Step::Again;
+        }
+        match self.pump_response(i, bref.index) {
+            Some(true) => progress = true,
+            Some(false) => {}
+            None => return Step::Again, // the exchange ended or failed; phase changed
+        }
+        let c = &mut self.clients[i];
+        match flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
+            Io::Error(_) => return Step::Close,
+            // Room made in the client's wbuf is progress: the response bytes waiting
+            // in the backend's rbuf can move now, and no further event would come
+            // (the client socket stays writable, the backend's readiness is spent).
+            Io::Moved(n) => progress |= n > 0,
+            Io::Eof => {}
+        }
+        let Phase::Exchange(ex) = &self.clients[i].phase else {
+            return Step::Again;
+        };
+        let early_end = ex.close && !ex.req_body.is_done();
+        if (ex.req_done || early_end) && matches!(ex.resp, Resp::Done) {
+            self.finish_exchange(i);
+            return Step::Again;
+        }
+        if !progress {
+            return Step::Wait;
+        }
+        // response_timeout bounds silence, not the whole exchange: a long upload or
+        // download that keeps moving must not get a 504 or be cut when it expires.
+        // (Pushing a deadline later costs no timer-heap entry.)
+        let at = self.now + self.groups[ex.srv.group].cfg.response_timeout;
+        let c = &mut self.clients[i];
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+        Step::Again
+    }
+
+    /// Moves request body bytes client -> backend and flushes the backend. Returns
+    /// whether anything moved. Failures change the phase (and are seen by the caller).
+    pub(crate) fn pump_request(&mut self, i: usize, b: usize) -> bool {
+        let (c, be, bufs) = self.pair(i, b);
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return false;
+        };
+        let mut progress = false;
+        if !ex.req_done && ex.retained == 0 {
+            if let Io::Error(_) = fill(&mut c.sock, &mut c.rbuf, bufs) {
+                return self.client_gone(i);
+            }
+            let avail = c.rbuf.as_ref().map_or(0, Buf::len).min(space(&be.wbuf));
+            let bytes = c.rbuf.as_ref().map_or(&[][..], |r| &r.bytes()[..avail]);
+            match ex.req_body.feed(bytes) {
+                Ok(p) => {
+                    if p.consumed > 0 {
+                        append(&mut be.wbuf, bufs, &bytes[..p.consumed]);
+                        if let Some(r) = c.rbuf.as_mut() {
+                            r.consume(p.consumed);
+                        }
+                        bufs.release_if_empty(&mut c.rbuf);
+                        progress = true;
+                    }
+                    if p.done {
+                        ex.req_done = true;
+                        progress = true;
+                    } else if c.sock.eof && c.rbuf.is_none() {
+                        debug!("{}: closed in the middle of a request body", c.peer);
+                        return self.client_gone(i);
+                    }
+                }
+                Err(e) => {
+                    let started = ex.resp_started;
+                    self.close_exchange_backend(i);
+                    if started {
+                        return self.client_gone(i);
+                    }
+                    self.reject(i, e.status(), e.as_str());
+                    return true;
+                }
+            }
+        }
+        let before = be.wbuf.as_ref().map_or(0, Buf::len);
+        match flush(&mut be.sock, &mut be.wbuf, bufs) {
+            Io::Error(_) => {
+                self.backend_failed(i, "write to the backend failed");
+                return true;
+            }
+            _ => progress |= before != be.wbuf.as_ref().map_or(0, Buf::len),
+        }
+        progress
+    }
+
+    /// Moves response bytes backend -> client. Some(progress), or None when the exchange
+    /// ended or failed (the phase changed).
+    pub(crate) fn pump_response(&mut self, i: usize, b: usize) -> Option<bool> {
+        let got = {
+            let be = &mut self.backends[b];
+            fill(&mut be.sock, &mut be.rbuf, &mut self.bufs)
+        };
+        let mut progress = matches!(got, Io::Moved(n) if n > 0);
+        loop {
+            let Phase::Exchange(ex) = &self.clients[i].phase else {
+                return None;
+            };
+            match ex.resp {
+                Resp::Await => match self.response_head(i, b) {
+                    Some(true) => progress = true,
+                    Some(false) => break,
+                    None => return None,
+                },
+                Resp::Body(_) => {
+                    if !self.response_body(i, b) {
+                        break;
+                    }
+                    progress = true;
+                }
+                Resp::Done => break,
+            }
+        }
+        let be = &self.backends[b];
+        let Phase::Exchange(ex) = &mut self.clients[i].phase else {
+            return None;
+        };
+        let pending = be.rbuf.as_ref().is_some_and(|r| !r.is_empty());
+        if !pending && (be.sock.eof || matches!(got, Io::Error(_))) {
+            match ex.resp {
+                Resp::Done => {}
+                Resp::Body(_) if ex.until_close => {
+                    ex.resp = Resp::Done;
+                    ex.backend_keepalive = false;
+                    return Some(true);
+                }
+                Resp::Await if !ex.resp_started => {
+                    let why = if be.sock.eof {
+                        "backend closed the connection"
+                    } else {
+                        "backend reset the connection"
+                    };
+                    self.backend_failed(i, why);
+                    return None;
+                }
+                _ => {
+                    let srv = ex.srv;
+                    let (peer, name) = (self.clients[i].peer, self.server_name(srv));
+                    warn!("{peer}: response from {name} truncated");
+                    self.passive_failure(srv, "response truncated");
+                    return Some(self.cut_exchange(i));
+                }
+            }
+        }
+        Some(progress)
+    }
+
+    /// Parses and forwards a response head. Some(true) forwarded one, Some(false) needs
+    /// more bytes or room, None failed (phase changed).
+    pub(crate) fn response_head(&mut self, i: usize, b: usize) -> Option<bool> {
+        let Reactor {
+            clients,
+            backends,
+            bufs,
+            scratch,
+            limits,
+            ..
+        } = self;
+        let c = &mut clients[i];
+        let be = &mut backends[b];
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return None;
+        };
+        let Some(rbuf) = be.rbuf.as_mut() else {
+            return Some(false);
+        };
+        let parsed = h1::parse_response(rbuf.bytes(), ex.head.method, limits);
+        let rh = match parsed {
+            Ok(Status::Complete(rh)) => rh,
+            Ok(Status::Partial) => {
+                if rbuf.space() == 0 {
+                    self.bad_response(i, "response head too large");
+                    return None;
+                }
+                return Some(false);
+            }
+            Err(e) => {
+                let why = e.as_str();
+                self.bad_response(i, why);
+                return None;
+            }
+        };
+        if !ex.resp_started {
+            ex.resp_started = true;
+            if ex.retained > 0 {
+                if let Some(r) = c.rbuf.as_mut() {
+                    r.consume(ex.retained);
+                }
+                bufs.release_if_empty(&mut c.rbuf);
+                ex.retained = 0;
+                // Only body-less requests are retained: this one is complete now,
+                // and the exchange can finish without another pump_request pass.
+                ex.req_done = ex.req_body.is_done();
+            }
+        }
+        let interim = (100..200).contains(&rh.status);
+        if rh.status == 101 {
+            let Some(key) = ex.upgrade else {
+                self.bad_response(i, "unexpected 101 Switching Protocols");
+                return None;
+            };
+            let head_bytes = &rbuf.bytes()[..rh.head_len];
+            let accept =
+                match protocol::ws::check_server_accept(101, h1::header_lines(head_bytes), &key) {
+                    // RFC 6455 §9.1, RFC 7692 §5: a server must not accept an
+                    // extension the client did not offer; the client would fail the
+                    // connection, so the answer is a 502 here instead.
+                    Ok(a) if a.rsv1_allowed && !ex.deflate_offered => {
+                        self.bad_response(i, "101 accepts permessage-deflate, not offered");
+                        return None;
+                    }
+                    Ok(a) => a,
+                    Err(e) => {
+                        self.bad_response(i, e.as_str());
+                        return None;
+                    }
+                };
+            scratch.clear();
+            h1::write_response_head(head_bytes, &rh, Version::Http11, false, true, scratch);
+            append(&mut c.wbuf, bufs, scratch);
+            rbuf.consume(rh.head_len);
+            bufs.release_if_empty(&mut be.rbuf);
+            self.begin_tunnel(i, b, accept.rsv_allowed());
+            return None;
+        }
+        if !interim {
+            // A final response before the whole request body was forwarded (a 417 or
+            // 413 to `Expect: 100-continue`, RFC 9110 §10.1.1): the rest of the body
+            // can no longer be told from a next request, so the client connection
+            // ends after this response and the backend connection is not reused.
+            let early = !ex.req_body.is_done();
+            ex.close |= rh.body == BodyKind::UntilClose || self.draining || early;
+            ex.status = rh.status;
+            ex.backend_keepalive = rh.keep_alive;
+            ex.until_close = rh.body == BodyKind::UntilClose;
+            be.ka_timeout = rh.keep_alive_timeout.map(|s| Duration::from_secs(s.into()));
+        }
+        scratch.clear();
+        if !(interim && ex.head.version == Version::Http10) {
+            h1::write_response_head(
+                rbuf.bytes(),
+                &rh,
+                ex.head.version,
+                ex.close && !interim,
+                false,
+                scratch,
+            );
+        }
+        if space(&c.wbuf) < scratch.len() && c.wbuf.as_ref().is_some_and(|w| !w.is_empty()) {
+            return Some(false); // wait for the client to drain the previous bytes
+        }
+        append(&mut c.wbuf, bufs, scratch);
+        ex.bytes_out += scratch.len() as u64;
+        rbuf.consume(rh.head_len);
+        bufs.release_if_empty(&mut be.rbuf);
+        if !interim {
+            let dec = BodyDecoder::new(rh.body, None);
+            ex.resp = if dec.is_done() {
+                Resp::Done
+            } else {
+                Resp::Body(dec)
+            };
+        }
+        Some(true)
+    }
+
+    /// Forwards response body bytes; true when some moved or the body ended.
+    pub(crate) fn response_body(&mut self, i: usize, b: usize) -> bool {
+        let (c, be, bufs) = self.pair(i, b);
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return false;
+        };
+        let Resp::Body(dec) = &mut ex.resp else {
+            return false;
+        };
+        let avail = be.rbuf.as_ref().map_or(0, Buf::len).min(space(&c.wbuf));
+        if avail == 0 {
+            return false;
+        }
+        let Some(rbuf) = be.rbuf.as_mut() else {
+            return false;
+        };
+        match dec.feed(&rbuf.bytes()[..avail]) {
+            Ok(p) => {
+                append(&mut c.wbuf, bufs, &rbuf.bytes()[..p.consumed]);
+                rbuf.consume(p.consumed);
+                ex.bytes_out += p.consumed as u64;
+                bufs.release_if_empty(&mut be.rbuf);
+                if p.done {
+                    ex.resp = Resp::Done;
+                }
+                p.consumed > 0 || p.done
+            }
+            Err(e) => {
+                warn!(
+                    "{}: bad response body framing from the backend: {e}",
+                    c.peer
+                );
+                // The client must not take what it got for a complete response;
+                // this also closes the backend and releases its pool slot.
+                self.cut_exchange(i)
+            }
+        }
+    }
+
+    /// A malformed response head: 502 to the client, the connection is dropped.
+    pub(crate) fn bad_response(&mut self, i: usize, why: &str) {
+        let Phase::Exchange(ex) = &self.clients[i].phase else {
+            return;
+        };
+        let srv = ex.srv;
+        warn!(
+            "{}: invalid response from {}: {why}",
+            self.clients[i].peer,
+            self.server_name(srv)
+        );
+        self.passive_failure(srv, "invalid response");
+        self.close_exchange_backend(i);
+        let msg = format!("bad gateway: invalid response from the server ({why})");
+        self.reject(i, 502, &msg);
+    }
+
+    /// The backend failed before answering: retry on a fresh connection when safe,
+    /// else try another server, else 502.
+    pub(crate) fn backend_failed(&mut self, i: usize, why: &'static str) {
+        let Phase::Exchange(ex) = &mut self.clients[i].phase else {
+            return;
+        };
+        let srv = ex.srv;
+        let stale = ex.reused && ex.retained > 0 && !ex.retried;
+        self.close_exchange_backend(i);
+        let Phase::Exchange(ex) = &mut self.clients[i].phase else {
+            return;
+        };
+        if stale {
+            // A pooled connection the backend closed just as we reused it: not the
+            // server's fault. Retry once on a fresh connection to the same server.
+            ex.retried = true;
+            ex.backend = None;
+            ex.req_body = BodyDecoder::new(ex.head.body, self.cfg.frontend.max_body_bytes);
+            ex.req_done = false;
+            debug!(
+                "retrying on a fresh connection to {}: {why}",
+                self.server_name(srv)
+            );
+            let c = &mut self.clients[i];
+            let cref = c.cref(i);
+            let at = self.now + self.groups[srv.group].cfg.queue_timeout;
+            c.deadline
+                .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+            let server = &mut self.groups[srv.group].servers[srv.server];
+            let lim = server.limits();
+            if server.pool.retry_first(cref, lim) {
+                self.open_pooled(srv, true);
+            }
+            self.fail_queue_if_stranded(srv, why);
+            return;
+        }
+        let retained = ex.retained;
+        self.passive_failure(srv, why);
+        if retained > 0 {
+            self.reroute(i, why);
+        } else {
+            let msg = format!("bad gateway: {why}");
+            self.reject(i, 502, &msg);
+        }
+    }
+
+    /// Drops the exchange's backend connection (it can never be reused mid-exchange).
+    pub(crate) fn close_exchange_backend(&mut self, i: usize) {
+        if let Phase::Exchange(ex) = &mut self.clients[i].phase {
+            if let Some(b) = ex.backend.take() {
+                if b.alive(&self.backends) {
+                    self.close_backend(b.index);
+                }
+            }
+        }
+    }
+
+    /// True while client `i`'s exchange still runs on backend `b`.
+    pub(crate) fn exchange_uses(&self, i: usize, b: BRef) -> bool {
+        let uses = matches!(&self.clients[i].phase, Phase::Exchange(ex) if ex.backend == Some(b));
+        uses && b.alive(&self.backends)
+    }
+
+    /// The client vanished or broke the request: the exchange is abandoned.
+    pub(crate) fn client_gone(&mut self, i: usize) -> bool {
+        self.cut_exchange(i);
+        if let Some(b) = self.clients[i].wbuf.take() {
+            self.bufs.put(b);
+        }
+        true
+    }
+
+    /// The response cannot be completed (the backend closed or broke the framing):
+    /// what the client already has in flight is still sent, then the connection
+    /// closes, so a truncated response is never taken for a complete one.
+    pub(crate) fn cut_exchange(&mut self, i: usize) -> bool {
+        let c = &mut self.clients[i];
+        let token = c.token;
+        // Abandoned, not just dropped: the backend connection may sit mid-request
+        // waiting for body bytes that never come (no event would ever wake it), and
+        // its pool slot, queue entry and `active` count must be given back.
+        let old = std::mem::replace(&mut c.phase, Phase::Closing { linger: false });
+        if let Phase::Exchange(ex) = old {
+            self.abandon_exchange(i, token, ex);
+        }
+        self.wake(CRef { index: i, token });
+        true
+    }
+
+    /// Called when a client closes with an exchange: the backend connection is closed
+    /// (a half-finished exchange must never be reused) and the queue entry removed.
+    pub(crate) fn abandon_exchange(&mut self, i: usize, token: Token, mut ex: Exchange) {
+        ex.uncount(&mut self.groups);
+        let server = &mut self.groups[ex.srv.group].servers[ex.srv.server];
+        server.pool.remove_waiter(CRef { index: i, token });
+        if let Some(b) = ex.backend {
+            if b.alive(&self.backends) {
+                self.close_backend(b.index);
+                self.refill_pool(ex.srv);
+            }
+        }
+    }
+
+    /// Response complete and request fully sent: the backend goes back to its pool.
+    pub(crate) fn finish_exchange(&mut self, i: usize) {
+        let Phase::Exchange(ex) = &self.clients[i].phase else {
+            return;
+        };
+        self.access_log(i, ex);
+        // The exchange is read in place, then overwritten: moving it out of the phase
+        // would copy it whole.
+        let c = &mut self.clients[i];
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return;
+        };
+        ex.uncount(&mut self.groups);
+        let (srv, status, bytes_out, started) = (ex.srv, ex.status, ex.bytes_out, ex.started);
+        let (backend, backend_keepalive) = (ex.backend, ex.backend_keepalive);
+        let body_unread = !ex.req_body.is_done();
+        c.phase = if ex.close || self.draining {
+            // Linger when request body bytes may still be coming: closing with unread
+            // input would reset the connection and could destroy the response.
+            Phase::Closing {
+                linger: body_unread,
+            }
+        } else {
+            Phase::Head { started: None }
+        };
+        let at = self.now + self.cfg.frontend.client_idle_timeout;
+        c.deadline
+            .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+        self.stats.requests += 1;
+        let fail_5xx = self.groups[srv.group].cfg.fail_on_5xx && status >= 500;
+        let secs = self.now.saturating_duration_since(started).as_secs_f64();
+        self.groups[srv.group].latency.observe(secs);
+        let server = &mut self.groups[srv.group].servers[srv.server];
+        server.stats.bytes_out += bytes_out;
+        server.stats.responses[(status / 100).min(5) as usize] += 1;
+        if fail_5xx {
+            self.passive_failure(srv, "5xx response");
+        } else {
+            server.health.on_passive_success();
+        }
+        let Some(b) = backend else { return };
+        // A last read that filled the buffer leaves the socket readable: what follows
+        // the response (a FIN, stray bytes) must be seen before the connection is
+        // handed to a queued request.
+        let mut broken = false;
+        if let Some(x) = b.get_mut(&mut self.backends) {
+            broken = matches!(fill(&mut x.sock, &mut x.rbuf, &mut self.bufs), Io::Error(_));
+        }
+        let reusable = backend_keepalive
+            && !body_unread
+            && !broken
+            && b.get(&self.backends)
+                .is_some_and(|x| x.pooled && x.rbuf.is_none() && !x.sock.eof && x.wbuf.is_none());
+        if reusable {
+            self.make_idle(b.index);
+        } else {
+            self.close_backend(b.index);
+            self.refill_pool(srv);
+            self.serve_queue_fresh(srv);
+        }
+    }
+
+    /// After a connection closed, waiters of that server may need a new one.
+    pub(crate) fn serve_queue_fresh(&mut self, srv: SrvId) {
+        let s = &self.groups[srv.group].servers[srv.server];
+        if s.pool.wants_fresh(s.limits()) {
+            self.open_pooled(srv, true);
+        }
+    }
+
+    pub(crate) fn access_log(&self, i: usize, ex: &Exchange) {
+        if !self.cfg.log.access_log {
+            return;
+        }
+        let c = &self.clients[i];
+        let method = match ex.head.method {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+            Method::Patch => "PATCH",
+            Method::Trace => "TRACE",
+            Method::Connect => "CONNECT",
+            Method::Other => "OTHER",
+        };
+        let target = String::from_utf8_lossy(&ex.log_target[..ex.log_target_len as usize]);
+        let server = &self.groups[ex.srv.group].servers[ex.srv.server].cfg;
+        let ms = self.now.saturating_duration_since(ex.started).as_secs_f64() * 1000.0;
+        match self.cfg.log.access_log_format {
+            crate::config::AccessLogFormat::Common => info!(
+                target: "access",
+                "{} \"{method} {target}\" {} {} {} {:.3}ms",
+                c.peer.ip_str(), ex.status, ex.bytes_out, server.name, ms
+            ),
+            crate::config::AccessLogFormat::Json => info!(
+                target: "access",
+                "{{\"client\":\"{}\",\"method\":\"{method}\",\"target\":{:?},\"status\":{},\"bytes\":{},\"server\":\"{}\",\"ms\":{:.3}}}",
+                c.peer.ip_str(), target, ex.status, ex.bytes_out, server.name, ms
+            ),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Client sessions: one accepted connection and the phase it is in.
+//!
+//! A client is always in one `Phase`; the data a phase needs lives in its variant
+//! (`Exchange`, `Tunnel`). The reactor (`reactor/http.rs`) drives a session whenever
+//! its socket, or the backend it uses, has an event.
+//!
+//! Byte flow of an exchange (nothing is re-encoded, bodies are never buffered whole):
+//! client socket -> client.rbuf -> [head rewritten | body bytes as framed] -> backend.wbuf
+//! backend socket -> backend.rbuf -> [head rewritten | body bytes as framed] -> client.wbuf.
+//! Requests on one connection are handled one at a time, so pipelined requests wait in
+//! `rbuf` and responses go out in request order.
+
+use crate::buf::Buf;
+use crate::exchange::Exchange;
+use crate::io::Sock;
+use crate::timer::Deadline;
+use crate::token::CRef;
+use crate::tunnel::Tunnel;
+use mio::Token;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// The client's address: its IP as text, formatted once at accept for
+/// X-Forwarded-For (no work per request), and its port, for logs. 44 bytes where a
+/// `SocketAddr` plus the text would take 80: it is part of every connection's footprint.
+#[derive(Clone, Copy)]
+pub struct Peer {
+    ip: [u8; 39],
+    len: u8,
+    port: u16,
+}
+
+impl Peer {
+    fn new(addr: &SocketAddr) -> Peer {
+        use std::io::Write;
+        let mut ip = [0u8; 39];
+        let mut cur = std::io::Cursor::new(&mut ip[..]);
+        let _ = write!(cur, "{}", addr.ip());
+        let len = cur.position() as u8;
+        Peer {
+            ip,
+            len,
+            port: addr.port(),
+        }
+    }
+    /// The IP as text (`192.0.2.7`, `2001:db8::1`).
+    pub fn ip(&self) -> &[u8] {
+        &self.ip[..self.len as usize]
+    }
+    /// The IP as a string.
+    pub fn ip_str(&self) -> &str {
+        std::str::from_utf8(self.ip()).unwrap_or("?")
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.ip().contains(&b':') {
+            write!(f, "[{}]:{}", self.ip_str(), self.port)
+        } else {
+            write!(f, "{}:{}", self.ip_str(), self.port)
+        }
+    }
+}
+
+/// One client connection.
+pub struct Client {
+    /// Token (with generation).
+    pub token: Token,
+    /// The socket.
+    pub sock: Sock,
+    /// Peer address.
+    pub peer: Peer,
+    /// Bytes received, not yet forwarded.
+    pub rbuf: Option<Buf>,
+    /// Bytes to send.
+    pub wbuf: Option<Buf>,
+    /// What it is doing.
+    pub phase: Phase,
+    /// Header, idle, queue, response or tunnel deadline, as the phase says.
+    pub deadline: Deadline,
+    /// Accepted on the admin listener: requests are answered by `admin`.
+    pub admin: bool,
+}
+
+/// A client's state.
+pub enum Phase {
+    /// Waiting for (the rest of) a request head; `started` is when its first byte came.
+    Head {
+        /// First byte of the current head, if any arrived.
+        started: Option<Instant>,
+    },
+    /// A request routed to a server: queued (no backend yet) or in flight.
+    Exchange(Exchange),
+    /// A WebSocket tunnel.
+    Tunnel(Tunnel),
+    /// Flushing a last response, then closing (`linger`: half-close and drain first).
+    Closing {
+        /// Drain the client's input after the response (an error left it unread).
+        linger: bool,
+    },
+    /// Write side shut, discarding input until EOF or the deadline.
+    Lingering {
+        /// Bytes discarded so far.
+        discarded: usize,
+    },
+    /// Taken apart (only seen while closing).
+    Closed,
+}
+
+/// What one step of a session achieved.
+pub(crate) enum Step {
+    /// Progress was made: step again.
+    Again,
+    /// Nothing more to do until an event or a deadline.
+    Wait,
+    /// Close the client now.
+    Close,
+}
+
+impl crate::token::Tokened for Client {
+    fn token(&self) -> Token {
+        self.token
+    }
+}
+
+impl Client {
+    /// A freshly accepted client.
+    pub fn new(token: Token, sock: Sock, peer: SocketAddr) -> Client {
+        Client {
+            token,
+            sock,
+            peer: Peer::new(&peer),
+            rbuf: None,
+            wbuf: None,
+            phase: Phase::Head { started: None },
+            deadline: Deadline::default(),
+            admin: false,
+        }
+    }
+
+    /// This client as a checked reference.
+    pub fn cref(&self, index: usize) -> CRef {
+        CRef {
+            index,
+            token: self.token,
+        }
+    }
+}
+
+impl Client {
+    /// The peer IP for logs.
+    pub fn ip_str(&self) -> &str {
+        self.peer.ip_str()
+    }
+}
