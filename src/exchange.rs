@@ -4,7 +4,7 @@
 
 use crate::group::SrvId;
 use crate::token::BRef;
-use protocol::h1::{BodyDecoder, RequestHead};
+use protocol::h1::{BodyDecoder, BodyKind, RequestHead};
 use std::time::Instant;
 
 /// Bytes of the request target kept for the access log.
@@ -68,3 +68,201 @@ impl Exchange {
         }
     }
 }
+
+/// What to do when the backend failed before any response byte.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Failure {
+    /// A reused pooled connection the backend closed as we sent (the keep-alive race):
+    /// not the server's fault; send the request again, once, on a fresh connection to
+    /// the same server. The exchange is back in the queue state.
+    RetryFresh,
+    /// The server failed (passive failure): try another one, while `retries` last.
+    Reroute,
+    /// The request cannot be sent again (its bytes are gone): 502.
+    BadGateway,
+}
+
+/// What a client deadline means for an exchange.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Expired {
+    /// Still queued for a connection: 503.
+    Queue,
+    /// The request body stopped arriving: 408, and not the server's fault.
+    RequestBody,
+    /// The server did not start answering: 504 and a passive failure.
+    Response,
+    /// The response started and then stalled: close the client.
+    Stalled,
+}
+
+/// How the backend's stream ended, decided against where the response is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StreamEnd {
+    /// Nothing to do (the response was complete).
+    Complete,
+    /// The body was close-delimited: that was its end; the exchange may finish.
+    BodyEnded,
+    /// No response byte yet: a failure before answering (see `failed`).
+    BeforeResponse,
+    /// The response was cut short: the client connection must end, so the truncated
+    /// response is never taken for a whole one; a passive failure.
+    Truncated,
+}
+
+/// Where the client connection goes after a finished exchange.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum After {
+    /// Keep-alive: read the next request head.
+    NextRequest,
+    /// Close after flushing; `linger` when request body bytes may still be coming.
+    Close {
+        /// Drain the client's input before closing (it may still be sending a body).
+        linger: bool,
+    },
+}
+
+impl Exchange {
+    /// A backend connection (used `uses` times, counting this one) was handed to this
+    /// exchange. Returns the head bytes the caller may consume from the client's rbuf
+    /// now: 0 when the head must stay there until the first response byte, so a
+    /// failed reused connection can be retried (idempotent, body-less requests only, and
+    /// upgrades, whose head the tunnel needs).
+    pub fn dispatched(&mut self, backend: BRef, uses: u32) -> usize {
+        self.reused = uses > 1;
+        self.backend = Some(backend);
+        let retryable = self.head.method.is_idempotent()
+            && matches!(self.head.body, BodyKind::None | BodyKind::Length(0))
+            && !self.retried;
+        if retryable || self.upgrade.is_some() {
+            self.retained = self.head.head_len;
+            0
+        } else {
+            // A retry lands here with `retained` still set from the first attempt:
+            // clear it, or the first response byte would consume head_len bytes more
+            // (the next pipelined request) from rbuf.
+            self.retained = 0;
+            self.head.head_len
+        }
+    }
+
+    /// The first response byte arrived: the request can no longer be retried. Returns
+    /// the retained head bytes the caller must now consume from the client's rbuf.
+    pub fn response_started(&mut self) -> usize {
+        if self.resp_started {
+            return 0;
+        }
+        self.resp_started = true;
+        let retained = std::mem::take(&mut self.retained);
+        if retained > 0 {
+            // Only body-less requests are retained: this one is complete now.
+            self.req_done = self.req_body.is_done();
+        }
+        retained
+    }
+
+    /// A final (non-1xx) response head: its status, body framing and keep-alive. A final
+    /// response before the whole request body was forwarded (a 417 or 413 to `Expect:
+    /// 100-continue`, RFC 9110 §10.1.1) ends the client connection after it: the rest
+    /// of the body could not be told from a next request.
+    pub fn final_head(&mut self, status: u16, body: BodyKind, keep_alive: bool, draining: bool) {
+        let early = !self.req_body.is_done();
+        self.close |= body == BodyKind::UntilClose || draining || early;
+        self.status = status;
+        self.backend_keepalive = keep_alive;
+        self.until_close = body == BodyKind::UntilClose;
+    }
+
+    /// The request is sent and the response complete: the exchange can finish. (A
+    /// response that ended the connection early needs no more of the request.)
+    pub fn complete(&self) -> bool {
+        let early_end = self.close && !self.req_body.is_done();
+        (self.req_done || early_end) && matches!(self.resp, Resp::Done)
+    }
+
+    /// The backend's stream ended (EOF or a read error) with nothing left to relay.
+    pub fn stream_ended(&mut self) -> StreamEnd {
+        match self.resp {
+            Resp::Done => StreamEnd::Complete,
+            Resp::Body(_) if self.until_close => {
+                self.resp = Resp::Done;
+                self.backend_keepalive = false;
+                StreamEnd::BodyEnded
+            }
+            Resp::Await if !self.resp_started => StreamEnd::BeforeResponse,
+            _ => StreamEnd::Truncated,
+        }
+    }
+
+    /// The backend failed before answering (its connection is already dropped). A
+    /// stale reused connection is retried once on a fresh one (the request body
+    /// decoder starts over); otherwise a request whose head is still held may go to
+    /// another server, and any other gets 502.
+    pub fn failed(&mut self, max_body: Option<u64>) -> Failure {
+        self.backend = None;
+        if self.reused && self.retained > 0 && !self.retried {
+            self.retried = true;
+            self.req_body = BodyDecoder::new(self.head.body, max_body);
+            self.req_done = false;
+            return Failure::RetryFresh;
+        }
+        if self.retained > 0 {
+            Failure::Reroute
+        } else {
+            Failure::BadGateway
+        }
+    }
+
+    /// Uses up one of the group's `retries` to try another server; false (502) when
+    /// none is left. Call with the exchange uncounted from its old server.
+    pub fn reroute(&mut self) -> bool {
+        if self.retries_left == 0 {
+            return false;
+        }
+        self.retries_left -= 1;
+        self.backend = None;
+        true
+    }
+
+    /// The client's deadline fired. `backend_wbuf_empty` says whether everything the
+    /// client sent was already written to the backend: only then is a request body that
+    /// stopped arriving the client's fault (a backend that stopped reading, or owes a
+    /// `100 Continue`, stays the one to blame).
+    pub fn expired(&self, backend_wbuf_empty: bool) -> Expired {
+        if self.backend.is_none() {
+            return Expired::Queue;
+        }
+        if self.resp_started {
+            return Expired::Stalled;
+        }
+        // The decoder, not `req_done`: a retained (retryable, body-less) request is
+        // never fed to it, and its decoder is done from the start.
+        if !self.req_body.is_done() && !self.head.expect_continue && backend_wbuf_empty {
+            Expired::RequestBody
+        } else {
+            Expired::Response
+        }
+    }
+
+    /// Where the client goes after this exchange finished. Lingers when request body
+    /// bytes may still be coming: closing with unread input would reset the connection
+    /// and could destroy the response.
+    pub fn after(&self, draining: bool) -> After {
+        if self.close || draining {
+            After::Close {
+                linger: !self.req_body.is_done(),
+            }
+        } else {
+            After::NextRequest
+        }
+    }
+
+    /// May the backend connection go back to its pool after this exchange? Only when
+    /// the backend said keep-alive and the whole request was read (`clean`: the caller
+    /// saw no stray byte, FIN or error on the connection).
+    pub fn reusable(&self, clean: bool) -> bool {
+        self.backend_keepalive && self.req_body.is_done() && clean
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -475,7 +475,7 @@ impl Reactor {
         let _ = self.poll.registry().deregister(&mut c.sock.stream);
         self.bufs.release(&mut c.rbuf);
         self.bufs.release(&mut c.wbuf);
-        match std::mem::replace(&mut c.phase, Phase::Closed) {
+        match c.take_phase() {
             Phase::Exchange(ex) => self.abandon_exchange(i, c.token, ex),
             Phase::Tunnel(t) => self.drop_tunnel(t),
             _ => {}

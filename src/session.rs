@@ -108,6 +108,20 @@ pub enum Phase {
     Closed,
 }
 
+impl Phase {
+    /// The phase's name, for logs and traces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Head { .. } => "head",
+            Phase::Exchange(_) => "exchange",
+            Phase::Tunnel(_) => "tunnel",
+            Phase::Closing { .. } => "closing",
+            Phase::Lingering { .. } => "lingering",
+            Phase::Closed => "closed",
+        }
+    }
+}
+
 /// What one step of a session achieved.
 pub(crate) enum Step {
     /// Progress was made: step again.
@@ -137,6 +151,19 @@ impl Client {
             deadline: Deadline::default(),
             admin: false,
         }
+    }
+
+    /// The one place a session changes phase. Moving out of the old phase (to take its
+    /// exchange or tunnel) goes through `take_phase`, which is a change to `Closed`.
+    #[inline]
+    pub fn set_phase(&mut self, next: Phase) -> Phase {
+        log::trace!("{}: {} => {}", self.peer, self.phase.name(), next.name());
+        std::mem::replace(&mut self.phase, next)
+    }
+
+    /// Takes the phase out (to move its exchange or tunnel), leaving `Closed`.
+    pub fn take_phase(&mut self) -> Phase {
+        self.set_phase(Phase::Closed)
     }
 
     /// This client as a checked reference.

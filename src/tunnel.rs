@@ -25,7 +25,8 @@
 
 use crate::group::SrvId;
 use crate::token::BRef;
-use protocol::ws::FrameTracker;
+use protocol::ws::close::{GOING_AWAY, INTERNAL_ERROR};
+use protocol::ws::{FrameError, FrameTracker, Role, TrackerConfig};
 use std::time::{Duration, Instant};
 
 /// Time allowed to flush the last frames once a tunnel is closing.
@@ -42,34 +43,334 @@ pub struct Tunnel {
     pub backend: BRef,
     /// Its server.
     pub srv: SrvId,
-    pub(crate) up: FrameTracker,
-    pub(crate) down: FrameTracker,
-    pub(crate) last_client: Instant,
-    pub(crate) last_backend: Instant,
+    up: FrameTracker,
+    down: FrameTracker,
+    last_client: Instant,
+    last_backend: Instant,
     /// Last frame either way that was not a Pong to sluice's own Ping (idle timeout).
-    pub(crate) last_active: Instant,
-    pub(crate) ping_client: Option<Instant>,
-    pub(crate) ping_backend: Option<Instant>,
+    last_active: Instant,
+    ping_client: Option<Instant>,
+    ping_backend: Option<Instant>,
     /// The bytes forwarded client -> backend stop inside a frame. Unlike
     /// `up.at_frame_boundary()` this stays right after a violation, whose frame's
     /// first bytes may already have gone out (a header split across reads).
-    pub(crate) up_mid: bool,
+    up_mid: bool,
     /// The same for backend -> client.
-    pub(crate) down_mid: bool,
+    down_mid: bool,
     /// A read from the client failed (reset).
-    pub(crate) client_reset: bool,
+    client_reset: bool,
     /// A read from the backend failed (reset).
-    pub(crate) backend_reset: bool,
+    backend_reset: bool,
     /// Sluice decided to close: flush what is queued, then close both sockets.
-    pub(crate) finishing: bool,
+    finishing: bool,
     /// Bytes discarded while finishing.
     pub(crate) discarded: usize,
 }
 
+/// Which way bytes flow.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Dir {
+    /// Client to backend.
+    Up,
+    /// Backend to client.
+    Down,
+}
+
+impl Dir {
+    /// The side that sends in this direction, for logs.
+    pub fn sender(self) -> &'static str {
+        match self {
+            Dir::Up => "client",
+            Dir::Down => "backend",
+        }
+    }
+}
+
+/// The Close frames sluice sends when it ends a tunnel: a code per side, `None` where
+/// nothing may or need be said.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Closes {
+    /// Code for a Close frame to the client.
+    pub to_client: Option<u16>,
+    /// Code for a Close frame to the backend.
+    pub to_backend: Option<u16>,
+}
+
+/// How each side of a tunnel stands after a relay pass (the reactor reads the sockets).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Sides {
+    /// The client's input ended (EOF with nothing left to relay).
+    pub client_eof: bool,
+    /// A write to the client failed.
+    pub client_err: bool,
+    /// The backend's input ended.
+    pub backend_eof: bool,
+    /// A write to the backend failed.
+    pub backend_err: bool,
+}
+
+/// The liveness settings of a `[websocket]` group.
+#[derive(Clone, Copy, Debug)]
+pub struct Liveness {
+    /// No frame either way for this long closes the tunnel.
+    pub idle: Duration,
+    /// Ping a side that has been silent this long.
+    pub ping_every: Option<Duration>,
+    /// A pinged side must send something within this.
+    pub ping_wait: Duration,
+}
+
+/// What a tunnel's deadline means when it fires.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Due {
+    /// Already closing: the goodbye took too long, close both sockets now.
+    Close,
+    /// Close with 1001 both ways, for this reason.
+    Finish(&'static str),
+    /// Send sluice's own Ping to these sides (either may be false), then wait again.
+    Ping {
+        /// A Ping to the client.
+        client: bool,
+        /// A Ping to the backend.
+        backend: bool,
+    },
+}
+
 impl Tunnel {
+    /// A tunnel on backend connection `backend` to `srv`, opened at `now`; `rsv_allowed`
+    /// are the RSV bits the handshake's extensions allow, `max_message_bytes` the
+    /// group's message limit.
+    pub fn new(
+        backend: BRef,
+        srv: SrvId,
+        rsv_allowed: u8,
+        max_message_bytes: u64,
+        now: Instant,
+    ) -> Tunnel {
+        let tracker = |from| {
+            FrameTracker::new(TrackerConfig {
+                from,
+                rsv_allowed,
+                max_message_bytes,
+            })
+        };
+        Tunnel {
+            backend,
+            srv,
+            up: tracker(Role::Client),
+            down: tracker(Role::Server),
+            last_client: now,
+            last_backend: now,
+            last_active: now,
+            ping_client: None,
+            ping_backend: None,
+            up_mid: false,
+            down_mid: false,
+            client_reset: false,
+            backend_reset: false,
+            finishing: false,
+            discarded: 0,
+        }
+    }
+
     /// Closing: flushing the last frames, discarding input. The backend connection may
     /// already be closed (it finished first).
     pub fn finishing(&self) -> bool {
         self.finishing
     }
+
+    /// The frame tracker of one direction (the relay feeds it).
+    pub fn tracker(&mut self, dir: Dir) -> &mut FrameTracker {
+        match dir {
+            Dir::Up => &mut self.up,
+            Dir::Down => &mut self.down,
+        }
+    }
+
+    /// A read from `dir`'s sender failed (a reset): that side is done.
+    pub fn read_failed(&mut self, dir: Dir) {
+        match dir {
+            Dir::Up => self.client_reset = true,
+            Dir::Down => self.backend_reset = true,
+        }
+    }
+
+    /// Bytes arrived from `dir`'s sender at `now`: it is alive, its ping is answered.
+    pub fn heard(&mut self, dir: Dir, now: Instant) {
+        match dir {
+            Dir::Up => {
+                self.last_client = now;
+                self.ping_client = None;
+            }
+            Dir::Down => {
+                self.last_backend = now;
+                self.ping_backend = None;
+            }
+        }
+    }
+
+    /// `n` bytes of `dir` were relayed at `now` after a `tracker(dir).feed`; `own_pong`
+    /// when they end a Pong answering sluice's own Ping (not activity for the idle
+    /// timeout).
+    pub fn relayed(&mut self, dir: Dir, n: usize, own_pong: bool, now: Instant) {
+        match dir {
+            Dir::Up => self.up_mid = !self.up.at_frame_boundary(),
+            Dir::Down => self.down_mid = !self.down.at_frame_boundary(),
+        }
+        if n > 0 && !own_pong {
+            self.last_active = now;
+        }
+    }
+
+    /// The Close codes for a protocol violation by `dir`'s sender: the offender gets
+    /// the violation's code (1002, 1007, 1009), the other side 1001.
+    pub fn violation(dir: Dir, e: FrameError) -> Closes {
+        match dir {
+            Dir::Up => Closes {
+                to_client: Some(e.close_code()),
+                to_backend: Some(GOING_AWAY),
+            },
+            Dir::Down => Closes {
+                to_client: Some(GOING_AWAY),
+                to_backend: Some(e.close_code()),
+            },
+        }
+    }
+
+    /// After a relay pass: has a side ended the tunnel, and what is each side told?
+    /// `None` while both sides are open. A clean end (a Close seen both ways) says
+    /// nothing more; a backend that failed is 1011 to the client and one that left
+    /// 1001 (RFC 6455 §7.4.1); a client that left is 1001 to the backend.
+    pub fn ended(&self, sides: Sides) -> Option<(Closes, &'static str)> {
+        let client_done = sides.client_err || self.client_reset || sides.client_eof;
+        let backend_err = sides.backend_err || self.backend_reset;
+        let backend_done = backend_err || sides.backend_eof;
+        if !client_done && !backend_done {
+            return None;
+        }
+        if self.up.close_seen() && self.down.close_seen() {
+            return Some((Closes::default(), "closed"));
+        }
+        if backend_done {
+            let code = if backend_err {
+                INTERNAL_ERROR
+            } else {
+                GOING_AWAY
+            };
+            let to_client = Some(code);
+            return Some((
+                Closes {
+                    to_client,
+                    ..Closes::default()
+                },
+                "backend went away",
+            ));
+        }
+        let to_backend = Some(GOING_AWAY);
+        Some((
+            Closes {
+                to_backend,
+                ..Closes::default()
+            },
+            "client went away",
+        ))
+    }
+
+    /// Starts closing: the Close frames that may actually be injected (only at a frame
+    /// boundary of that direction, never after that direction carried a Close), or
+    /// `None` when the tunnel is already closing.
+    pub fn finish(&mut self, want: Closes) -> Option<Closes> {
+        if self.finishing {
+            return None;
+        }
+        self.finishing = true;
+        Some(Closes {
+            to_client: want
+                .to_client
+                .filter(|_| !self.down_mid && !self.down.close_seen()),
+            to_backend: want
+                .to_backend
+                .filter(|_| !self.up_mid && !self.up.close_seen()),
+        })
+    }
+
+    /// The client is gone without a goodbye: the Close code the backend may still be
+    /// told (1001), when the stream to it is at a frame boundary.
+    pub fn dropped(&self) -> Option<u16> {
+        (!self.finishing && !self.up_mid && !self.up.close_seen()).then_some(GOING_AWAY)
+    }
+
+    /// The tunnel's deadline fired at `now`: what to do. Pings it asks for are taken as
+    /// sent; `backend_open` is false once the backend connection is gone.
+    pub fn due(&mut self, now: Instant, live: Liveness, backend_open: bool) -> Due {
+        if self.finishing {
+            return Due::Close;
+        }
+        if now >= self.last_active + live.idle {
+            return Due::Finish("idle timeout");
+        }
+        let none = Due::Ping {
+            client: false,
+            backend: false,
+        };
+        let Some(every) = live.ping_every else {
+            return none;
+        };
+        if self.late_side(now, live).is_some() {
+            return Due::Finish("ping timeout");
+        }
+        let client = self.ping_client.is_none()
+            && now >= self.last_client + every
+            && self.down.at_frame_boundary()
+            && !self.down.close_seen();
+        let backend = backend_open
+            && self.ping_backend.is_none()
+            && now >= self.last_backend + every
+            && self.up.at_frame_boundary()
+            && !self.up.close_seen();
+        if client {
+            self.ping_client = Some(now);
+        }
+        if backend {
+            self.ping_backend = Some(now);
+        }
+        Due::Ping { client, backend }
+    }
+
+    /// The side that did not answer a ping within `ping_wait`, if any.
+    pub fn late_side(&self, now: Instant, live: Liveness) -> Option<&'static str> {
+        let late = |sent: Option<Instant>| sent.is_some_and(|s| now >= s + live.ping_wait);
+        if late(self.ping_client) {
+            Some("client")
+        } else if late(self.ping_backend) {
+            Some("backend")
+        } else {
+            None
+        }
+    }
+
+    /// The earliest of: idle expiry, next ping due, ping answer due.
+    pub fn next_deadline(&self, now: Instant, live: Liveness) -> Instant {
+        let mut at = self.last_active + live.idle;
+        if let Some(every) = live.ping_every {
+            for (last, sent) in [
+                (self.last_client, self.ping_client),
+                (self.last_backend, self.ping_backend),
+            ] {
+                let due = match sent {
+                    Some(s) => s + live.ping_wait,
+                    // Due but not sent (the stream stopped mid-frame, or a Close went
+                    // that way): look again an interval from now. The due time itself
+                    // is already past and would fire again at once, forever.
+                    None if last + every <= now => now + every,
+                    None => last + every,
+                };
+                at = at.min(due);
+            }
+        }
+        at
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -69,7 +69,7 @@ impl Reactor {
         self.bufs.release_if_empty(&mut c.rbuf);
         append(&mut c.wbuf, &mut self.bufs, out.as_bytes());
         if close {
-            c.phase = Phase::Closing { linger: true };
+            c.set_phase(Phase::Closing { linger: true });
         }
     }
 

@@ -9,7 +9,7 @@
 
 use super::Reactor;
 use crate::buf::Buf;
-use crate::exchange::{Exchange, Resp};
+use crate::exchange::{After, Exchange, Failure, Resp, StreamEnd};
 use crate::group::SrvId;
 use crate::io::{append, fill, flush, space, Io};
 use crate::session::{Phase, Step};
@@ -17,7 +17,7 @@ use crate::timer::Owner;
 use crate::token::{BRef, CRef};
 use log::{debug, info, warn};
 use mio::Token;
-use protocol::h1::{self, BodyDecoder, BodyKind, Method, Version};
+use protocol::h1::{self, status, BodyDecoder, Method, Version};
 use protocol::Status;
 use std::time::Duration;
 
@@ -56,8 +56,7 @@ impl Reactor {
         let Phase::Exchange(ex) = &self.clients[i].phase else {
             return Step::Again;
         };
-        let early_end = ex.close && !ex.req_body.is_done();
-        if (ex.req_done || early_end) && matches!(ex.resp, Resp::Done) {
+        if ex.complete() {
             self.finish_exchange(i);
             return Step::Again;
         }
@@ -161,14 +160,10 @@ impl Reactor {
         };
         let pending = be.rbuf.as_ref().is_some_and(|r| !r.is_empty());
         if !pending && (be.sock.eof || matches!(got, Io::Error(_))) {
-            match ex.resp {
-                Resp::Done => {}
-                Resp::Body(_) if ex.until_close => {
-                    ex.resp = Resp::Done;
-                    ex.backend_keepalive = false;
-                    return Some(true);
-                }
-                Resp::Await if !ex.resp_started => {
+            match ex.stream_ended() {
+                StreamEnd::Complete => {}
+                StreamEnd::BodyEnded => return Some(true),
+                StreamEnd::BeforeResponse => {
                     let why = if be.sock.eof {
                         "backend closed the connection"
                     } else {
@@ -177,7 +172,7 @@ impl Reactor {
                     self.backend_failed(i, why);
                     return None;
                 }
-                _ => {
+                StreamEnd::Truncated => {
                     let srv = ex.srv;
                     let (peer, name) = (self.clients[i].peer, self.server_name(srv));
                     warn!("{peer}: response from {name} truncated");
@@ -224,18 +219,12 @@ impl Reactor {
                 return None;
             }
         };
-        if !ex.resp_started {
-            ex.resp_started = true;
-            if ex.retained > 0 {
-                if let Some(r) = c.rbuf.as_mut() {
-                    r.consume(ex.retained);
-                }
-                bufs.release_if_empty(&mut c.rbuf);
-                ex.retained = 0;
-                // Only body-less requests are retained: this one is complete now,
-                // and the exchange can finish without another pump_request pass.
-                ex.req_done = ex.req_body.is_done();
+        let retained = ex.response_started();
+        if retained > 0 {
+            if let Some(r) = c.rbuf.as_mut() {
+                r.consume(retained);
             }
+            bufs.release_if_empty(&mut c.rbuf);
         }
         let interim = (100..200).contains(&rh.status);
         if rh.status == 101 {
@@ -272,11 +261,7 @@ impl Reactor {
             // 413 to `Expect: 100-continue`, RFC 9110 §10.1.1): the rest of the body
             // can no longer be told from a next request, so the client connection
             // ends after this response and the backend connection is not reused.
-            let early = !ex.req_body.is_done();
-            ex.close |= rh.body == BodyKind::UntilClose || self.draining || early;
-            ex.status = rh.status;
-            ex.backend_keepalive = rh.keep_alive;
-            ex.until_close = rh.body == BodyKind::UntilClose;
+            ex.final_head(rh.status, rh.body, rh.keep_alive, self.draining);
             be.ka_timeout = rh.keep_alive_timeout.map(|s| Duration::from_secs(s.into()));
         }
         scratch.clear();
@@ -361,52 +346,45 @@ impl Reactor {
         self.passive_failure(srv, "invalid response");
         self.close_exchange_backend(i);
         let msg = format!("bad gateway: invalid response from the server ({why})");
-        self.reject(i, 502, &msg);
+        self.reject(i, status::BAD_GATEWAY, &msg);
     }
 
     /// The backend failed before answering: retry on a fresh connection when safe,
     /// else try another server, else 502.
     pub(crate) fn backend_failed(&mut self, i: usize, why: &'static str) {
+        self.close_exchange_backend(i);
+        let max_body = self.cfg.frontend.max_body_bytes;
         let Phase::Exchange(ex) = &mut self.clients[i].phase else {
             return;
         };
         let srv = ex.srv;
-        let stale = ex.reused && ex.retained > 0 && !ex.retried;
-        self.close_exchange_backend(i);
-        let Phase::Exchange(ex) = &mut self.clients[i].phase else {
-            return;
-        };
-        if stale {
-            // A pooled connection the backend closed just as we reused it: not the
-            // server's fault. Retry once on a fresh connection to the same server.
-            ex.retried = true;
-            ex.backend = None;
-            ex.req_body = BodyDecoder::new(ex.head.body, self.cfg.frontend.max_body_bytes);
-            ex.req_done = false;
-            debug!(
-                "retrying on a fresh connection to {}: {why}",
-                self.server_name(srv)
-            );
-            let c = &mut self.clients[i];
-            let cref = c.cref(i);
-            let at = self.now + self.groups[srv.group].cfg.queue_timeout;
-            c.deadline
-                .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
-            let server = &mut self.groups[srv.group].servers[srv.server];
-            let lim = server.limits();
-            if server.pool.retry_first(cref, lim) {
-                self.open_pooled(srv, true);
+        match ex.failed(max_body) {
+            Failure::RetryFresh => {
+                debug!(
+                    "retrying on a fresh connection to {}: {why}",
+                    self.server_name(srv)
+                );
+                let c = &mut self.clients[i];
+                let cref = c.cref(i);
+                let at = self.now + self.groups[srv.group].cfg.queue_timeout;
+                c.deadline
+                    .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+                let server = &mut self.groups[srv.group].servers[srv.server];
+                let lim = server.limits();
+                if server.pool.retry_first(cref, lim) {
+                    self.open_pooled(srv, true);
+                }
+                self.fail_queue_if_stranded(srv, why);
             }
-            self.fail_queue_if_stranded(srv, why);
-            return;
-        }
-        let retained = ex.retained;
-        self.passive_failure(srv, why);
-        if retained > 0 {
-            self.reroute(i, why);
-        } else {
-            let msg = format!("bad gateway: {why}");
-            self.reject(i, 502, &msg);
+            Failure::Reroute => {
+                self.passive_failure(srv, why);
+                self.reroute(i, why);
+            }
+            Failure::BadGateway => {
+                self.passive_failure(srv, why);
+                let msg = format!("bad gateway: {why}");
+                self.reject(i, status::BAD_GATEWAY, &msg);
+            }
         }
     }
 
@@ -445,7 +423,7 @@ impl Reactor {
         // Abandoned, not just dropped: the backend connection may sit mid-request
         // waiting for body bytes that never come (no event would ever wake it), and
         // its pool slot, queue entry and `active` count must be given back.
-        let old = std::mem::replace(&mut c.phase, Phase::Closing { linger: false });
+        let old = c.set_phase(Phase::Closing { linger: false });
         if let Phase::Exchange(ex) = old {
             self.abandon_exchange(i, token, ex);
         }
@@ -481,17 +459,14 @@ impl Reactor {
         };
         ex.uncount(&mut self.groups);
         let (srv, status, bytes_out, started) = (ex.srv, ex.status, ex.bytes_out, ex.started);
-        let (backend, backend_keepalive) = (ex.backend, ex.backend_keepalive);
-        let body_unread = !ex.req_body.is_done();
-        c.phase = if ex.close || self.draining {
-            // Linger when request body bytes may still be coming: closing with unread
-            // input would reset the connection and could destroy the response.
-            Phase::Closing {
-                linger: body_unread,
-            }
-        } else {
-            Phase::Head { started: None }
-        };
+        let backend = ex.backend;
+        let after = ex.after(self.draining);
+        // Read before the phase is replaced (the exchange goes with it).
+        let reusable = ex.reusable(true);
+        c.set_phase(match after {
+            After::NextRequest => Phase::Head { started: None },
+            After::Close { linger } => Phase::Closing { linger },
+        });
         let at = self.now + self.cfg.frontend.client_idle_timeout;
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
@@ -515,8 +490,7 @@ impl Reactor {
         if let Some(x) = b.get_mut(&mut self.backends) {
             broken = matches!(fill(&mut x.sock, &mut x.rbuf, &mut self.bufs), Io::Error(_));
         }
-        let reusable = backend_keepalive
-            && !body_unread
+        let reusable = reusable
             && !broken
             && b.get(&self.backends)
                 .is_some_and(|x| x.pooled && x.rbuf.is_none() && !x.sock.eof && x.wbuf.is_none());

@@ -5,7 +5,7 @@
 use super::Reactor;
 use crate::backend::BState;
 use crate::buf::BufPool;
-use crate::exchange::{Exchange, Resp, LOG_TARGET};
+use crate::exchange::{Exchange, Expired, Resp, LOG_TARGET};
 use crate::group::{SrvId, HTTP};
 use crate::io::{append, fill, flush, Io};
 use crate::pool::{Acquire, Enqueue};
@@ -13,7 +13,7 @@ use crate::session::{Client, Phase, Step};
 use crate::timer::Owner;
 use crate::token::{BRef, CRef};
 use log::{debug, warn};
-use protocol::h1::{self, BodyDecoder, BodyKind, Method, RequestHead};
+use protocol::h1::{self, status, BodyDecoder, Method, RequestHead};
 use protocol::Status;
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ impl Reactor {
                         }
                         return Step::Again;
                     }
-                    self.reject(i, 431, "request head too large");
+                    self.reject(i, status::HEADERS_TOO_LARGE, "request head too large");
                     return Step::Again;
                 }
                 if let Phase::Head {
@@ -143,7 +143,7 @@ impl Reactor {
         let c = &mut self.clients[i];
         if let Phase::Exchange(_) = c.phase {
             let token = c.token;
-            if let Phase::Exchange(ex) = std::mem::replace(&mut c.phase, Phase::Closed) {
+            if let Phase::Exchange(ex) = c.take_phase() {
                 self.abandon_exchange(i, token, ex);
             }
         }
@@ -153,7 +153,7 @@ impl Reactor {
         h1::write_error_response(status, why, true, &mut self.scratch);
         append(&mut c.wbuf, &mut self.bufs, &self.scratch);
         self.stats.requests += 1;
-        c.phase = Phase::Closing { linger: true };
+        c.set_phase(Phase::Closing { linger: true });
         let at = self.now + LINGER;
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
@@ -174,7 +174,11 @@ impl Reactor {
             return;
         }
         if head.method == Method::Connect {
-            self.reject(i, 405, "CONNECT is not supported by this proxy");
+            self.reject(
+                i,
+                status::METHOD_NOT_ALLOWED,
+                "CONNECT is not supported by this proxy",
+            );
             return;
         }
         self.begin_exchange(i, head, HTTP, None);
@@ -194,7 +198,7 @@ impl Reactor {
         let req_body = BodyDecoder::new(head.body, self.cfg.frontend.max_body_bytes);
         let retries_left = self.groups[group].cfg.retries;
         let c = &mut self.clients[i];
-        c.phase = Phase::Exchange(Exchange {
+        c.set_phase(Phase::Exchange(Exchange {
             backend: None,
             srv: SrvId { group, server: 0 },
             head,
@@ -218,7 +222,7 @@ impl Reactor {
             started: self.now,
             log_target: [0; LOG_TARGET],
             log_target_len: 0,
-        });
+        }));
         if self.cfg.log.access_log {
             if let (Phase::Exchange(ex), Some(rbuf)) = (&mut c.phase, c.rbuf.as_ref()) {
                 let t = head.target.get(rbuf.bytes());
@@ -247,10 +251,10 @@ impl Reactor {
                     "websocket"
                 };
                 let msg = format!("no healthy server in group [{g}]");
-                self.reject(i, 503, &msg);
+                self.reject(i, status::SERVICE_UNAVAILABLE, &msg);
             } else {
                 let msg = format!("bad gateway: {why}");
-                self.reject(i, 502, &msg);
+                self.reject(i, status::BAD_GATEWAY, &msg);
             }
             return;
         };
@@ -296,7 +300,7 @@ impl Reactor {
             }
             Enqueue::Full => {
                 let msg = format!("server queue is full ({} waiting)", lim.queue);
-                self.reject(i, 503, &msg);
+                self.reject(i, status::SERVICE_UNAVAILABLE, &msg);
             }
             Enqueue::Unreachable => self.reroute(i, "connection refused"),
         }
@@ -335,13 +339,11 @@ impl Reactor {
         let Phase::Exchange(ex) = &mut self.clients[i].phase else {
             return;
         };
-        if ex.retries_left == 0 {
+        if !ex.reroute() {
             let msg = format!("bad gateway: {why}");
-            self.reject(i, 502, &msg);
+            self.reject(i, status::BAD_GATEWAY, &msg);
             return;
         }
-        ex.retries_left -= 1;
-        ex.backend = None;
         ex.uncount(&mut self.groups);
         self.choose_server(i, why);
     }
@@ -362,11 +364,13 @@ impl Reactor {
         be.idle_since = None;
         be.deadline
             .set(None, Owner::Backend(be.token.0), &mut self.timers);
-        ex.reused = be.uses > 1;
-        ex.backend = Some(BRef {
-            index: b,
-            token: be.token,
-        });
+        let consume = ex.dispatched(
+            BRef {
+                index: b,
+                token: be.token,
+            },
+            be.uses,
+        );
         let Some(rbuf) = c.rbuf.as_mut() else {
             self.pool_bug("dispatch without a request head");
             return;
@@ -381,18 +385,7 @@ impl Reactor {
         let tunnel = ex.upgrade.is_some();
         h1::write_request_head(rbuf.bytes(), &ex.head, &fwd, tunnel, &mut self.scratch);
         append(&mut be.wbuf, &mut self.bufs, &self.scratch);
-        let retryable = ex.head.method.is_idempotent()
-            && matches!(ex.head.body, BodyKind::None | BodyKind::Length(0))
-            && !ex.retried;
-        if retryable || tunnel {
-            ex.retained = ex.head.head_len;
-        } else {
-            // A retry lands here with `retained` still set from the first attempt:
-            // clear it, or the first response byte would consume head_len bytes more
-            // (the next pipelined request) from rbuf.
-            ex.retained = 0;
-            rbuf.consume(ex.head.head_len);
-        }
+        rbuf.consume(consume);
         let at = self.now + self.groups[ex.srv.group].cfg.response_timeout;
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
@@ -414,7 +407,7 @@ impl Reactor {
             return Step::Close;
         }
         let _ = c.sock.stream.shutdown(std::net::Shutdown::Write);
-        c.phase = Phase::Lingering { discarded: 0 };
+        c.set_phase(Phase::Lingering { discarded: 0 });
         let at = self.now + LINGER;
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
@@ -441,34 +434,48 @@ impl Reactor {
     pub(crate) fn on_client_timeout(&mut self, i: usize) {
         let c = &self.clients[i];
         match &c.phase {
-            Phase::Head { started: Some(_) } => self.reject(i, 408, "request head timeout"),
+            Phase::Head { started: Some(_) } => {
+                self.reject(i, status::REQUEST_TIMEOUT, "request head timeout")
+            }
             Phase::Head { started: None } => {
                 debug!("{}: keep-alive idle timeout", c.peer);
                 self.close_client(i);
                 return;
             }
-            Phase::Exchange(ex) => match ex.backend {
-                None => {
-                    self.reject(i, 503, "timed out waiting for a free server connection");
-                }
-                Some(b) if !ex.resp_started && self.awaits_client_body(ex, b) => {
+            Phase::Exchange(ex) => {
+                let wbuf_empty = ex
+                    .backend
+                    .and_then(|b| b.get(&self.backends))
+                    .is_some_and(|x| x.wbuf.is_none());
+                match ex.expired(wbuf_empty) {
+                    Expired::Queue => self.reject(
+                        i,
+                        status::SERVICE_UNAVAILABLE,
+                        "timed out waiting for a free server connection",
+                    ),
                     // A request body that stopped arriving is the client's fault: 408,
                     // and no passive failure, or a few stalled uploads would eject a
                     // healthy server for everyone (max_fails).
-                    self.reject(i, 408, "request body timeout");
+                    Expired::RequestBody => {
+                        self.reject(i, status::REQUEST_TIMEOUT, "request body timeout")
+                    }
+                    Expired::Response => {
+                        let srv = ex.srv;
+                        self.passive_failure(srv, "response timeout");
+                        self.close_exchange_backend(i);
+                        self.reject(
+                            i,
+                            status::GATEWAY_TIMEOUT,
+                            "the server did not answer in time",
+                        );
+                    }
+                    Expired::Stalled => {
+                        warn!("{}: response stalled, closing", c.peer);
+                        self.close_client(i);
+                        return;
+                    }
                 }
-                Some(_) if !ex.resp_started => {
-                    let srv = ex.srv;
-                    self.passive_failure(srv, "response timeout");
-                    self.close_exchange_backend(i);
-                    self.reject(i, 504, "the server did not answer in time");
-                }
-                Some(_) => {
-                    warn!("{}: response stalled, closing", c.peer);
-                    self.close_client(i);
-                    return;
-                }
-            },
+            }
             Phase::Tunnel(_) => {
                 self.on_tunnel_timeout(i);
                 return;
@@ -479,18 +486,6 @@ impl Reactor {
             }
         }
         self.drive_client(i);
-    }
-
-    /// True when an exchange is stuck on the client: request body bytes are still due
-    /// and everything received was already written to the backend (a backend that
-    /// stopped reading leaves bytes in its wbuf and stays the one to blame, and so
-    /// does one that owes a `100 Continue` the client may be waiting for).
-    fn awaits_client_body(&self, ex: &Exchange, b: BRef) -> bool {
-        // The decoder, not `req_done`: a retained (retryable, body-less) request is
-        // never fed to it, and its decoder is done from the start.
-        !ex.req_body.is_done()
-            && !ex.head.expect_continue
-            && b.get(&self.backends).is_some_and(|x| x.wbuf.is_none())
     }
 }
 

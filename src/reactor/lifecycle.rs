@@ -21,6 +21,7 @@ use crate::health::ServerHealth;
 use crate::session::Phase;
 use crate::timer::Owner;
 use crate::token::CRef;
+use crate::tunnel::Closes;
 use log::{error, info, warn};
 use protocol::ws::close::GOING_AWAY;
 use rand::Rng;
@@ -135,12 +136,11 @@ impl Reactor {
         if !self.client_valid(c) || !matches!(self.clients[c.index].phase, Phase::Tunnel(_)) {
             return;
         }
-        self.finish_tunnel(
-            c.index,
-            Some(GOING_AWAY),
-            Some(GOING_AWAY),
-            "server shutting down",
-        );
+        let both = Closes {
+            to_client: Some(GOING_AWAY),
+            to_backend: Some(GOING_AWAY),
+        };
+        self.finish_tunnel(c.index, both, "server shutting down");
         self.drive_client(c.index);
     }
 

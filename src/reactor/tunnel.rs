@@ -7,22 +7,14 @@ use crate::io::{append, fill, flush, Io};
 use crate::session::{Phase, Step};
 use crate::timer::Owner;
 use crate::token::BRef;
-use crate::tunnel::{Tunnel, FINISH_DRAIN_BYTES, FINISH_GRACE, PING_PAYLOAD};
+use crate::tunnel::{
+    Closes, Dir, Due, Liveness, Sides, Tunnel, FINISH_DRAIN_BYTES, FINISH_GRACE, PING_PAYLOAD,
+};
 use log::{debug, warn};
-use protocol::h1::{self, RequestHead, Version};
-use protocol::ws::close::{GOING_AWAY, INTERNAL_ERROR};
-use protocol::ws::{self, FrameTracker, Role, TrackerConfig, WsEvent};
+use protocol::h1::{self, status, RequestHead, Version};
+use protocol::ws::close::GOING_AWAY;
+use protocol::ws::{self, WsEvent};
 use rand::Rng;
-use std::time::Instant;
-
-/// Which way bytes flow.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Dir {
-    /// Client to backend.
-    Up,
-    /// Backend to client.
-    Down,
-}
 
 /// Outcome of relaying one direction.
 enum Relay {
@@ -47,14 +39,14 @@ impl Reactor {
             Ok(u) => u,
             Err(e) => {
                 let msg = format!("invalid WebSocket upgrade: {e}");
-                self.reject(i, 400, &msg);
+                self.reject(i, status::BAD_REQUEST, &msg);
                 return;
             }
         };
         if head.body != h1::BodyKind::None {
             self.reject(
                 i,
-                400,
+                status::BAD_REQUEST,
                 "invalid WebSocket upgrade: a request body is not allowed",
             );
             return;
@@ -93,39 +85,16 @@ impl Reactor {
         let max = self.groups[WEBSOCKET].cfg.max_message_bytes;
         let c = &mut self.clients[i];
         let cref = c.cref(i);
-        let Phase::Exchange(ex) = std::mem::replace(&mut c.phase, Phase::Closed) else {
+        let Phase::Exchange(ex) = c.take_phase() else {
             return;
         };
         let be = &mut self.backends[b];
         be.state = BState::Tunnel(cref);
-        let t = Tunnel {
-            backend: BRef {
-                index: b,
-                token: be.token,
-            },
-            srv: ex.srv,
-            up: FrameTracker::new(TrackerConfig {
-                from: Role::Client,
-                rsv_allowed,
-                max_message_bytes: max,
-            }),
-            down: FrameTracker::new(TrackerConfig {
-                from: Role::Server,
-                rsv_allowed,
-                max_message_bytes: max,
-            }),
-            last_client: now,
-            last_backend: now,
-            last_active: now,
-            ping_client: None,
-            ping_backend: None,
-            up_mid: false,
-            down_mid: false,
-            client_reset: false,
-            backend_reset: false,
-            finishing: false,
-            discarded: 0,
+        let backend = BRef {
+            index: b,
+            token: be.token,
         };
+        let t = Tunnel::new(backend, ex.srv, rsv_allowed, max, now);
         let (peer, name) = (c.peer, self.server_name(ex.srv));
         debug!("{peer}: WebSocket tunnel to {name}");
         self.stats.requests += 1;
@@ -133,7 +102,7 @@ impl Reactor {
             .stats
             .responses[1] += 1;
         let c = &mut self.clients[i];
-        c.phase = Phase::Tunnel(t);
+        c.set_phase(Phase::Tunnel(t));
         // The server's `active` count taken by the exchange now counts the open
         // tunnel (least-connections load); `drop_tunnel` releases it.
         self.set_tunnel_deadline(i);
@@ -146,7 +115,7 @@ impl Reactor {
         };
         let b = t.backend;
         let alive = b.alive(&self.backends);
-        if t.finishing {
+        if t.finishing() {
             return self.step_finishing(i, alive.then_some(b.index));
         }
         if !alive {
@@ -157,16 +126,12 @@ impl Reactor {
             match self.relay(i, b.index, dir) {
                 Relay::Moved(p) => progress |= p,
                 Relay::Violation(e) => {
-                    let (to_client, to_backend) = match dir {
-                        Dir::Up => (e.close_code(), GOING_AWAY),
-                        Dir::Down => (GOING_AWAY, e.close_code()),
-                    };
-                    let who = if dir == Dir::Up { "client" } else { "backend" };
                     warn!(
-                        "{}: WebSocket {who} broke the protocol: {e}",
-                        self.clients[i].peer
+                        "{}: WebSocket {} broke the protocol: {e}",
+                        self.clients[i].peer,
+                        dir.sender()
                     );
-                    self.finish_tunnel(i, Some(to_client), Some(to_backend), e.as_str());
+                    self.finish_tunnel(i, Tunnel::violation(dir, e), e.as_str());
                     return Step::Again;
                 }
             }
@@ -180,30 +145,17 @@ impl Reactor {
         // reading and then resumed left the tunnel stalled for good.
         progress |= matches!(to_client, Io::Moved(n) if n > 0);
         progress |= matches!(to_backend, Io::Moved(n) if n > 0);
-        let client_err = matches!(to_client, Io::Error(_));
-        let backend_err = matches!(to_backend, Io::Error(_));
         let Phase::Tunnel(t) = &c.phase else {
             return Step::Wait;
         };
-        let client_err = client_err || t.client_reset;
-        let backend_err = backend_err || t.backend_reset;
-        let client_done = client_err || (c.sock.eof && c.rbuf.is_none());
-        let backend_done = backend_err || (be.sock.eof && be.rbuf.is_none());
-        if client_done || backend_done {
-            let clean = t.up.close_seen() && t.down.close_seen();
-            if clean {
-                self.finish_tunnel(i, None, None, "closed");
-            } else if backend_done {
-                // RFC 6455 §7.4.1: 1011 for a server that failed, 1001 for one that left.
-                let code = if backend_err {
-                    INTERNAL_ERROR
-                } else {
-                    GOING_AWAY
-                };
-                self.finish_tunnel(i, Some(code), None, "backend went away");
-            } else {
-                self.finish_tunnel(i, None, Some(GOING_AWAY), "client went away");
-            }
+        let sides = Sides {
+            client_err: matches!(to_client, Io::Error(_)),
+            client_eof: c.sock.eof && c.rbuf.is_none(),
+            backend_err: matches!(to_backend, Io::Error(_)),
+            backend_eof: be.sock.eof && be.rbuf.is_none(),
+        };
+        if let Some((closes, why)) = t.ended(sides) {
+            self.finish_tunnel(i, closes, why);
             return Step::Again;
         }
         if progress {
@@ -220,31 +172,18 @@ impl Reactor {
         let Phase::Tunnel(t) = &mut c.phase else {
             return Relay::Moved(false);
         };
-        let (src_sock, src, dst, tracker) = match dir {
-            Dir::Up => (&mut c.sock, &mut c.rbuf, &mut be.wbuf, &mut t.up),
-            Dir::Down => (&mut be.sock, &mut be.rbuf, &mut c.wbuf, &mut t.down),
+        let (src_sock, src, dst) = match dir {
+            Dir::Up => (&mut c.sock, &mut c.rbuf, &mut be.wbuf),
+            Dir::Down => (&mut be.sock, &mut be.rbuf, &mut c.wbuf),
         };
         let got = fill(src_sock, src, bufs);
         let mut progress = matches!(got, Io::Moved(n) if n > 0);
         if let Io::Error(e) = got {
-            let who = if dir == Dir::Up { "client" } else { "backend" };
-            debug!("{}: WebSocket {who} read failed: {e:?}", c.peer);
-            match dir {
-                Dir::Up => t.client_reset = true,
-                Dir::Down => t.backend_reset = true,
-            }
+            debug!("{}: WebSocket {} read failed: {e:?}", c.peer, dir.sender());
+            t.read_failed(dir);
         }
         if progress {
-            match dir {
-                Dir::Up => {
-                    t.last_client = now;
-                    t.ping_client = None;
-                }
-                Dir::Down => {
-                    t.last_backend = now;
-                    t.ping_backend = None;
-                }
-            }
+            t.heard(dir, now);
         }
         loop {
             let avail = src
@@ -255,22 +194,17 @@ impl Reactor {
                 break;
             }
             let Some(s) = src.as_mut() else { break };
+            let tracker = t.tracker(dir);
             let (n, ev) = match tracker.feed(&s.bytes()[..avail]) {
                 Ok(r) => r,
                 Err(e) => return Relay::Violation(e),
             };
             let own_pong = ev == Some(WsEvent::Pong) && tracker.control_payload() == PING_PAYLOAD;
-            match dir {
-                Dir::Up => t.up_mid = !tracker.at_frame_boundary(),
-                Dir::Down => t.down_mid = !tracker.at_frame_boundary(),
-            }
+            t.relayed(dir, n, own_pong, now);
             if n > 0 {
                 append(dst, bufs, &s.bytes()[..n]);
                 s.consume(n);
                 progress = true;
-                if !own_pong {
-                    t.last_active = now;
-                }
             }
             if n == 0 && ev.is_none() {
                 break;
@@ -279,7 +213,7 @@ impl Reactor {
                 debug!(
                     "{}: WebSocket Close {code:?} from the {}",
                     c.peer,
-                    if dir == Dir::Up { "client" } else { "backend" }
+                    dir.sender()
                 );
             }
         }
@@ -287,15 +221,9 @@ impl Reactor {
         Relay::Moved(progress)
     }
 
-    /// Queues sluice's own Close frames (at frame boundaries only) and starts the
-    /// final flush; both sockets close once flushed or after `FINISH_GRACE`.
-    pub(crate) fn finish_tunnel(
-        &mut self,
-        i: usize,
-        to_client: Option<u16>,
-        to_backend: Option<u16>,
-        why: &str,
-    ) {
+    /// Queues sluice's own Close frames (the tunnel decides which may go) and starts
+    /// the final flush; both sockets close once flushed or after `FINISH_GRACE`.
+    pub(crate) fn finish_tunnel(&mut self, i: usize, want: Closes, why: &str) {
         let mask: [u8; 4] = self.rng.gen();
         let Reactor {
             clients,
@@ -308,22 +236,19 @@ impl Reactor {
         let Phase::Tunnel(t) = &mut c.phase else {
             return;
         };
-        if t.finishing {
+        let Some(closes) = t.finish(want) else {
             return;
-        }
-        t.finishing = true;
+        };
         debug!("{}: closing WebSocket tunnel: {why}", c.peer);
-        if let Some(code) = to_client.filter(|_| !t.down_mid && !t.down.close_seen()) {
+        if let Some(code) = closes.to_client {
             scratch.clear();
             ws::write_close(code, why.as_bytes(), None, scratch);
             append(&mut c.wbuf, bufs, scratch);
         }
-        if let Some(be) = t.backend.get_mut(backends) {
-            if let Some(code) = to_backend.filter(|_| !t.up_mid && !t.up.close_seen()) {
-                scratch.clear();
-                ws::write_close(code, why.as_bytes(), Some(mask), scratch);
-                append(&mut be.wbuf, bufs, scratch);
-            }
+        if let (Some(code), Some(be)) = (closes.to_backend, t.backend.get_mut(backends)) {
+            scratch.clear();
+            ws::write_close(code, why.as_bytes(), Some(mask), scratch);
+            append(&mut be.wbuf, bufs, scratch);
         }
         let at = self.now + FINISH_GRACE;
         c.deadline
@@ -375,11 +300,20 @@ impl Reactor {
         }
     }
 
-    /// Idle, ping and finish deadlines of a tunnel.
+    /// The group's tunnel liveness settings.
+    fn liveness(&self) -> Liveness {
+        let cfg = &self.groups[WEBSOCKET].cfg;
+        Liveness {
+            idle: cfg.idle_timeout,
+            ping_every: cfg.ping_interval,
+            ping_wait: cfg.ping_timeout,
+        }
+    }
+
+    /// Idle, ping and finish deadlines of a tunnel: the tunnel decides, this sends.
     pub(crate) fn on_tunnel_timeout(&mut self, i: usize) {
         let now = self.now;
-        let cfg = &self.groups[WEBSOCKET].cfg;
-        let (idle, ping_every, ping_wait) = (cfg.idle_timeout, cfg.ping_interval, cfg.ping_timeout);
+        let live = self.liveness();
         let mask: [u8; 4] = self.rng.gen();
         let Reactor {
             clients,
@@ -392,51 +326,40 @@ impl Reactor {
         let Phase::Tunnel(t) = &mut c.phase else {
             return;
         };
-        if t.finishing {
-            self.close_client(i);
-            return;
-        }
-        if now >= t.last_active + idle {
-            self.finish_tunnel(i, Some(GOING_AWAY), Some(GOING_AWAY), "idle timeout");
-            self.drive_client(i);
-            return;
-        }
-        if let Some(every) = ping_every {
-            let late = |sent: Option<Instant>| sent.is_some_and(|s| now >= s + ping_wait);
-            if late(t.ping_client) || late(t.ping_backend) {
-                let who = if late(t.ping_client) {
-                    "client"
-                } else {
-                    "backend"
+        let backend = t.backend.get_mut(backends);
+        match t.due(now, live, backend.is_some()) {
+            Due::Close => {
+                self.close_client(i);
+                return;
+            }
+            Due::Finish(why) => {
+                if let Some(side) = t.late_side(now, live) {
+                    warn!(
+                        "{}: WebSocket {side} did not answer a ping in {:?}",
+                        c.peer, live.ping_wait
+                    );
+                }
+                let both = Closes {
+                    to_client: Some(GOING_AWAY),
+                    to_backend: Some(GOING_AWAY),
                 };
-                warn!(
-                    "{}: WebSocket {who} did not answer a ping in {ping_wait:?}",
-                    c.peer
-                );
-                self.finish_tunnel(i, Some(GOING_AWAY), Some(GOING_AWAY), "ping timeout");
+                self.finish_tunnel(i, both, why);
                 self.drive_client(i);
                 return;
             }
-            if t.ping_client.is_none()
-                && now >= t.last_client + every
-                && t.down.at_frame_boundary()
-                && !t.down.close_seen()
-            {
-                scratch.clear();
-                ws::write_ping(PING_PAYLOAD, None, scratch);
-                append(&mut c.wbuf, bufs, scratch);
-                t.ping_client = Some(now);
-            }
-            if let Some(be) = t.backend.get_mut(backends) {
-                if t.ping_backend.is_none()
-                    && now >= t.last_backend + every
-                    && t.up.at_frame_boundary()
-                    && !t.up.close_seen()
-                {
+            Due::Ping {
+                client,
+                backend: to_backend,
+            } => {
+                if client {
+                    scratch.clear();
+                    ws::write_ping(PING_PAYLOAD, None, scratch);
+                    append(&mut c.wbuf, bufs, scratch);
+                }
+                if let (true, Some(be)) = (to_backend, backend) {
                     scratch.clear();
                     ws::write_ping(PING_PAYLOAD, Some(mask), scratch);
                     append(&mut be.wbuf, bufs, scratch);
-                    t.ping_backend = Some(now);
                 }
             }
         }
@@ -444,29 +367,12 @@ impl Reactor {
         self.drive_client(i);
     }
 
-    /// The earliest of: idle expiry, next ping due, ping answer due.
+    /// Asks the tunnel for its next deadline and arms the client's timer with it.
     fn set_tunnel_deadline(&mut self, i: usize) {
-        let now = self.now;
-        let cfg = &self.groups[WEBSOCKET].cfg;
+        let (now, live) = (self.now, self.liveness());
         let c = &mut self.clients[i];
         let Phase::Tunnel(t) = &c.phase else { return };
-        let mut at = t.last_active + cfg.idle_timeout;
-        if let Some(every) = cfg.ping_interval {
-            for (last, sent) in [
-                (t.last_client, t.ping_client),
-                (t.last_backend, t.ping_backend),
-            ] {
-                let due = match sent {
-                    Some(s) => s + cfg.ping_timeout,
-                    // Due but not sent (the stream stopped mid-frame, or a Close went
-                    // that way): look again an interval from now. The due time itself
-                    // is already past and would fire again at once, forever.
-                    None if last + every <= now => now + every,
-                    None => last + every,
-                };
-                at = at.min(due);
-            }
-        }
+        let at = t.next_deadline(now, live);
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
     }
@@ -477,15 +383,10 @@ impl Reactor {
         let server = &mut self.groups[t.srv.group].servers[t.srv.server];
         server.active = server.active.saturating_sub(1);
         if let Some(be) = t.backend.get_mut(&mut self.backends) {
-            if !t.finishing && !t.up_mid && !t.up.close_seen() {
+            if let Some(code) = t.dropped() {
                 let mask: [u8; 4] = self.rng.gen();
                 self.scratch.clear();
-                ws::write_close(
-                    GOING_AWAY,
-                    b"client went away",
-                    Some(mask),
-                    &mut self.scratch,
-                );
+                ws::write_close(code, b"client went away", Some(mask), &mut self.scratch);
                 append(&mut be.wbuf, &mut self.bufs, &self.scratch);
                 let _ = flush(&mut be.sock, &mut be.wbuf, &mut self.bufs);
             }

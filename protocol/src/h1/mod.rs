@@ -21,6 +21,7 @@ mod body;
 mod head;
 mod response;
 mod rewrite;
+pub mod status;
 
 use core::fmt;
 
@@ -222,10 +223,10 @@ impl ParseError {
     /// The status code to answer with: 400, 413, 431 or 501.
     pub fn status(self) -> u16 {
         match self {
-            ParseError::HeadTooLarge | ParseError::TooManyHeaders => 431,
-            ParseError::BodyTooLarge => 413,
-            ParseError::UnsupportedTransferEncoding => 501,
-            _ => 400,
+            ParseError::HeadTooLarge | ParseError::TooManyHeaders => status::HEADERS_TOO_LARGE,
+            ParseError::BodyTooLarge => status::CONTENT_TOO_LARGE,
+            ParseError::UnsupportedTransferEncoding => status::NOT_IMPLEMENTED,
+            _ => status::BAD_REQUEST,
         }
     }
 

@@ -1,0 +1,248 @@
+//! The tunnel's rules with scripted frames and time, no sockets.
+
+use super::*;
+use protocol::ws::close::{PROTOCOL_ERROR, TOO_BIG};
+use protocol::ws::{self, WsEvent};
+
+const MASK: [u8; 4] = [1, 2, 3, 4];
+
+fn live(ping: Option<u64>) -> Liveness {
+    Liveness {
+        idle: Duration::from_secs(60),
+        ping_every: ping.map(Duration::from_secs),
+        ping_wait: Duration::from_secs(5),
+    }
+}
+
+fn tunnel(now: Instant) -> Tunnel {
+    let backend = BRef {
+        index: 0,
+        token: mio::Token(7),
+    };
+    let srv = SrvId {
+        group: 1,
+        server: 0,
+    };
+    Tunnel::new(backend, srv, 0, 1 << 20, now)
+}
+
+/// A masked (client) or unmasked (server) binary frame with `len` payload bytes.
+fn binary(len: usize, masked: bool) -> Vec<u8> {
+    let mut v = vec![0x82];
+    assert!(len < 126);
+    v.push(len as u8 | if masked { 0x80 } else { 0 });
+    if masked {
+        v.extend_from_slice(&MASK);
+    }
+    v.extend(std::iter::repeat_n(0u8, len));
+    v
+}
+
+/// Feeds `bytes` in `dir` the way the relay does and reports the last event.
+fn feed(t: &mut Tunnel, dir: Dir, bytes: &[u8], now: Instant) -> Option<WsEvent> {
+    let mut at = 0;
+    let mut last = None;
+    while at < bytes.len() {
+        let (n, ev) = t.tracker(dir).feed(&bytes[at..]).expect("valid frames");
+        let own_pong =
+            ev == Some(WsEvent::Pong) && t.tracker(dir).control_payload() == PING_PAYLOAD;
+        t.relayed(dir, n, own_pong, now);
+        at += n;
+        last = ev.or(last);
+        if n == 0 && ev.is_none() {
+            break;
+        }
+    }
+    last
+}
+
+#[test]
+fn a_violation_closes_the_offender_with_its_code_and_the_other_side_with_1001() {
+    let up = Tunnel::violation(Dir::Up, ws::FrameError::MessageTooBig);
+    assert_eq!(up.to_client, Some(TOO_BIG));
+    assert_eq!(up.to_backend, Some(GOING_AWAY));
+    let down = Tunnel::violation(Dir::Down, ws::FrameError::MaskedServerFrame);
+    assert_eq!(down.to_client, Some(GOING_AWAY));
+    assert_eq!(down.to_backend, Some(PROTOCOL_ERROR));
+}
+
+#[test]
+fn how_a_side_ends_picks_the_code() {
+    let now = Instant::now();
+    let t = tunnel(now);
+    assert!(t.ended(Sides::default()).is_none(), "both open");
+    let reset = Sides {
+        backend_err: true,
+        ..Sides::default()
+    };
+    let (c, why) = t.ended(reset).unwrap();
+    assert_eq!((c.to_client, c.to_backend), (Some(INTERNAL_ERROR), None));
+    assert_eq!(why, "backend went away");
+    let left = Sides {
+        backend_eof: true,
+        ..Sides::default()
+    };
+    assert_eq!(t.ended(left).unwrap().0.to_client, Some(GOING_AWAY));
+    let client = Sides {
+        client_eof: true,
+        ..Sides::default()
+    };
+    let (c, why) = t.ended(client).unwrap();
+    assert_eq!((c.to_client, c.to_backend), (None, Some(GOING_AWAY)));
+    assert_eq!(why, "client went away");
+    // A read reset remembered from the relay counts as the backend failing.
+    let mut t = tunnel(now);
+    t.read_failed(Dir::Down);
+    let (c, _) = t.ended(Sides::default()).unwrap();
+    assert_eq!(c.to_client, Some(INTERNAL_ERROR));
+}
+
+#[test]
+fn a_close_seen_both_ways_ends_quietly() {
+    let now = Instant::now();
+    let mut t = tunnel(now);
+    let mut up = Vec::new();
+    ws::write_close(1000, b"", Some(MASK), &mut up);
+    let mut down = Vec::new();
+    ws::write_close(1000, b"", None, &mut down);
+    feed(&mut t, Dir::Up, &up, now);
+    feed(&mut t, Dir::Down, &down, now);
+    let eof = Sides {
+        backend_eof: true,
+        client_eof: true,
+        ..Sides::default()
+    };
+    let (c, why) = t.ended(eof).unwrap();
+    assert_eq!(c, Closes::default());
+    assert_eq!(why, "closed");
+}
+
+#[test]
+fn closes_are_injected_only_at_frame_boundaries_and_once() {
+    let now = Instant::now();
+    let want = Closes {
+        to_client: Some(GOING_AWAY),
+        to_backend: Some(GOING_AWAY),
+    };
+    // The backend stopped inside a frame: nothing may go to the client.
+    let mut t = tunnel(now);
+    let frame = binary(10, false);
+    feed(&mut t, Dir::Down, &frame[..5], now);
+    let got = t.finish(want).unwrap();
+    assert_eq!(got.to_client, None);
+    assert_eq!(got.to_backend, Some(GOING_AWAY));
+    assert!(t.finishing());
+    assert_eq!(t.finish(want), None, "a second finish says nothing");
+    // The client already sent its Close: no second Close goes to the backend.
+    let mut t = tunnel(now);
+    let mut close = Vec::new();
+    ws::write_close(1000, b"", Some(MASK), &mut close);
+    feed(&mut t, Dir::Up, &close, now);
+    let got = t.finish(want).unwrap();
+    assert_eq!((got.to_client, got.to_backend), (Some(GOING_AWAY), None));
+}
+
+#[test]
+fn a_client_that_vanished_leaves_1001_for_the_backend_only_at_a_boundary() {
+    let now = Instant::now();
+    let mut t = tunnel(now);
+    assert_eq!(t.dropped(), Some(GOING_AWAY));
+    let frame = binary(10, true);
+    feed(&mut t, Dir::Up, &frame[..8], now);
+    assert_eq!(t.dropped(), None, "mid-frame");
+    feed(&mut t, Dir::Up, &frame[8..], now);
+    assert_eq!(t.dropped(), Some(GOING_AWAY));
+    t.finish(Closes::default());
+    assert_eq!(t.dropped(), None, "already said goodbye");
+}
+
+#[test]
+fn idle_and_ping_deadlines() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let mut t = tunnel(t0);
+    // No pings configured: only the idle timeout.
+    assert_eq!(t.next_deadline(t0, live(None)), t0 + s(60));
+    assert_eq!(
+        t.due(t0 + s(30), live(None), true),
+        Due::Ping {
+            client: false,
+            backend: false
+        }
+    );
+    assert_eq!(
+        t.due(t0 + s(60), live(None), true),
+        Due::Finish("idle timeout")
+    );
+
+    // Pings every 10 s: both sides are pinged once, then must answer within 5 s.
+    let mut t = tunnel(t0);
+    let l = live(Some(10));
+    assert_eq!(t.next_deadline(t0, l), t0 + s(10));
+    let due = t.due(t0 + s(10), l, true);
+    assert_eq!(
+        due,
+        Due::Ping {
+            client: true,
+            backend: true
+        }
+    );
+    assert_eq!(t.next_deadline(t0 + s(10), l), t0 + s(15));
+    // The client answers; the backend does not.
+    t.heard(Dir::Up, t0 + s(12));
+    assert_eq!(t.late_side(t0 + s(15), l), Some("backend"));
+    assert_eq!(t.due(t0 + s(15), l, true), Due::Finish("ping timeout"));
+}
+
+#[test]
+fn a_ping_due_mid_frame_waits_an_interval_instead_of_firing_again_at_once() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let l = live(Some(10));
+    let mut t = tunnel(t0);
+    let frame = binary(10, false);
+    feed(&mut t, Dir::Down, &frame[..4], t0);
+    t.heard(Dir::Down, t0);
+    let due = t.due(t0 + s(10), l, false);
+    assert_eq!(
+        due,
+        Due::Ping {
+            client: false,
+            backend: false
+        }
+    );
+    // The regression: a deadline at the (past) due time spins the reactor.
+    assert!(t.next_deadline(t0 + s(10), l) > t0 + s(10));
+}
+
+#[test]
+fn a_pong_to_sluices_own_ping_is_not_activity() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let mut t = tunnel(t0);
+    let mut pong = Vec::new();
+    ws::write_pong(PING_PAYLOAD, Some(MASK), &mut pong);
+    assert_eq!(
+        feed(&mut t, Dir::Up, &pong, t0 + s(50)),
+        Some(WsEvent::Pong)
+    );
+    assert_eq!(
+        t.due(t0 + s(60), live(None), true),
+        Due::Finish("idle timeout")
+    );
+    // Any other frame is.
+    let mut t = tunnel(t0);
+    feed(&mut t, Dir::Up, &binary(3, true), t0 + s(50));
+    assert_ne!(
+        t.due(t0 + s(60), live(None), true),
+        Due::Finish("idle timeout")
+    );
+}
+
+#[test]
+fn finishing_tunnels_close_when_their_deadline_fires() {
+    let t0 = Instant::now();
+    let mut t = tunnel(t0);
+    t.finish(Closes::default());
+    assert_eq!(t.due(t0, live(Some(1)), true), Due::Close);
+}
