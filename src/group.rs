@@ -8,6 +8,7 @@ use crate::balance::{Balancer, Candidate};
 use crate::config::{self, ServerConfig};
 use crate::health::{HealthParams, ServerHealth};
 use crate::pool::{Limits, Pool};
+use log::info;
 use rand::Rng;
 use std::time::{Duration, Instant};
 
@@ -136,10 +137,135 @@ impl Group {
         self.balancer.pick(&self.candidates, rng)
     }
 
+    /// Applies a reloaded group configuration in place. Servers are matched by name and
+    /// address: a kept server keeps its pool, health and counters and takes its new
+    /// settings; a new one is appended (indices held by connections, queues and timers
+    /// stay valid, so nothing is ever removed from the list); one that is gone is
+    /// flagged `removed` (no picks, probes or refills; its connections finish). A
+    /// removed server that comes back is reused. Returns the servers removed by this
+    /// reload, for the caller to stop their probes and close their idle connections.
+    pub fn reconfigure(&mut self, cfg: &config::Group, now: Instant) -> Vec<usize> {
+        let params = health_params(cfg);
+        let mut keep = vec![false; self.servers.len()];
+        for scfg in &cfg.servers {
+            let found = self
+                .servers
+                .iter()
+                .position(|s| s.cfg.name == scfg.name && s.cfg.addr == scfg.addr);
+            match found {
+                Some(s) => {
+                    keep[s] = true;
+                    let server = &mut self.servers[s];
+                    if server.removed {
+                        info!("{} {} added back", scfg.name, scfg.addr);
+                    }
+                    server.removed = false;
+                    server.cfg = scfg.clone();
+                    if let Some(t) = server.health.set_params(params, scfg.weight) {
+                        info!(
+                            "{} {}: health checks off, now {:?}",
+                            scfg.name, scfg.addr, t.to
+                        );
+                    }
+                }
+                None => {
+                    info!("{} {} added", scfg.name, scfg.addr);
+                    keep.push(true);
+                    self.servers.push(Server {
+                        cfg: scfg.clone(),
+                        pool: Default::default(),
+                        health: ServerHealth::new(params, scfg.weight, now, Duration::ZERO),
+                        active: 0,
+                        stats: ServerStats::default(),
+                        probe_timer: Default::default(),
+                        removed: false,
+                    });
+                }
+            }
+        }
+        self.cfg = cfg.clone();
+        let mut removed = Vec::new();
+        for (s, kept) in keep.iter().enumerate() {
+            let server = &mut self.servers[s];
+            if !kept && !server.removed {
+                info!(
+                    "{} {} removed: no new work, connections drain",
+                    server.cfg.name, server.cfg.addr
+                );
+                server.removed = true;
+                removed.push(s);
+            }
+        }
+        self.reset_balancer();
+        removed
+    }
+
     /// Rebuilds the balancer after the algorithm or the server list changed (reload).
     pub fn reset_balancer(&mut self) {
         self.balancer
             .set_algorithm(self.cfg.algorithm, self.servers.len());
         self.candidates = Vec::with_capacity(self.servers.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(servers: &str) -> config::Group {
+        let text = format!("[http]\n{servers}");
+        let no_dns = |_: &str, _: u16| Err("no names here".to_string());
+        config::parse(&text, "test.ini", &no_dns)
+            .expect("valid config")
+            .http
+    }
+
+    fn names(g: &Group) -> Vec<(String, bool)> {
+        let s = g.servers.iter();
+        s.map(|s| (format!("{} {}", s.cfg.name, s.cfg.addr), s.removed))
+            .collect()
+    }
+
+    #[test]
+    fn reload_matches_servers_by_name_and_address() {
+        let now = Instant::now();
+        let a = "server1_addr = 127.0.0.1:1\nserver2_addr = 127.0.0.1:2\n";
+        let mut g = Group::new(&cfg(a), now);
+        g.servers[0].stats.requests = 5;
+        // server2 moves to a new address: the old one is removed, the new one added;
+        // server1 keeps its counters.
+        let b = "server1_addr = 127.0.0.1:1\nserver2_addr = 127.0.0.1:3\n";
+        assert_eq!(g.reconfigure(&cfg(b), now), vec![1]);
+        assert_eq!(
+            names(&g),
+            vec![
+                ("server1 127.0.0.1:1".into(), false),
+                ("server2 127.0.0.1:2".into(), true),
+                ("server2 127.0.0.1:3".into(), false),
+            ]
+        );
+        assert_eq!(g.servers[0].stats.requests, 5, "kept, not rebuilt");
+        // Removed servers get no picks.
+        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        for _ in 0..10 {
+            assert_ne!(g.pick(now, 0, &mut rng), Some(1));
+        }
+        // Reloading the old list brings the removed server back in its old slot, and
+        // removes the other; nothing is ever taken out of the list.
+        assert_eq!(g.reconfigure(&cfg(a), now), vec![2]);
+        assert_eq!(g.servers.len(), 3);
+        assert!(!g.servers[1].removed && g.servers[2].removed);
+        // Reloading the same list again removes nothing.
+        assert!(g.reconfigure(&cfg(a), now).is_empty());
+    }
+
+    #[test]
+    fn reload_applies_new_settings_to_kept_servers() {
+        let now = Instant::now();
+        let mut g = Group::new(&cfg("server1_addr = 127.0.0.1:1\n"), now);
+        let b = "server1_addr = 127.0.0.1:1\nserver1_weight = 7\nserver1_max_workers = 9\n";
+        g.reconfigure(&cfg(b), now);
+        assert_eq!(g.servers[0].cfg.weight, 7);
+        assert_eq!(g.servers[0].limits().max, 9);
     }
 }

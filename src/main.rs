@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 //! The `sluice` command: parse arguments, load the configuration, run the reactor.
 
 use std::process::ExitCode;

@@ -108,7 +108,28 @@ pub enum Phase {
     Closed,
 }
 
+/// What a drain does with a session, by phase.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Drain {
+    /// Idle between requests: close it now.
+    Close,
+    /// A WebSocket tunnel: send 1001 at a random time in the first half of the drain.
+    Tunnel,
+    /// Mid-request or closing: let it finish (the response says `Connection: close`).
+    Finish,
+}
+
 impl Phase {
+    /// What a drain does with a session in this phase; `buffered` when it holds
+    /// unread input or unsent output (a request is arriving or an answer leaving).
+    pub fn on_drain(&self, buffered: bool) -> Drain {
+        match self {
+            Phase::Head { started: None } if !buffered => Drain::Close,
+            Phase::Tunnel(_) => Drain::Tunnel,
+            _ => Drain::Finish,
+        }
+    }
+
     /// The phase's name, for logs and traces.
     pub fn name(&self) -> &'static str {
         match self {
@@ -179,5 +200,49 @@ impl Client {
     /// The peer IP for logs.
     pub fn ip_str(&self) -> &str {
         self.peer.ip_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drain_closes_idle_sessions_and_lets_the_rest_finish() {
+        let idle = Phase::Head { started: None };
+        assert_eq!(idle.on_drain(false), Drain::Close);
+        assert_eq!(idle.on_drain(true), Drain::Finish, "a request is arriving");
+        let reading = Phase::Head {
+            started: Some(Instant::now()),
+        };
+        assert_eq!(reading.on_drain(false), Drain::Finish);
+        let closing = Phase::Closing { linger: false };
+        assert_eq!(closing.on_drain(false), Drain::Finish);
+        let lingering = Phase::Lingering { discarded: 0 };
+        assert_eq!(lingering.on_drain(false), Drain::Finish);
+    }
+
+    #[test]
+    fn a_drain_schedules_tunnels() {
+        let t = Tunnel::new(
+            crate::token::BRef {
+                index: 1,
+                token: Token(1),
+            },
+            crate::group::SrvId {
+                group: 1,
+                server: 0,
+            },
+            0,
+            1024,
+            Instant::now(),
+        );
+        assert_eq!(Phase::Tunnel(t).on_drain(true), Drain::Tunnel);
+    }
+
+    #[test]
+    fn phase_names() {
+        assert_eq!(Phase::Closed.name(), "closed");
+        assert_eq!(Phase::Head { started: None }.name(), "head");
     }
 }

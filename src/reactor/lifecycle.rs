@@ -16,9 +16,8 @@
 
 use super::Reactor;
 use crate::config::{self, Config};
-use crate::group::{self, Server, ServerStats, SrvId};
-use crate::health::ServerHealth;
-use crate::session::Phase;
+use crate::group::SrvId;
+use crate::session::{Drain, Phase};
 use crate::timer::Owner;
 use crate::token::CRef;
 use crate::tunnel::Closes;
@@ -73,16 +72,14 @@ impl Reactor {
         let window = timeout / 2;
         let mut idle = Vec::new();
         for (i, c) in self.clients.iter() {
-            match &c.phase {
-                Phase::Head { started: None } if c.rbuf.is_none() && c.wbuf.is_none() => {
-                    idle.push(i)
-                }
-                Phase::Tunnel(_) => {
+            match c.phase.on_drain(c.rbuf.is_some() || c.wbuf.is_some()) {
+                Drain::Close => idle.push(i),
+                Drain::Tunnel => {
                     let offset =
                         Duration::from_micros(self.rng.gen_range(0..=window.as_micros() as u64));
                     self.drain_tunnels.push((now + offset, c.cref(i)));
                 }
-                _ => {}
+                Drain::Finish => {}
             }
         }
         for i in idle {
@@ -173,59 +170,7 @@ impl Reactor {
         }
         let groups = [new.http.clone(), new.websocket.clone()];
         for (g, gcfg) in groups.iter().enumerate() {
-            let params = group::health_params(gcfg);
-            let old = &mut self.groups[g];
-            let mut keep = vec![false; old.servers.len()];
-            for scfg in &gcfg.servers {
-                let found = old
-                    .servers
-                    .iter()
-                    .position(|s| s.cfg.name == scfg.name && s.cfg.addr == scfg.addr);
-                match found {
-                    Some(s) => {
-                        keep[s] = true;
-                        let server = &mut old.servers[s];
-                        if server.removed {
-                            info!("{} {} added back", scfg.name, scfg.addr);
-                        }
-                        server.removed = false;
-                        server.cfg = scfg.clone();
-                        if let Some(t) = server.health.set_params(params, scfg.weight) {
-                            info!(
-                                "{} {}: health checks off, now {:?}",
-                                scfg.name, scfg.addr, t.to
-                            );
-                        }
-                    }
-                    None => {
-                        info!("{} {} added", scfg.name, scfg.addr);
-                        keep.push(true);
-                        old.servers.push(Server {
-                            cfg: scfg.clone(),
-                            pool: Default::default(),
-                            health: ServerHealth::new(params, scfg.weight, now, Duration::ZERO),
-                            active: 0,
-                            stats: ServerStats::default(),
-                            probe_timer: Default::default(),
-                            removed: false,
-                        });
-                    }
-                }
-            }
-            old.cfg = gcfg.clone();
-            let mut removed = Vec::new();
-            for (s, kept) in keep.iter().enumerate() {
-                let server = &mut old.servers[s];
-                if !kept && !server.removed {
-                    info!(
-                        "{} {} removed: no new work, connections drain",
-                        server.cfg.name, server.cfg.addr
-                    );
-                    server.removed = true;
-                    removed.push(s);
-                }
-            }
-            old.reset_balancer();
+            let removed = self.groups[g].reconfigure(gcfg, now);
             for s in removed {
                 let srv = SrvId {
                     group: g,
