@@ -13,6 +13,39 @@ use std::time::{Duration, Instant};
 /// Close an idle connection this long before the backend's announced keep-alive timeout.
 pub(crate) const KEEPALIVE_MARGIN: Duration = Duration::from_millis(500);
 
+/// When an idle pooled connection (idle since `idle_since`, or re-armed then) is looked
+/// at again, and what it means then: above
+/// the pool's minimum it is closed after `worker_timeout` (shrink); a backend that
+/// announced `Keep-Alive: timeout=N` is left `KEEPALIVE_MARGIN` before it would close
+/// the connection itself (the race of a request sent as the backend closes).
+pub fn idle_deadline(
+    idle_since: Instant,
+    above_min: bool,
+    worker_timeout: Duration,
+    ka_timeout: Option<Duration>,
+) -> Option<Instant> {
+    let shrink = above_min.then(|| idle_since + worker_timeout);
+    let ka = ka_timeout.map(|ka| idle_since + ka.saturating_sub(KEEPALIVE_MARGIN));
+    match (shrink, ka) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// An idle connection's deadline fired at `now`: close it (true) or keep it.
+pub fn idle_expired(
+    now: Instant,
+    idle_since: Option<Instant>,
+    above_min: bool,
+    ka_timeout: Option<Duration>,
+) -> bool {
+    let ka_expired = match (ka_timeout, idle_since) {
+        (Some(ka), Some(since)) => now + KEEPALIVE_MARGIN >= since + ka,
+        _ => false,
+    };
+    above_min || ka_expired
+}
+
 /// What a backend connection is doing.
 pub enum BState {
     /// Non-blocking connect in progress.
@@ -97,5 +130,37 @@ impl Backend {
             Err(e) if e.kind() == std::io::ErrorKind::NotConnected => None,
             Err(_) => Some(false),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_connections_shrink_above_min_and_leave_before_the_backend_closes_them() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(
+            idle_deadline(t0, false, s(60), None),
+            None,
+            "kept forever at min"
+        );
+        assert_eq!(idle_deadline(t0, true, s(60), None), Some(t0 + s(60)));
+        let ka = Some(s(5));
+        let margin = s(5) - KEEPALIVE_MARGIN;
+        assert_eq!(idle_deadline(t0, false, s(60), ka), Some(t0 + margin));
+        assert_eq!(
+            idle_deadline(t0, true, s(1), ka),
+            Some(t0 + s(1)),
+            "the sooner"
+        );
+        assert!(!idle_expired(t0 + s(1), Some(t0), false, ka));
+        assert!(idle_expired(t0 + margin, Some(t0), false, ka));
+        assert!(idle_expired(t0, Some(t0), true, None), "shrink");
+        assert!(
+            !idle_expired(t0 + s(3600), Some(t0), false, None),
+            "min is kept"
+        );
     }
 }

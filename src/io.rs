@@ -8,14 +8,14 @@
 //! `WouldBlock` never leaves this module and `Interrupted` is retried here.
 //!
 //! `Stream` and `Listener` are mio's TCP types. With the `sim` feature (fuzzing and
-//! the deterministic scenario tests only) they are `crate::sim`'s in-memory ones with
+//! the deterministic scenario tests only) they are `crate::simnet`'s in-memory ones with
 //! the same methods, so the reactor above runs unchanged on a simulated network.
 
 use crate::buf::{Buf, BufPool};
 use std::io::{self, Read, Write};
 
 #[cfg(feature = "sim")]
-pub use crate::sim::{Listener, Stream};
+pub use crate::simnet::{Listener, Stream};
 #[cfg(not(feature = "sim"))]
 pub use mio::net::{TcpListener as Listener, TcpStream as Stream};
 

@@ -23,6 +23,8 @@ pub mod reactor;
 pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
+#[cfg(feature = "sim")]
+pub mod simnet;
 pub mod timer;
 pub mod token;
 pub mod tunnel;

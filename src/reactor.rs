@@ -546,7 +546,7 @@ impl Reactor {
         let now = self.now;
         while let Some(owner) = self.timers.pop_due(now) {
             #[cfg(feature = "sim")]
-            crate::sim::work(crate::sim::Work::TimerPop, &|| format!("{owner:?}"));
+            crate::simnet::work(crate::simnet::Work::TimerPop, &|| format!("{owner:?}"));
             match owner {
                 Owner::Client(t) => {
                     let (_, i) = token::decode(t);

@@ -2,13 +2,12 @@
 //! closing them, and carrying out the pool's decisions on the sockets; passive health.
 
 use super::Reactor;
-use crate::backend::{BState, KEEPALIVE_MARGIN};
+use crate::backend::{idle_deadline, idle_expired, BState};
 use crate::group::SrvId;
 use crate::timer::Owner;
 use crate::token::CRef;
 use log::{debug, warn};
 use std::io::Read;
-use std::time::Instant;
 
 impl Reactor {
     /// Opens `min_workers` connections to every usable HTTP server.
@@ -158,14 +157,8 @@ impl Reactor {
     fn set_idle_deadline(&mut self, i: usize) {
         let b = &self.backends[i];
         let server = &self.groups[b.srv.group].servers[b.srv.server];
-        let mut at = None;
-        if server.pool.above_min(server.limits()) {
-            at = Some(self.now + server.cfg.worker_timeout);
-        }
-        if let Some(ka) = b.ka_timeout {
-            let ka_at = self.now + ka.saturating_sub(KEEPALIVE_MARGIN);
-            at = Some(at.map_or(ka_at, |a: Instant| a.min(ka_at)));
-        }
+        let above_min = server.pool.above_min(server.limits());
+        let at = idle_deadline(self.now, above_min, server.cfg.worker_timeout, b.ka_timeout);
         let token = b.token;
         self.backends[i]
             .deadline
@@ -221,11 +214,7 @@ impl Reactor {
                 let server = &self.groups[srv.group].servers[srv.server];
                 let above_min = server.pool.above_min(server.limits());
                 let b = &self.backends[i];
-                let ka_expired = match (b.ka_timeout, b.idle_since) {
-                    (Some(ka), Some(since)) => self.now + KEEPALIVE_MARGIN >= since + ka,
-                    _ => false,
-                };
-                if above_min || ka_expired {
+                if idle_expired(self.now, b.idle_since, above_min, b.ka_timeout) {
                     debug!(
                         "closing idle connection to {} (pool shrink)",
                         self.server_name(srv)

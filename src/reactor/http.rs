@@ -57,7 +57,9 @@ impl Reactor {
     fn drive_steps(&mut self, i: usize) {
         loop {
             #[cfg(feature = "sim")]
-            crate::sim::work(crate::sim::Work::SessionStep, &|| self.describe_client(i));
+            crate::simnet::work(crate::simnet::Work::SessionStep, &|| {
+                self.describe_client(i)
+            });
             let step = match self.clients.get(i).map(|c| &c.phase) {
                 None | Some(Phase::Closed) => return,
                 Some(Phase::Head { .. }) => self.step_head(i),

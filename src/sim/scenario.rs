@@ -30,7 +30,7 @@ mod wire;
 
 use crate::backend::BState;
 use crate::reactor::Reactor;
-use crate::sim::{self, Stream};
+use crate::simnet::{self as sim, Stream};
 use decode::{knob_config, Input};
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;

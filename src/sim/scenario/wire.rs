@@ -2,7 +2,7 @@
 //! header values.
 
 use super::MARK;
-use crate::sim::Stream;
+use crate::simnet::Stream;
 use std::io::{ErrorKind, Read};
 
 /// How reading a peer's stream until it would block ended.
