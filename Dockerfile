@@ -2,6 +2,8 @@
 #   docker build -t sluice .
 #   docker run -v /abs/path/config.ini:/prod/reverse-proxy-config.ini -p 8080:8080 sluice
 # (the seed's `docker run -v {config}:/prod/reverse-proxy-config.ini` works unchanged)
+# The config must listen on host=0.0.0.0 ([frontend], and [admin] if used): the
+# default 127.0.0.1 is not reachable through -p. .dockerignore keeps target/ out.
 FROM rust:1-alpine AS build
 RUN apk add --no-cache musl-dev
 WORKDIR /src

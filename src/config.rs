@@ -101,7 +101,7 @@ pub struct Group {
     pub kind: GroupKind,
     pub enable_health_check: bool,
     pub health_check_interval: Duration,
-    /// Always < `health_check_interval`.
+    /// Always < `health_check_interval`; when not set, 2 s or half the interval if less.
     pub health_check_timeout: Duration,
     /// Starts with '/', printable ASCII, no spaces.
     pub health_check_path: String,
@@ -468,11 +468,13 @@ impl Doc<'_> {
         set!(self, s, g.ping_interval, off_if_0);
         set!(self, s, g.ping_timeout, parse_duration);
         set!(self, s, g.max_message_bytes, num(0, u64::MAX));
+        let key = "health_check_timeout";
+        if self.line(s, key).is_none() {
+            // Unset: the default (2 s) shrinks to fit a short interval.
+            g.health_check_timeout = g.health_check_timeout.min(g.health_check_interval / 2);
+        }
         if g.health_check_timeout >= g.health_check_interval {
-            let key = "health_check_timeout";
-            let line = self
-                .line(s, key)
-                .or_else(|| self.line(s, "health_check_interval"));
+            let line = self.line(s, key);
             let (timeout, interval) = (show(g.health_check_timeout), show(g.health_check_interval));
             let msg = format!("{timeout} must be less than health_check_interval ({interval})");
             return Err(self.error(s, key, line, &msg));

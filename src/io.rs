@@ -13,6 +13,7 @@
 
 use crate::buf::{Buf, BufPool};
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 
 #[cfg(feature = "sim")]
 pub use crate::simnet::{Listener, Stream};
@@ -181,4 +182,17 @@ pub(crate) fn append(slot: &mut Option<Buf>, bufs: &mut BufPool, bytes: &[u8]) {
 
 pub(crate) fn space(slot: &Option<Buf>) -> usize {
     slot.as_ref().map_or(crate::buf::BUF_SIZE, Buf::space)
+}
+
+/// For `map_err` on a listener's bind: the error names the address and the keys that
+/// set it (`cannot listen on 127.0.0.1:8080 ([frontend] host, port): Address already
+/// in use`), so a start-up failure says which listener and where to change it.
+pub fn listen_error(
+    addr: SocketAddr,
+    section: &'static str,
+) -> impl FnOnce(io::Error) -> io::Error {
+    move |e| {
+        let what = format!("cannot listen on {addr} ([{section}] host, port): {e}");
+        io::Error::new(e.kind(), what)
+    }
 }

@@ -108,8 +108,8 @@ fn run(cfg: sluice::config::Config, path: Option<String>) -> ExitCode {
     let mut first = match sluice::Reactor::new(cfg.clone()) {
         Ok(r) => r,
         Err(e) => {
-            log::error!("cannot start: {e}");
-            eprintln!("sluice: cannot start: {e}");
+            // Once, on stderr (the logger writes there too).
+            eprintln!("sluice: {}", start_error(&e));
             return ExitCode::from(1);
         }
     };
@@ -128,7 +128,7 @@ fn run(cfg: sluice::config::Config, path: Option<String>) -> ExitCode {
             let mut r = match sluice::Reactor::new(cfg.clone()) {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("sluice: cannot start worker {w}: {e}");
+                    eprintln!("sluice: worker {w}: {}", start_error(&e));
                     return ExitCode::from(1);
                 }
             };
@@ -186,11 +186,26 @@ fn run_reactor(mut reactor: sluice::Reactor, path: Option<String>) -> ExitCode {
     }
 }
 
-/// A port we can bind on 127.0.0.1, else 0 (any free port).
-fn free_or_any(port: u16) -> u16 {
-    match std::net::TcpListener::bind(("127.0.0.1", port)) {
-        Ok(_) => port,
-        Err(_) => 0,
+/// Why the reactor could not start: a bind error already names the listener and its
+/// keys (`cannot listen on ...`); anything else is prefixed.
+fn start_error(e: &std::io::Error) -> String {
+    match e.get_ref() {
+        Some(named) => named.to_string(),
+        None => format!("cannot start: {e}"),
+    }
+}
+
+/// The demo's frontend and admin ports: `port` and the next one when they are free on
+/// 127.0.0.1; a taken one becomes 0 (the system picks), and when the frontend port is
+/// taken or 0, so is the admin port (never `0 + 1`).
+fn demo_ports(port: u16) -> (u16, u16) {
+    let free = |p: u16| p != 0 && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    if !free(port) {
+        return (0, 0);
+    }
+    match port.checked_add(1).filter(|&a| free(a)) {
+        Some(admin) => (port, admin),
+        None => (port, 0),
     }
 }
 
@@ -202,8 +217,7 @@ fn demo(port: u16) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let port = free_or_any(port);
-    let admin_port = free_or_any(port.wrapping_add(1).max(1));
+    let (port, admin_port) = demo_ports(port);
     let text = sluice::demo::config_text(&http, &wss, port, admin_port);
     let cfg = match sluice::config::parse(&text, "demo", &sluice::config::resolve_system) {
         Ok(c) => c,
@@ -216,7 +230,7 @@ fn demo(port: u16) -> ExitCode {
     let reactor = match sluice::Reactor::new(cfg) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("sluice demo: cannot start: {e}");
+            eprintln!("sluice demo: {}", start_error(&e));
             return ExitCode::from(1);
         }
     };

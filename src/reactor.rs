@@ -13,7 +13,7 @@ use crate::backend::{BState, Backend};
 use crate::buf::BufPool;
 use crate::config::{Config, GroupKind};
 use crate::group::{Group, SrvId};
-use crate::io::{Listener, Ready, Sock, Stream};
+use crate::io::{listen_error, Listener, Ready, Sock, Stream};
 use crate::pool::Held;
 use crate::session::{Client, Phase};
 use crate::timer::{Owner, Timers};
@@ -162,13 +162,15 @@ impl Reactor {
     /// As `new`, with the balancer's random seed fixed (tests).
     pub fn with_seed(cfg: Config, seed: u64) -> io::Result<Reactor> {
         let poll = Poll::new()?;
-        let mut listener = bind_listener(cfg.frontend.listen, cfg.frontend.workers > 1)?;
+        let (listen, reuse) = (cfg.frontend.listen, cfg.frontend.workers > 1);
+        let mut listener =
+            bind_listener(listen, reuse).map_err(listen_error(listen, "frontend"))?;
         let listen_addr = listener.local_addr()?;
         poll.registry()
             .register(&mut listener, LISTENER_TOKEN, Interest::READABLE)?;
         let admin = match &cfg.admin {
             Some(a) => {
-                let mut l = Listener::bind(a.listen)?;
+                let mut l = Listener::bind(a.listen).map_err(listen_error(a.listen, "admin"))?;
                 poll.registry()
                     .register(&mut l, ADMIN_TOKEN, Interest::READABLE)?;
                 Some(l)

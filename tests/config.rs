@@ -294,7 +294,7 @@ fn errors() {
         (&format!("{h}retries=101\n"), "t.ini:3: [http] retries: 101 is out of range 0..=100"),
         (&format!("{h}algorithm=fastest\n"), "t.ini:3: [http] algorithm: expected one of random, round-robin, weighted-round-robin, least-connections, power-of-two, got \"fastest\""),
         (&format!("{h}health_check_timeout=10\n"), "t.ini:3: [http] health_check_timeout: 10s must be less than health_check_interval (10s)"),
-        (&format!("{h}health_check_interval=1500ms\n"), "t.ini:3: [http] health_check_timeout: 2s must be less than health_check_interval (1500ms)"),
+        (&format!("{h}health_check_interval=1500ms\nhealth_check_timeout=2s\n"), "t.ini:4: [http] health_check_timeout: 2s must be less than health_check_interval (1500ms)"),
         (&format!("{h}health_check_path=healthCheck\n"), "t.ini:3: [http] health_check_path: expected a path starting with '/' without spaces, got \"healthCheck\""),
         (&format!("{h}connect_timeout=0\n"), "t.ini:3: [http] connect_timeout: must be greater than 0"),
         (&format!("[frontend]\nport=65536\n{h}"), "t.ini:2: [frontend] port: 65536 is out of range 0..=65535"),

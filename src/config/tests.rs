@@ -55,3 +55,35 @@ fn server_address_needs_a_host_without_spaces() {
     }
     assert_eq!(ok("[http]\nserver1=a:80\n").http.servers[0].addr, local(80));
 }
+
+#[test]
+fn an_unset_health_check_timeout_fits_the_interval() {
+    let timeout = |extra: &str| {
+        ok(&format!("[http]\nserver1=a:1\n{extra}"))
+            .http
+            .health_check_timeout
+    };
+    let ms = Duration::from_millis;
+    // The seed's `health_check_interval=2` alone is valid: the 2 s default halves.
+    assert_eq!(timeout("health_check_interval=2\n"), ms(1000));
+    assert_eq!(timeout("health_check_interval=3\n"), ms(1500));
+    assert_eq!(
+        timeout("health_check_interval=1ms\n"),
+        Duration::from_micros(500)
+    );
+    // Long intervals keep the 2 s default; an explicit value is kept as written.
+    assert_eq!(timeout("health_check_interval=4\n"), ms(2000));
+    assert_eq!(timeout(""), ms(2000));
+    assert_eq!(
+        timeout("health_check_interval=2\nhealth_check_timeout=1500ms\n"),
+        ms(1500)
+    );
+    // Only an explicit conflict is rejected, naming the line the user wrote.
+    assert_eq!(
+        err("[http]\nserver1=a:1\nhealth_check_timeout=2s\nhealth_check_interval=2\n"),
+        "t.ini:3: [http] health_check_timeout: 2s must be less than health_check_interval (2s)"
+    );
+    // The same rule in [websocket].
+    let c = ok("[websocket]\nserver1=a:1\nhealth_check_interval=2\n");
+    assert_eq!(c.websocket.health_check_timeout, ms(1000));
+}
