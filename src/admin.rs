@@ -141,7 +141,7 @@ impl Snapshot<'_> {
         for (name, help, kind, f) in per_server {
             gauge(&mut m, name, help, kind);
             self.each_server(|g, s, labels| {
-                let _ = writeln!(m, "{name}{{{labels}}} {}", f(self, g, s, &tunnels));
+                let _ = writeln!(m, "{name}{{{labels}}} {}", f(self, g, s, tunnels));
             });
         }
         gauge(
@@ -305,7 +305,7 @@ impl Snapshot<'_> {
             if g > 0 {
                 j.push(',');
             }
-            self.group_json(&mut j, g, group, &tunnels);
+            self.group_json(&mut j, g, group, tunnels);
         }
         j.push_str("],\"transitions\":[");
         for (k, t) in self.transitions.iter().enumerate() {
