@@ -32,6 +32,17 @@
 //!   vs `load_b * weight_a` in `u64`, no division); on equal ratios the first
 //!   draw wins (it is already random). A single usable candidate is returned
 //!   directly.
+//!
+//! Slow start (issue 16): a candidate whose `ramp` is below 1000 is ramping up
+//! after it became usable again; its `weight` already carries the ramp (so
+//! smooth WRR needs nothing else). Load-based choices must not hand every new
+//! connection to a server just because it has none yet:
+//! - `LeastConnections` compares `(load + 1) / ramp` (the load after placing
+//!   this connection, per share of full weight) instead of `load`: identical to
+//!   comparing `load` when nobody ramps, and a server at 10% takes a connection
+//!   only while its load is under a tenth of the others';
+//! - `PowerOfTwo` compares `(load + 1) / weight` when either of the two ramps
+//!   (else `load / weight` as before), for the same reason.
 
 use rand::Rng;
 
@@ -46,6 +57,18 @@ pub struct Candidate {
     pub weight: u32,
     /// Active requests + open tunnels.
     pub load: u32,
+    /// Slow-start share of its weight in per mille: 1000 = full (no ramp);
+    /// 0 is read as 1.
+    pub ramp: u32,
+}
+
+/// Full weight: no slow-start ramp in progress.
+pub const FULL_RAMP: u32 = 1000;
+
+impl Candidate {
+    fn ramp(&self) -> u64 {
+        u64::from(self.ramp.clamp(1, FULL_RAMP))
+    }
 }
 
 /// Selection state of one server group.
@@ -148,7 +171,10 @@ impl Balancer {
                 None => true,
                 Some(b) => {
                     let b = candidates[b];
-                    c.load < b.load || (c.load == b.load && c.weight.max(1) > b.weight.max(1))
+                    // (c.load + 1) / c.ramp vs (b.load + 1) / b.ramp, without division.
+                    let lc = (u64::from(c.load) + 1) * b.ramp();
+                    let lb = (u64::from(b.load) + 1) * c.ramp();
+                    lc < lb || (lc == lb && c.weight.max(1) > b.weight.max(1))
                 }
             };
             if better {
@@ -199,9 +225,11 @@ fn pick_power_of_two(candidates: &[Candidate], rng: &mut impl Rng) -> Option<usi
     let a = nth_usable(candidates, first)?;
     let b = nth_usable(candidates, second)?;
     let (ca, cb) = (candidates[a], candidates[b]);
+    // A ramping server must not win every draw merely by having no load yet.
+    let plus = u64::from(ca.ramp < FULL_RAMP || cb.ramp < FULL_RAMP);
     // load_a / weight_a > load_b / weight_b, without division.
-    let lhs = u64::from(ca.load) * u64::from(cb.weight.max(1));
-    let rhs = u64::from(cb.load) * u64::from(ca.weight.max(1));
+    let lhs = (u64::from(ca.load) + plus) * u64::from(cb.weight.max(1));
+    let rhs = (u64::from(cb.load) + plus) * u64::from(ca.weight.max(1));
     Some(if lhs > rhs { b } else { a })
 }
 
@@ -229,6 +257,7 @@ mod tests {
             usable: true,
             weight,
             load,
+            ramp: FULL_RAMP,
         }
     }
 
@@ -237,6 +266,18 @@ mod tests {
             usable: false,
             weight: 1,
             load: 0,
+            ramp: FULL_RAMP,
+        }
+    }
+
+    /// A usable candidate ramping at `permille` of its full `weight`: the
+    /// weight handed in is already scaled, as `Group::pick` does.
+    fn ramping(full_weight: u32, load: u32, permille: u32) -> Candidate {
+        Candidate {
+            usable: true,
+            weight: (full_weight * permille / 1000).max(1),
+            load,
+            ramp: permille,
         }
     }
 
@@ -526,5 +567,113 @@ mod tests {
             let picked = b.pick(&cands, &mut r).unwrap();
             assert_eq!(Some(picked), nth_usable(&cands, first));
         }
+    }
+
+    // ---- slow start ----
+
+    /// Simulates placing long-lived connections (tunnels) one at a time: each
+    /// pick adds one to the chosen server's load. Returns the final loads.
+    fn place(alg: Algorithm, cands: &mut [Candidate], n: usize) -> Vec<u32> {
+        let mut b = Balancer::new(alg, cands.len());
+        let mut r = rng();
+        for _ in 0..n {
+            let i = b.pick(cands, &mut r).unwrap();
+            cands[i].load += 1;
+        }
+        cands.iter().map(|c| c.load).collect()
+    }
+
+    #[test]
+    fn ramping_server_gets_its_reduced_share_in_every_weighted_algorithm() {
+        // Two old servers with 100 tunnels each and a new one at 10% of the same
+        // weight. Placing 300 more: a full-weight newcomer would take far more
+        // than a third (it starts empty); ramping, it takes about its share of
+        // 0.1 / 2.1 of the total, not the lion's share.
+        for alg in [
+            Algorithm::WeightedRoundRobin,
+            Algorithm::LeastConnections,
+            Algorithm::PowerOfTwo,
+        ] {
+            let mut cands = [up(100, 100), up(100, 100), ramping(100, 0, 100)];
+            let loads = place(alg, &mut cands, 300);
+            let new = loads[2];
+            assert!((10..=30).contains(&new), "{alg:?}: {loads:?}");
+            let mut full = [up(100, 100), up(100, 100), up(100, 0)];
+            let loads_full = place(alg, &mut full, 300);
+            assert!(
+                loads_full[2] > 3 * new,
+                "{alg:?}: {loads_full:?} vs {loads:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn smooth_wrr_share_follows_the_ramp_exactly() {
+        // 10% of 100 units = 10 against 100 + 100: 10 of every 210 picks.
+        let cands = [up(100, 0), up(100, 0), ramping(100, 0, 100)];
+        let counts = histogram(Algorithm::WeightedRoundRobin, &cands, 21_000);
+        assert_eq!(counts, [10_000, 10_000, 1_000]);
+        // Half-way (550 per mille): 55 of 255.
+        let cands = [up(100, 0), up(100, 0), ramping(100, 0, 550)];
+        let counts = histogram(Algorithm::WeightedRoundRobin, &cands, 25_500);
+        assert_eq!(counts, [10_000, 10_000, 5_500]);
+    }
+
+    #[test]
+    fn least_connections_ramping_server_takes_a_connection_only_below_its_share() {
+        // (load + 1) / ramp: at 10% with 0 load it counts as 10, so it wins over
+        // loads of 10 and more only (ties go to the higher weight: the old one).
+        let mut b = Balancer::new(Algorithm::LeastConnections, 2);
+        let mut r = rng();
+        assert_eq!(b.pick(&[up(100, 9), ramping(100, 0, 100)], &mut r), Some(0));
+        assert_eq!(
+            b.pick(&[up(100, 10), ramping(100, 0, 100)], &mut r),
+            Some(1)
+        );
+        assert_eq!(
+            b.pick(&[up(100, 19), ramping(100, 1, 100)], &mut r),
+            Some(0)
+        );
+        assert_eq!(
+            b.pick(&[up(100, 20), ramping(100, 1, 100)], &mut r),
+            Some(1)
+        );
+        // Full ramp on both: plain least-connections.
+        assert_eq!(
+            b.pick(&[up(100, 1), ramping(100, 0, 1000)], &mut r),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn p2c_ramping_server_does_not_win_just_by_being_empty() {
+        // Without the +1 an empty server wins every draw whatever its weight.
+        let cands = [up(100, 5), ramping(100, 0, 100)];
+        assert_eq!(histogram(Algorithm::PowerOfTwo, &cands, 100), [100, 0]);
+        // (0 + 1) / 10 < (20 + 1) / 100: now the ramping one wins.
+        let cands = [up(100, 20), ramping(100, 0, 100)];
+        assert_eq!(histogram(Algorithm::PowerOfTwo, &cands, 100), [0, 100]);
+    }
+
+    #[test]
+    fn ramp_zero_is_read_as_one() {
+        // Empty at 1 per mille it counts as 1000 connections.
+        let mut b = Balancer::new(Algorithm::LeastConnections, 2);
+        let cands = [
+            up(1, 998),
+            Candidate {
+                ramp: 0,
+                ..up(1, 0)
+            },
+        ];
+        assert_eq!(b.pick(&cands, &mut rng()), Some(0));
+        let cands = [
+            up(1, 1000),
+            Candidate {
+                ramp: 0,
+                ..up(1, 0)
+            },
+        ];
+        assert_eq!(b.pick(&cands, &mut rng()), Some(1));
     }
 }

@@ -43,6 +43,12 @@ pub const BUFFER_SIZE_RANGE: (u64, u64) = (1, 1_000_000);
 pub const RISE_FALL_RANGE: (u64, u64) = (1, 1000);
 /// `retries` range.
 pub const RETRIES_RANGE: (u64, u64) = (0, 100);
+/// `max_ejected_percent` range.
+pub const MAX_EJECTED_PERCENT_RANGE: (u64, u64) = (0, 100);
+/// `[websocket] rebalance_rate` range (tunnels closed per second).
+pub const REBALANCE_RATE_RANGE: (u64, u64) = (1, 100_000);
+/// `[websocket] rebalance_tolerance` range (percent over the fair share).
+pub const REBALANCE_TOLERANCE_RANGE: (u64, u64) = (1, 1000);
 
 /// The whole proxy configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +76,8 @@ pub struct Frontend {
     /// `workers = N | auto`; `auto` is resolved here to the available parallelism.
     pub workers: usize,
     pub drain_timeout: Duration,
+    /// `max_connections_per_client`; 0 or absent = unlimited.
+    pub max_connections_per_client: Option<usize>,
 }
 
 impl Default for Frontend {
@@ -85,6 +93,7 @@ impl Default for Frontend {
             max_body_bytes: None,
             workers: 1,
             drain_timeout: Duration::from_secs(30),
+            max_connections_per_client: None,
         }
     }
 }
@@ -111,6 +120,11 @@ pub struct Group {
     /// 0 disables passive ejection.
     pub max_fails: u32,
     pub fail_timeout: Duration,
+    /// Most of the group (percent of its servers) passive ejection may take out.
+    pub max_ejected_percent: u32,
+    /// Group-wide slow start; `serverN_slow_start` overrides it per server.
+    /// `None` (absent, `0` or `off`) = off. Already folded into each `ServerConfig`.
+    pub slow_start: Option<Duration>,
     pub fail_on_5xx: bool,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
@@ -123,6 +137,12 @@ pub struct Group {
     pub ping_timeout: Duration,
     /// 0 = unlimited.
     pub max_message_bytes: u64,
+    /// WebSocket only: close the oldest tunnels of over-share servers after a change.
+    pub rebalance: bool,
+    /// Tunnels closed per second at most while rebalancing.
+    pub rebalance_rate: u32,
+    /// Percent above its weighted fair share a server may hold before rebalancing.
+    pub rebalance_tolerance: u32,
     /// Sorted by id.
     pub servers: Vec<ServerConfig>,
 }
@@ -141,6 +161,8 @@ impl Group {
             algorithm: Algorithm::Random,
             max_fails: 3,
             fail_timeout: Duration::from_secs(10),
+            max_ejected_percent: 50,
+            slow_start: None,
             fail_on_5xx: false,
             connect_timeout: Duration::from_secs(3),
             response_timeout: Duration::from_secs(60),
@@ -150,6 +172,9 @@ impl Group {
             ping_interval: None,
             ping_timeout: Duration::from_secs(10),
             max_message_bytes: 16 << 20,
+            rebalance: false,
+            rebalance_rate: 10,
+            rebalance_tolerance: 20,
             servers: Vec::new(),
         }
     }
@@ -176,6 +201,8 @@ pub struct ServerConfig {
     pub min_workers: usize,
     pub worker_timeout: Duration,
     pub buffer_size: usize,
+    /// `serverN_slow_start`, else the group's `slow_start`; `None` = off.
+    pub slow_start: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -191,6 +218,7 @@ impl ServerConfig {
             min_workers: 1,
             worker_timeout: Duration::from_secs(3),
             buffer_size: 10,
+            slow_start: None,
         }
     }
 }
@@ -427,6 +455,9 @@ impl Doc<'_> {
         set!(self, s, f.max_body_bytes, unlimited_if_0);
         set!(self, s, f.workers, workers);
         set!(self, s, f.drain_timeout, parse_duration);
+        let (_, hi) = MAX_CONNECTIONS_RANGE;
+        let off_if_0 = |v: &str| num(0, hi)(v).map(|n: usize| Some(n).filter(|&n| n > 0));
+        set!(self, s, f.max_connections_per_client, off_if_0);
         Ok(f)
     }
 
@@ -451,12 +482,15 @@ impl Doc<'_> {
         set!(self, s, g.algorithm, algorithm);
         set!(self, s, g.max_fails, num(0, u32::MAX.into()));
         set!(self, s, g.fail_timeout, parse_duration);
+        let (lo, hi) = MAX_EJECTED_PERCENT_RANGE;
+        set!(self, s, g.max_ejected_percent, num(lo, hi));
+        set!(self, s, g.slow_start, optional_duration);
         set!(self, s, g.fail_on_5xx, parse_bool);
         set!(self, s, g.connect_timeout, parse_duration);
         set!(self, s, g.response_timeout, parse_duration);
         set!(self, s, g.queue_timeout, parse_duration);
         set!(self, s, g.retries, num(RETRIES_RANGE.0, RETRIES_RANGE.1));
-        // The scan rejects these four in [http], so there they keep their defaults.
+        // The scan rejects these in [http], so there they keep their defaults.
         set!(self, s, g.idle_timeout, parse_duration);
         let off_if_0 = |v: &str| {
             if v == "0" {
@@ -473,13 +507,22 @@ impl Doc<'_> {
             // Unset: the default (2 s) shrinks to fit a short interval.
             g.health_check_timeout = g.health_check_timeout.min(g.health_check_interval / 2);
         }
+        set!(self, s, g.rebalance, parse_bool);
+        let (lo, hi) = REBALANCE_RATE_RANGE;
+        set!(self, s, g.rebalance_rate, num(lo, hi));
+        set!(
+            self,
+            s,
+            g.rebalance_tolerance,
+            percent(REBALANCE_TOLERANCE_RANGE)
+        );
         if g.health_check_timeout >= g.health_check_interval {
             let line = self.line(s, key);
             let (timeout, interval) = (show(g.health_check_timeout), show(g.health_check_interval));
             let msg = format!("{timeout} must be less than health_check_interval ({interval})");
             return Err(self.error(s, key, line, &msg));
         }
-        g.servers = self.servers(s)?;
+        g.servers = self.servers(s, g.slow_start)?;
         if g.servers.is_empty() {
             let message = format!("[{}] has no servers (add server1 = host:port)", s.name());
             return Err(ConfigError {
@@ -492,7 +535,11 @@ impl Doc<'_> {
     }
 
     /// Every `serverN...` key of the section, grouped by N (so sorted by id).
-    fn servers(&self, s: Section) -> Result<Vec<ServerConfig>, ConfigError> {
+    fn servers(
+        &self,
+        s: Section,
+        slow_start: Option<Duration>,
+    ) -> Result<Vec<ServerConfig>, ConfigError> {
         let mut by_id: BTreeMap<u32, Vec<(ServerField, &str)>> = BTreeMap::new();
         for (section, key, _) in &self.scan.keys {
             if let (true, Ok(Some((id, field)))) = (*section == s, server_key(key)) {
@@ -501,7 +548,7 @@ impl Doc<'_> {
         }
         by_id
             .iter()
-            .map(|(&id, keys)| self.server(s, id, keys))
+            .map(|(&id, keys)| self.server(s, id, keys, slow_start))
             .collect()
     }
 
@@ -510,6 +557,7 @@ impl Doc<'_> {
         s: Section,
         id: u32,
         keys: &[(ServerField, &str)],
+        slow_start: Option<Duration>,
     ) -> Result<ServerConfig, ConfigError> {
         let name = format!("server{id}");
         let addrs: Vec<&str> = keys
@@ -533,7 +581,10 @@ impl Doc<'_> {
         let bad_addr = |msg: String| self.error(s, addr_key, self.line(s, addr_key), &msg);
         let (host, port) = split_addr(&text).map_err(bad_addr)?;
         let mut srv = ServerConfig::new(id, &text, self.resolve(s, addr_key, host, port)?);
+        srv.slow_start = slow_start;
         let key = |suffix: &str| format!("{name}_{suffix}");
+        let slow = key("slow_start");
+        self.set(s, &slow, &mut srv.slow_start, &optional_duration)?;
         let (lo, hi) = WEIGHT_RANGE;
         self.set(s, &key("weight"), &mut srv.weight, &num(lo, hi))?;
         let (lo, hi) = MAX_WORKERS_RANGE;
@@ -636,6 +687,19 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
             show(MAX_DURATION)
         )),
     }
+}
+
+/// `0` or `off` (case-insensitive) = `None`, else a duration as [`parse_duration`].
+fn optional_duration(v: &str) -> Result<Option<Duration>, String> {
+    if v == "0" || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    parse_duration(v).map(Some)
+}
+
+/// A whole percentage in `range`, with or without a trailing `%`.
+fn percent(range: (u64, u64)) -> impl Fn(&str) -> Result<u32, String> {
+    move |v| num(range.0, range.1)(v.strip_suffix('%').unwrap_or(v).trim_end())
 }
 
 /// `true/false/on/off/yes/no/1/0`, case-insensitive.

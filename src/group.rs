@@ -3,6 +3,15 @@
 //! A group owns its servers in configuration order; a server is addressed by
 //! `SrvId { group, server }` everywhere else. Choosing a server is pure bookkeeping
 //! (health says who is usable, the balancer picks): no IO happens here.
+//!
+//! Passive ejection is capped and never empties the group ([`admit`]: a group
+//! whose only usable servers are ejected ones is in "panic" and uses them
+//! anyway, [`Group::panic`], [`Group::panic_picks`]). Slow start ramps a server's
+//! weight after it becomes usable again (see `health`); servers a reload adds
+//! (or adds back) start their ramp at the group's next pick after
+//! [`Group::reset_balancer`], or at once through [`Group::begin_slow_start`].
+
+pub use admit::{admit, Admission, Standing};
 
 use crate::balance::{Balancer, Candidate};
 use crate::config::{self, ServerConfig};
@@ -11,6 +20,8 @@ use crate::pool::{Limits, Pool};
 use log::info;
 use rand::Rng;
 use std::time::{Duration, Instant};
+
+mod admit;
 
 /// Index of the `[http]` group in `Reactor::groups`.
 pub const HTTP: usize = 0;
@@ -68,6 +79,12 @@ pub struct Group {
     pub servers: Vec<Server>,
     balancer: Balancer,
     candidates: Vec<Candidate>,
+    standings: Vec<Standing>,
+    /// Per server: in service (not removed) at the last reload seen.
+    members: Vec<bool>,
+    /// Servers a reload added (or added back) whose slow start begins at the next pick.
+    ramp_pending: Vec<usize>,
+    panic_picks: u64,
     /// Response times of the group's requests (admin metrics).
     pub latency: crate::histogram::Histogram,
 }
@@ -104,19 +121,28 @@ impl Group {
             .servers
             .iter()
             .enumerate()
-            .map(|(i, s)| Server {
-                cfg: s.clone(),
-                pool: Pool::default(),
-                health: ServerHealth::new(params, s.weight, now, FIRST_PROBE_SPREAD * i as u32),
-                active: 0,
-                stats: ServerStats::default(),
-                probe_timer: crate::timer::Deadline::default(),
-                removed: false,
+            .map(|(i, s)| {
+                let spread = FIRST_PROBE_SPREAD * i as u32;
+                let mut health = ServerHealth::new(params, s.weight, now, spread);
+                health.set_slow_start(s.slow_start);
+                Server {
+                    cfg: s.clone(),
+                    pool: Pool::default(),
+                    health,
+                    active: 0,
+                    stats: ServerStats::default(),
+                    probe_timer: crate::timer::Deadline::default(),
+                    removed: false,
+                }
             })
             .collect();
         Group {
             balancer: Balancer::new(cfg.algorithm, servers.len()),
             candidates: Vec::with_capacity(servers.len()),
+            standings: Vec::with_capacity(servers.len()),
+            members: vec![true; servers.len()],
+            ramp_pending: Vec::new(),
+            panic_picks: 0,
             latency: Default::default(),
             cfg: cfg.clone(),
             servers,
@@ -124,17 +150,40 @@ impl Group {
     }
 
     /// Picks a usable server not in `tried` (a bit per server index), or None.
+    /// Ejected servers are used anyway as [`admit`] decides (counted in
+    /// [`Group::panic_picks`]); servers down by active checks never are.
     pub fn pick(&mut self, now: Instant, tried: u64, rng: &mut impl Rng) -> Option<usize> {
+        for s in self.ramp_pending.drain(..) {
+            if let Some(server) = self.servers.get_mut(s) {
+                server.health.begin_slow_start(now);
+            }
+        }
+        self.standings.clear();
         self.candidates.clear();
+        let mut ejected = false;
         for (i, s) in self.servers.iter().enumerate() {
-            let excluded = i < 64 && tried & (1 << i) != 0;
+            let standing = standing(s, now);
+            ejected |= matches!(standing, Standing::Ejected { .. });
+            self.standings.push(standing);
             self.candidates.push(Candidate {
-                usable: !excluded && !s.removed && s.health.is_usable(now),
+                usable: !is_tried(i, tried) && standing.admitted(),
                 weight: s.health.effective_weight(now).max(1),
                 load: s.active,
+                ramp: s.health.ramp_permille(now),
             });
         }
-        self.balancer.pick(&self.candidates, rng)
+        if ejected {
+            admit(&mut self.standings, self.cfg.max_ejected_percent, tried);
+            let both = self.candidates.iter_mut().zip(&self.standings);
+            for (i, (c, standing)) in both.enumerate() {
+                c.usable = !is_tried(i, tried) && standing.admitted();
+            }
+        }
+        let chosen = self.balancer.pick(&self.candidates, rng)?;
+        if self.standings[chosen] == Standing::Released {
+            self.panic_picks += 1;
+        }
+        Some(chosen)
     }
 
     /// Applies a reloaded group configuration in place. Servers are matched by name and
@@ -201,71 +250,71 @@ impl Group {
     }
 
     /// Rebuilds the balancer after the algorithm or the server list changed (reload).
+    /// What admission decides at `now` for a new request: whether the group is
+    /// in panic (serving only from passively ejected servers) and how many
+    /// ejected servers are in use anyway. For the status page and `/metrics`.
+    pub fn admission(&self, now: Instant) -> Admission {
+        let mut standings: Vec<Standing> = self.servers.iter().map(|s| standing(s, now)).collect();
+        admit(&mut standings, self.cfg.max_ejected_percent, 0)
+    }
+
+    /// The group serves only from passively ejected servers at `now`.
+    pub fn panic(&self, now: Instant) -> bool {
+        self.admission(now).panic
+    }
+
+    /// Picks that went to a passively ejected server (the cap or panic).
+    pub fn panic_picks(&self) -> u64 {
+        self.panic_picks
+    }
+
+    /// Starts server `s`'s slow-start ramp at `now` (a reload added it, or added
+    /// it back). `reset_balancer` does this at the next pick when not called.
+    pub fn begin_slow_start(&mut self, s: usize, now: Instant) {
+        self.ramp_pending.retain(|&p| p != s);
+        if let Some(server) = self.servers.get_mut(s) {
+            server.health.begin_slow_start(now);
+        }
+    }
+
+    /// Rebuilds the balancer after the algorithm or the server list changed
+    /// (reload), applies each server's `slow_start` setting, and marks servers
+    /// that came into service since the last reload (added, or added back) to
+    /// start their slow start at the next pick.
     pub fn reset_balancer(&mut self) {
         self.balancer
             .set_algorithm(self.cfg.algorithm, self.servers.len());
         self.candidates = Vec::with_capacity(self.servers.len());
+        self.standings = Vec::with_capacity(self.servers.len());
+        for (i, s) in self.servers.iter_mut().enumerate() {
+            s.health.set_slow_start(s.cfg.slow_start);
+            let was = self.members.get(i).copied().unwrap_or(false);
+            if !s.removed && !was && !self.ramp_pending.contains(&i) {
+                self.ramp_pending.push(i);
+            }
+        }
+        self.members = self.servers.iter().map(|s| !s.removed).collect();
+    }
+}
+
+fn is_tried(i: usize, tried: u64) -> bool {
+    i < 64 && tried & (1 << i) != 0
+}
+
+/// How admission sees server `s` at `now`.
+fn standing(s: &Server, now: Instant) -> Standing {
+    if s.removed {
+        Standing::Removed
+    } else if s.health.verdict() == crate::health::Verdict::Down {
+        Standing::Down
+    } else if s.health.is_ejected(now) {
+        Standing::Ejected {
+            last_failure: s.health.last_passive_failure(),
+        }
+    } else {
+        Standing::Usable
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(servers: &str) -> config::Group {
-        let text = format!("[http]\n{servers}");
-        let no_dns = |_: &str, _: u16| Err("no names here".to_string());
-        config::parse(&text, "test.ini", &no_dns)
-            .expect("valid config")
-            .http
-    }
-
-    fn names(g: &Group) -> Vec<(String, bool)> {
-        let s = g.servers.iter();
-        s.map(|s| (format!("{} {}", s.cfg.name, s.cfg.addr), s.removed))
-            .collect()
-    }
-
-    #[test]
-    fn reload_matches_servers_by_name_and_address() {
-        let now = Instant::now();
-        let a = "server1_addr = 127.0.0.1:1\nserver2_addr = 127.0.0.1:2\n";
-        let mut g = Group::new(&cfg(a), now);
-        g.servers[0].stats.requests = 5;
-        // server2 moves to a new address: the old one is removed, the new one added;
-        // server1 keeps its counters.
-        let b = "server1_addr = 127.0.0.1:1\nserver2_addr = 127.0.0.1:3\n";
-        assert_eq!(g.reconfigure(&cfg(b), now), vec![1]);
-        assert_eq!(
-            names(&g),
-            vec![
-                ("server1 127.0.0.1:1".into(), false),
-                ("server2 127.0.0.1:2".into(), true),
-                ("server2 127.0.0.1:3".into(), false),
-            ]
-        );
-        assert_eq!(g.servers[0].stats.requests, 5, "kept, not rebuilt");
-        // Removed servers get no picks.
-        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
-        for _ in 0..10 {
-            assert_ne!(g.pick(now, 0, &mut rng), Some(1));
-        }
-        // Reloading the old list brings the removed server back in its old slot, and
-        // removes the other; nothing is ever taken out of the list.
-        assert_eq!(g.reconfigure(&cfg(a), now), vec![2]);
-        assert_eq!(g.servers.len(), 3);
-        assert!(!g.servers[1].removed && g.servers[2].removed);
-        // Reloading the same list again removes nothing.
-        assert!(g.reconfigure(&cfg(a), now).is_empty());
-    }
-
-    #[test]
-    fn reload_applies_new_settings_to_kept_servers() {
-        let now = Instant::now();
-        let mut g = Group::new(&cfg("server1_addr = 127.0.0.1:1\n"), now);
-        let b = "server1_addr = 127.0.0.1:1\nserver1_weight = 7\nserver1_max_workers = 9\n";
-        g.reconfigure(&cfg(b), now);
-        assert_eq!(g.servers[0].cfg.weight, 7);
-        assert_eq!(g.servers[0].limits().max, 9);
-    }
-}
+mod tests;

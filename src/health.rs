@@ -23,7 +23,20 @@
 //! `max_fails` failures (0 = passive checks off) within `fail_timeout` of the
 //! first one, with no passive success in between, eject the server for
 //! `fail_timeout`. The window restarts when it expires. A passing active probe
-//! ends an ejection early. Failures reported while ejected are ignored.
+//! ends an ejection early. Failures reported while ejected do not extend the
+//! ejection, but they are remembered: [`ServerHealth::last_passive_failure`]
+//! orders ejected servers for the group's panic mode (issue 16, see
+//! `group::admit`), which may send traffic to an ejected server anyway.
+//!
+//! # Slow start (issue 16)
+//! With a slow-start span set ([`ServerHealth::set_slow_start`]), the effective
+//! weight ramps linearly from [`SLOW_START_FLOOR_PERCENT`] (10%) to 100% over
+//! the span after the server becomes usable again: a Down -> Up verdict (from
+//! the probe that brings it up), the end of a passive ejection (at
+//! `ejected_until`, or at the passing probe that ends it early), or an explicit
+//! [`ServerHealth::begin_slow_start`] (a server added by a reload). A server
+//! starts at full weight (start-up: every server starts together).
+//! [`ServerHealth::ramp_permille`] is the current share, 1000 = full.
 //!
 //! # Dynamic weights (seed TODO 2)
 //! Effective weights are integers in units of [`WEIGHT_SCALE`] per unit of
@@ -59,6 +72,8 @@ pub const MAX_REPORTED_WEIGHT: u32 = 1000;
 pub const WEIGHT_FLOOR_PERCENT: u32 = 10;
 /// Load reports older than this many probe intervals are ignored.
 pub const STALE_INTERVALS: u32 = 3;
+/// Share of its weight a server gets when slow start begins.
+pub const SLOW_START_FLOOR_PERCENT: u32 = 10;
 /// Longest span added to an `Instant`, so absurd configured durations cannot
 /// overflow `Instant + Duration` (which panics).
 const MAX_SPAN: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -219,6 +234,12 @@ pub struct ServerHealth {
     last_report: Option<Instant>,
     counters: HealthCounters,
     last_failure: Option<FailReason>,
+    /// Last passive failure (also those reported while ejected).
+    last_passive_failure: Option<Instant>,
+    /// Slow-start span; `None` = off.
+    slow_start: Option<Duration>,
+    /// Start of the latest ramp other than the end of an ejection by time.
+    ramp_since: Option<Instant>,
 }
 
 /// `t + d`, with `d` capped at `MAX_SPAN`.
@@ -251,6 +272,9 @@ impl ServerHealth {
             last_report: None,
             counters: HealthCounters::default(),
             last_failure: None,
+            last_passive_failure: None,
+            slow_start: None,
+            ramp_since: None,
         }
     }
 
@@ -328,10 +352,15 @@ impl ServerHealth {
                 self.ok_streak = self.ok_streak.saturating_add(1);
                 self.fail_streak = 0;
                 self.passive = None;
+                if self.is_ejected(now) {
+                    // Ended early by this probe: usable again from now.
+                    self.ramp_since = Some(now);
+                }
                 self.ejected_until = None;
                 self.absorb_report(now, report);
                 if from == Verdict::Down && self.ok_streak >= self.params.rise.max(1) {
                     self.verdict = Verdict::Up;
+                    self.ramp_since = Some(now);
                 }
             }
             ProbeOutcome::Unhealthy(reason) => {
@@ -351,7 +380,11 @@ impl ServerHealth {
     /// Returns true when this failure ejects the server.
     pub fn on_passive_failure(&mut self, now: Instant) -> bool {
         let max_fails = self.params.max_fails;
-        if max_fails == 0 || self.is_ejected(now) {
+        if max_fails == 0 {
+            return false;
+        }
+        self.last_passive_failure = Some(now);
+        if self.is_ejected(now) {
             return false;
         }
         let mut window = match self.passive {
@@ -399,13 +432,54 @@ impl ServerHealth {
         self.verdict
     }
 
-    /// Balancer weight in `WEIGHT_SCALE` units (see the module doc); >= 1.
+    /// Last passive failure reported (while ejected too); `None` if none ever
+    /// was or passive checks are off. Panic mode prefers the least recent.
+    pub fn last_passive_failure(&self) -> Option<Instant> {
+        self.last_passive_failure
+    }
+
+    /// Balancer weight in `WEIGHT_SCALE` units (see the module doc), scaled by
+    /// the slow-start ramp ([`ServerHealth::ramp_permille`]); >= 1.
     pub fn effective_weight(&self, now: Instant) -> u32 {
-        if self.report_is_fresh(now) {
+        let base = if self.report_is_fresh(now) {
             self.smoothed
         } else {
             static_units(self.static_weight)
+        };
+        match self.ramp_permille(now) {
+            1000 => base,
+            p => (u64::from(base) * u64::from(p) / 1000).max(1) as u32,
         }
+    }
+
+    /// Sets the slow-start span (`None` = off), e.g. after a reload. A ramp in
+    /// progress continues with the new span.
+    pub fn set_slow_start(&mut self, span: Option<Duration>) {
+        self.slow_start = span.filter(|d| !d.is_zero());
+    }
+
+    /// The slow-start span, if on.
+    pub fn slow_start(&self) -> Option<Duration> {
+        self.slow_start
+    }
+
+    /// Starts a slow-start ramp at `now`: call when a reload adds the server
+    /// (or adds it back). Harmless with slow start off.
+    pub fn begin_slow_start(&mut self, now: Instant) {
+        self.ramp_since = Some(now);
+    }
+
+    /// Share of its weight the server gets at `now`, in per mille: 1000 with
+    /// slow start off or complete, else `100 + 900 * elapsed / span`.
+    pub fn ramp_permille(&self, now: Instant) -> u32 {
+        let Some(span) = self.slow_start else {
+            return 1000;
+        };
+        let ended = self.ejected_until.filter(|&t| t <= now);
+        let Some(start) = self.ramp_since.max(ended) else {
+            return 1000;
+        };
+        ramp_permille(now.saturating_duration_since(start), span)
     }
 
     /// Reason of the last failed probe.
@@ -467,6 +541,16 @@ impl ServerHealth {
         self.smoothed = ewma_half(base, raw).max(1);
         self.last_report = Some(now);
     }
+}
+
+/// Linear ramp from `SLOW_START_FLOOR_PERCENT` to 100%, in per mille.
+fn ramp_permille(elapsed: Duration, span: Duration) -> u32 {
+    if elapsed >= span {
+        return 1000;
+    }
+    let floor = u128::from(SLOW_START_FLOOR_PERCENT * 10);
+    let rest = (1000 - floor) * elapsed.as_nanos() / span.as_nanos().max(1);
+    (floor + rest) as u32
 }
 
 fn static_units(static_weight: u32) -> u32 {

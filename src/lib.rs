@@ -10,6 +10,7 @@ pub mod admin;
 pub mod backend;
 pub mod balance;
 pub mod buf;
+pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod exchange;
@@ -20,6 +21,7 @@ pub mod io;
 pub mod pool;
 pub mod probe;
 pub mod reactor;
+pub mod rebalance;
 pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;

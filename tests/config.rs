@@ -172,8 +172,14 @@ max_header_bytes = 1024
 max_body_bytes = 0
 workers = 4
 drain_timeout = 1h
+max_connections_per_client = 8
 [websocket]
 idle_timeout = 90
+max_ejected_percent = 100
+slow_start = 30s
+rebalance = on
+rebalance_rate = 5
+rebalance_tolerance = 10%
 ping_interval = 20s
 ping_timeout = 5
 max_message_bytes = 0
@@ -191,6 +197,7 @@ health_check_timeout = 9s
 algorithm = Power-Of-Two
 server1 = [::1]:9000
 server1_weight = 1000
+server1_slow_start = 2m
 [log]
 level = DEBUG
 access_log = off
@@ -208,7 +215,15 @@ port = 9901
     assert_eq!(f.client_idle_timeout, Duration::from_secs(120));
     assert_eq!(f.drain_timeout, Duration::from_secs(3600));
     assert_eq!(f.max_body_bytes, None);
+    assert_eq!(f.max_connections_per_client, Some(8));
     let ws = &c.websocket;
+    assert_eq!(ws.max_ejected_percent, 100);
+    assert_eq!(ws.slow_start, Some(Duration::from_secs(30)));
+    assert_eq!(ws.servers[0].slow_start, Some(Duration::from_secs(120)));
+    assert_eq!(
+        (ws.rebalance, ws.rebalance_rate, ws.rebalance_tolerance),
+        (true, 5, 10)
+    );
     assert_eq!(ws.idle_timeout, Duration::from_secs(90));
     assert_eq!(ws.ping_interval, Some(Duration::from_secs(20)));
     assert_eq!(

@@ -338,10 +338,11 @@ fn invalid_upgrades_get_400_and_never_reach_a_backend() {
 }
 
 #[test]
-fn no_usable_server_answers_quickly() {
-    // Two servers that refuse connections. The first three upgrades try both and get
-    // 502 (no server could be reached); each refusal is a passive failure, so the third
-    // ejects both (max_fails=3), and the fourth finds no usable server: 503.
+fn no_reachable_server_answers_quickly() {
+    // Two servers that refuse connections. Every upgrade tries both and gets 502 (no
+    // server could be reached); each refusal is a passive failure, so the third ejects
+    // both (max_fails=3). Issue 16: the fourth used to get 503 (no usable server);
+    // passive ejection never empties a group, so it tries the ejected servers: 502.
     let dead: Vec<std::net::SocketAddr> = (0..2)
         .map(|_| {
             std::net::TcpListener::bind("127.0.0.1:0")
@@ -350,23 +351,25 @@ fn no_usable_server_answers_quickly() {
                 .unwrap()
         })
         .collect();
-    let p = Proxy::start(
+    let p = Proxy::start_with_admin(
         "[websocket]\nserver1={b0}\nserver2={b1}\nconnect_timeout=5s\n",
         &dead,
     );
-    for want in [502, 502, 502, 503] {
+    for want in [502, 502, 502, 502, 502] {
         let t = Instant::now();
         let (_s, head) = raw_upgrade(p.addr, "/", "");
         assert_eq!(status(&head), want, "{head}");
-        if want == 503 {
-            assert_eq!(head_header(&head, "retry-after").as_deref(), Some("1"));
-        }
         // Refused at once, not after connect_timeout.
         assert!(
             t.elapsed() < Duration::from_secs(3),
             "took {:?}",
             t.elapsed()
         );
+    }
+    for server in ["server1", "server2"] {
+        let ejections =
+            format!("sluice_server_ejections_total{{group=\"websocket\",server=\"{server}\"");
+        assert_eq!(p.metric(&ejections), 1.0, "{server} was ejected");
     }
 }
 

@@ -62,6 +62,7 @@ const FRONTEND_KEYS: &[&str] = &[
     "max_body_bytes",
     "workers",
     "drain_timeout",
+    "max_connections_per_client",
 ];
 const GROUP_KEYS: &[&str] = &[
     "enable_health_check",
@@ -73,6 +74,8 @@ const GROUP_KEYS: &[&str] = &[
     "algorithm",
     "max_fails",
     "fail_timeout",
+    "max_ejected_percent",
+    "slow_start",
     "fail_on_5xx",
     "connect_timeout",
     "response_timeout",
@@ -84,6 +87,9 @@ const WEBSOCKET_KEYS: &[&str] = &[
     "ping_interval",
     "ping_timeout",
     "max_message_bytes",
+    "rebalance",
+    "rebalance_rate",
+    "rebalance_tolerance",
 ];
 const LOG_KEYS: &[&str] = &["level", "access_log", "access_log_format"];
 const ADMIN_KEYS: &[&str] = &["host", "port"];
@@ -94,6 +100,7 @@ pub(super) enum ServerField {
     /// `serverN` (websocket style) or `serverN_addr` (http style).
     Addr,
     Weight,
+    SlowStart,
     /// The `[http]`-only pool keys.
     Pool,
 }
@@ -107,6 +114,7 @@ pub(super) fn server_key(key: &str) -> Result<Option<(u32, ServerField)>, String
     let field = match &rest[digits..] {
         "" | "_addr" => ServerField::Addr,
         "_weight" => ServerField::Weight,
+        "_slow_start" => ServerField::SlowStart,
         "_max_workers" | "_min_workers" | "_worker_timeout" | "_buffer_size" => ServerField::Pool,
         _ => return Ok(None),
     };

@@ -87,3 +87,116 @@ fn an_unset_health_check_timeout_fits_the_interval() {
     let c = ok("[websocket]\nserver1=a:1\nhealth_check_interval=2\n");
     assert_eq!(c.websocket.health_check_timeout, ms(1000));
 }
+
+#[test]
+fn max_ejected_percent_default_range_and_errors() {
+    let c = ok("[http]\nserver1=a:1\n");
+    assert_eq!(c.http.max_ejected_percent, 50);
+    assert_eq!(c.websocket.max_ejected_percent, 50);
+    for (v, want) in [("0", 0), ("100", 100), ("33", 33)] {
+        let c = ok(&format!(
+            "[websocket]\nserver1=a:1\nmax_ejected_percent={v}\n"
+        ));
+        assert_eq!(c.websocket.max_ejected_percent, want, "{v}");
+    }
+    assert_eq!(
+        err("[http]\nserver1=a:1\nmax_ejected_percent=101\n"),
+        "t.ini:3: [http] max_ejected_percent: 101 is out of range 0..=100"
+    );
+    assert!(err("[http]\nserver1=a:1\nmax_ejected_percent=-1\n").contains("non-negative"));
+}
+
+#[test]
+fn slow_start_group_default_and_per_server_override() {
+    let c = ok("[http]\nserver1=a:1\nserver2=a:2\n");
+    assert_eq!(c.http.slow_start, None, "off by default");
+    assert!(c.http.servers.iter().all(|s| s.slow_start.is_none()));
+    let c = ok(
+        "[http]\nslow_start=30s\nserver1=a:1\nserver2=a:2\nserver2_slow_start=500ms\n\
+                server3=a:3\nserver3_slow_start=off\nserver4=a:4\nserver4_slow_start=0\n",
+    );
+    assert_eq!(c.http.slow_start, Some(Duration::from_secs(30)));
+    let spans: Vec<_> = c.http.servers.iter().map(|s| s.slow_start).collect();
+    let ms = |n| Some(Duration::from_millis(n));
+    assert_eq!(spans, [ms(30_000), ms(500), None, None]);
+    // In [websocket] too, and a server may turn it on alone.
+    let c = ok("[websocket]\nserver1=a:1\nserver1_slow_start=1m\nserver2=a:2\n");
+    let spans: Vec<_> = c.websocket.servers.iter().map(|s| s.slow_start).collect();
+    assert_eq!(spans, [ms(60_000), None]);
+    assert_eq!(
+        err("[http]\nserver1=a:1\nslow_start=soon\n"),
+        "t.ini:3: [http] slow_start: expected a duration like 10, 500ms, 2s, 1m or 1h, got \"soon\""
+    );
+    assert!(err("[http]\nserver1=a:1\nserver1_slow_start=-5s\n")
+        .starts_with("t.ini:3: [http] server1_slow_start: expected a duration"));
+    assert!(err("[http]\nserver1=a:1\nserver01_slow_start=5s\n").contains("must not start with 0"));
+}
+
+#[test]
+fn rebalance_keys_only_in_websocket() {
+    let c = ok("[websocket]\nserver1=a:1\n");
+    let ws = &c.websocket;
+    assert_eq!(
+        (ws.rebalance, ws.rebalance_rate, ws.rebalance_tolerance),
+        (false, 10, 20)
+    );
+    let c =
+        ok("[websocket]\nserver1=a:1\nrebalance=on\nrebalance_rate=50\nrebalance_tolerance=15%\n");
+    let ws = &c.websocket;
+    assert_eq!(
+        (ws.rebalance, ws.rebalance_rate, ws.rebalance_tolerance),
+        (true, 50, 15)
+    );
+    assert_eq!(
+        ok("[websocket]\nserver1=a:1\nrebalance_tolerance=5\n")
+            .websocket
+            .rebalance_tolerance,
+        5
+    );
+    for (line, msg) in [
+        (
+            "rebalance=maybe",
+            "[websocket] rebalance: expected true/false",
+        ),
+        (
+            "rebalance_rate=0",
+            "[websocket] rebalance_rate: 0 is out of range 1..=100000",
+        ),
+        (
+            "rebalance_tolerance=0%",
+            "[websocket] rebalance_tolerance: 0 is out of range 1..=1000",
+        ),
+        (
+            "rebalance_tolerance=x%",
+            "[websocket] rebalance_tolerance: expected a non-negative",
+        ),
+    ] {
+        let e = err(&format!("[websocket]\nserver1=a:1\n{line}\n"));
+        assert!(e.starts_with(&format!("t.ini:3: {msg}")), "{line}: {e}");
+    }
+    assert_eq!(
+        err("[http]\nserver1=a:1\nrebalance=on\n"),
+        "t.ini:3: [http] rebalance: only valid in [websocket]"
+    );
+}
+
+#[test]
+fn max_connections_per_client() {
+    assert_eq!(
+        ok("[http]\nserver1=a:1\n")
+            .frontend
+            .max_connections_per_client,
+        None
+    );
+    let with = |v: &str| {
+        ok(&format!(
+            "[frontend]\nmax_connections_per_client={v}\n[http]\nserver1=a:1\n"
+        ))
+    };
+    assert_eq!(with("0").frontend.max_connections_per_client, None);
+    assert_eq!(with("64").frontend.max_connections_per_client, Some(64));
+    assert_eq!(
+        err("[frontend]\nmax_connections_per_client=1000001\n[http]\nserver1=a:1\n"),
+        "t.ini:2: [frontend] max_connections_per_client: 1000001 is out of range 0..=1000000"
+    );
+}

@@ -490,3 +490,145 @@ fn counters_count_each_event() {
         (4, 3, 2, 1)
     );
 }
+
+// ---- passive failures while ejected (panic mode ordering) ----
+
+#[test]
+fn failures_while_ejected_are_remembered_but_do_not_extend_the_ejection() {
+    let t0 = base();
+    let mut h = ServerHealth::new(params(), 1, t0, S);
+    assert_eq!(h.last_passive_failure(), None);
+    for k in 0..3 {
+        h.on_passive_failure(t0 + S * k);
+    }
+    assert!(h.is_ejected(t0 + 2 * S));
+    assert_eq!(h.last_passive_failure(), Some(t0 + 2 * S));
+    // Used anyway in panic mode and failing again: remembered, not re-ejected.
+    assert!(!h.on_passive_failure(t0 + 5 * S));
+    assert_eq!(h.last_passive_failure(), Some(t0 + 5 * S));
+    assert_eq!(h.ejected_until(), Some(t0 + 12 * S));
+    assert_eq!(h.ejections(), 1);
+    // Passive checks off: nothing is recorded.
+    let mut off = ServerHealth::new(
+        HealthParams {
+            max_fails: 0,
+            ..params()
+        },
+        1,
+        t0,
+        S,
+    );
+    off.on_passive_failure(t0);
+    assert_eq!(off.last_passive_failure(), None);
+}
+
+// ---- slow start ----
+
+fn slow(span: Duration) -> ServerHealth {
+    let mut h = ServerHealth::new(params(), 2, base(), S);
+    h.set_slow_start(Some(span));
+    h
+}
+
+#[test]
+fn ramp_is_linear_from_ten_percent_to_full() {
+    assert_eq!(ramp_permille(Duration::ZERO, 30 * S), 100);
+    assert_eq!(ramp_permille(15 * S, 30 * S), 550);
+    assert_eq!(ramp_permille(10 * S, 30 * S), 400);
+    assert_eq!(ramp_permille(30 * S, 30 * S), 1000);
+    assert_eq!(ramp_permille(3600 * S, 30 * S), 1000);
+    assert_eq!(
+        ramp_permille(Duration::from_nanos(1), Duration::from_nanos(1)),
+        1000
+    );
+}
+
+#[test]
+fn no_ramp_at_start_up_or_with_slow_start_off() {
+    let t0 = base();
+    let h = slow(30 * S);
+    assert_eq!(h.ramp_permille(t0), 1000, "start-up: full weight at once");
+    assert_eq!(h.effective_weight(t0), 200);
+    let mut off = ServerHealth::new(params(), 2, t0, S);
+    off.begin_slow_start(t0);
+    assert_eq!(off.effective_weight(t0 + S), 200, "slow start off");
+    off.set_slow_start(Some(Duration::ZERO));
+    assert_eq!(off.slow_start(), None, "0 is off");
+}
+
+#[test]
+fn added_server_ramps_from_begin_slow_start() {
+    let t0 = base();
+    let mut h = slow(30 * S);
+    h.begin_slow_start(t0);
+    assert_eq!(h.effective_weight(t0), 20, "10% of 200 units");
+    assert_eq!(h.effective_weight(t0 + 15 * S), 110);
+    assert_eq!(h.effective_weight(t0 + 30 * S), 200);
+    assert_eq!(h.effective_weight(t0 + 300 * S), 200);
+}
+
+#[test]
+fn recovery_by_active_checks_starts_a_ramp() {
+    let t0 = base();
+    let mut h = slow(20 * S);
+    let seen = script(&mut h, t0, &[FAIL, FAIL, FAIL, ok(), ok()]);
+    assert_eq!(seen[1], (4, UP.unwrap()));
+    let up_at = t0 + 50 * S;
+    assert_eq!(h.ramp_permille(up_at), 100);
+    assert_eq!(h.ramp_permille(up_at + 10 * S), 550);
+    assert_eq!(h.ramp_permille(up_at + 20 * S), 1000);
+    // A passing probe while Up (no transition) does not restart it.
+    probe(&mut h, up_at + 30 * S, ok());
+    assert_eq!(h.ramp_permille(up_at + 30 * S), 1000);
+}
+
+#[test]
+fn end_of_ejection_starts_a_ramp_at_ejected_until() {
+    let t0 = base();
+    let mut h = slow(10 * S);
+    for k in 0..3 {
+        h.on_passive_failure(t0 + S * k);
+    }
+    let until = h.ejected_until().unwrap();
+    assert!(!h.is_usable(until - S));
+    assert_eq!(h.ramp_permille(until - S), 1000, "no ramp before it ends");
+    assert_eq!(h.ramp_permille(until), 100);
+    assert_eq!(h.ramp_permille(until + 5 * S), 550);
+    assert_eq!(h.ramp_permille(until + 10 * S), 1000);
+}
+
+#[test]
+fn ejection_ended_early_by_a_probe_ramps_from_the_probe() {
+    let t0 = base();
+    let mut h = slow(10 * S);
+    for k in 0..3 {
+        h.on_passive_failure(t0 + S * k);
+    }
+    probe(&mut h, t0 + 4 * S, ok());
+    assert!(h.is_usable(t0 + 4 * S));
+    assert_eq!(h.ramp_permille(t0 + 4 * S), 100);
+    assert_eq!(h.ramp_permille(t0 + 9 * S), 550);
+    // A passing probe without an ejection starts nothing.
+    let mut fresh = slow(10 * S);
+    probe(&mut fresh, t0 + 4 * S, ok());
+    assert_eq!(fresh.ramp_permille(t0 + 4 * S), 1000);
+}
+
+#[test]
+fn ramp_scales_dynamic_weights_and_never_reaches_zero() {
+    let t0 = base();
+    let mut h = ServerHealth::new(params(), 1, t0, S);
+    h.set_slow_start(Some(10 * S));
+    probe(&mut h, t0, load(None, None, Some(4)));
+    let full = h.effective_weight(t0);
+    h.begin_slow_start(t0);
+    assert_eq!(h.effective_weight(t0), full / 10);
+    let mut tiny = ServerHealth::new(params(), 1, t0, S);
+    tiny.set_slow_start(Some(10 * S));
+    for _ in 0..8 {
+        probe(&mut tiny, t0, load(Some(100.0), None, None)); // down to the floor: 10 units
+    }
+    assert_eq!(tiny.effective_weight(t0), 10);
+    tiny.begin_slow_start(t0);
+    assert_eq!(tiny.effective_weight(t0), 1);
+}
