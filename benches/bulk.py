@@ -16,6 +16,9 @@ against one backend started from this file
     frame is echoed, and everything one read brought is echoed in ONE write (a backend that writes
     frame by frame measures itself, not the proxy).
 
+`--base-sluice PATH` adds another sluice binary ("sluice-base", e.g. a build of the previous
+commit) to every figure, interleaved with the others: before and after side by side.
+
 Figures (medians of 3 runs interleaved over the targets; --quick: 1 run, smaller sizes):
   bulk     1 GiB upload and download, Content-Length and chunked (64 KiB chunks): MB/s and proxy
            CPU seconds per GiB (on-CPU time of the proxy from /proc/PID/task/*/schedstat, the
@@ -27,6 +30,8 @@ Figures (medians of 3 runs interleaved over the targets; --quick: 1 run, smaller
            backend -> client (/source), 1 GiB each way: MB/s and proxy CPU s/GiB.
   wssmall  64-byte messages on 50 WebSockets, bursts of 16 per connection (16 masked frames in one
            write, wait for the 16 echoes, repeat): proxy CPU µs per echoed message and messages/s.
+  wsinstr  sluice's user instructions per echoed 64 B message under callgrind, (Ir(2N) - Ir(N)) / N,
+           with the top functions per message (raw/callgrind-ws64-*-c50-top30.txt).
 """
 
 import os
@@ -512,12 +517,15 @@ class BulkFigures:
         return self._bulk
 
     def bulk_variants(self):
-        return [v for v in VARIANTS if v == "sluice" or (self.have_haproxy and "haproxy" in self.targets)]
+        base = ["sluice-base"] if getattr(self.args, "base_sluice", None) else []
+        return base + [v for v in VARIANTS if v == "sluice" or (self.have_haproxy and "haproxy" in self.targets)]
 
     def start_bulk_target(self, v, tag, wrapper=()):
         _, port = self.bulk_backend()
-        if v == "sluice":
-            return self.start_sluice(tag, wrapper, http=[port], ws=[port], pool=(1, 4))
+        if v in ("sluice", "sluice-base"):
+            binary = os.path.abspath(self.args.base_sluice) if v == "sluice-base" else None
+            return self.start_sluice(tag if v == "sluice" else tag + "-base", wrapper, binary=binary,
+                                     http=[port], ws=[port], pool=(1, 4))
         splice = {"haproxy-splice": "auto", "haproxy-splice-forced": "forced"}.get(v)
         return self.start_haproxy(tag, wrapper, http=[port], ws=[port], splice=splice)
 
@@ -672,6 +680,57 @@ class BulkFigures:
                                    f"median of {runs} run(s) interleaved", "targets": res}
 
 
+    def fig_wsinstr(self):
+        """User instructions per echoed 64 B message under callgrind: (Ir(2N) - Ir(N)) / messages(N),
+        N = 50 connections x 20 bursts of 16; sluice with debug symbols (target/bench-debug), and
+        --base-sluice when given (build it with symbols too). Per-function differences saved."""
+        self.build(debug_symbols=True)
+        _, port = self.bulk_backend()
+        bins = [("sluice", self.sluice_dbg)]
+        if getattr(self.args, "base_sluice", None):
+            bins.insert(0, ("sluice-base", os.path.abspath(self.args.base_sluice)))
+        conns, n = 50, 20
+        res = {}
+        for label, binary in bins:
+            irs, files = {}, {}
+            for k in (n, 2 * n):
+                out = os.path.join(self.tmp, f"callgrind-ws64-{label}-{k}.out")
+                p = self.start_sluice(f"cg-ws64-{label}-{k}", ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"],
+                                      binary=binary, http=[port], ws=[port], pool=(1, 4))
+                try:
+                    socks = [ws_open(p.ws_port, "/echo")[0] for _ in range(conns)]
+                    try:
+                        bad = ws_small(socks, k)
+                    finally:
+                        for s in socks:
+                            s.close()
+                    if bad:
+                        self.note(f"wsinstr {label}: {bad} connections failed")
+                    time.sleep(0.5)
+                finally:
+                    self.stop(p, sig=signal.SIGTERM, grace=60)
+                irs[k], files[k] = cg_total(out), out
+            msgs = conns * n * 16
+            per = (irs[2 * n] - irs[n]) / msgs if irs[n] and irs[2 * n] else None
+            res[label] = {"instr_per_msg": per, "messages": msgs}
+            log(f"  {label:12s}: {per:.0f} user instructions per echoed 64 B message")
+            self.annotate(f"ws64-{label}", files[n], files[2 * n], msgs)
+        self.results["wsinstr"] = {"date": self.iso_date(), "method": f"valgrind --tool=callgrind, (Ir(2N)-Ir(N)) / "
+                                   f"messages(N), N = {conns} WebSockets x {n} bursts of 16 64-byte messages, batching echo",
+                                   "targets": res}
+
+
+def cg_total(path):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 IO_CALLS = ("read", "recvfrom", "recvmsg", "readv", "write", "sendto", "sendmsg", "writev", "splice")
 LINE = re.compile(r"^(?:\d+\s+)?(\w+)\(")
 RET = re.compile(r"\)\s+=\s+(-?\d+)")
@@ -702,7 +761,8 @@ def parse_trace(path):
 
 def render_bulk(doc):
     f = doc["figures"]
-    cols = VARIANTS
+    base = any("sluice-base" in f.get(x, {}).get("targets", {}) for x in ("bulk", "bulksys", "wsbulk", "wssmall", "wsinstr"))
+    cols = (["sluice-base"] if base else []) + VARIANTS
     out = []
 
     def g(fig, v, *path):
@@ -734,6 +794,10 @@ def render_bulk(doc):
             v = {x: g("bulksys", x, c, "per_mib") for x in cols}
             rows.append(f"| {label}: syscalls/MiB | " + " | ".join(fmtv(v[x], 1) for x in cols)
                         + f" | {ratio(v['sluice'], v['haproxy'])} | |")
+    if "wsinstr" in f:
+        v = {x: g("wsinstr", x, "instr_per_msg") for x in cols}
+        rows.append("| WebSocket 64 B: sluice user instructions/echoed message (callgrind) | "
+                    + " | ".join(fmtv(v[x], 0) for x in cols) + " | — | |")
     if "wssmall" in f:
         v = {x: g("wssmall", x, "us_per_msg") for x in cols}
         rows.append("| WebSocket 64 B, 50 conns, bursts of 16: proxy CPU µs/echoed message | "
@@ -741,10 +805,11 @@ def render_bulk(doc):
     if not rows:
         return ""
     out += ["### Bulk transfer (issue 18)", "",
-            "| figure | sluice | HAProxy | HAProxy splice-auto | HAProxy splice forced | sluice ÷ HAProxy | goal |",
-            "|---|---|---|---|---|---|---|"]
+            "| figure | " + ("sluice (--base-sluice) | " if base else "") + "sluice | HAProxy | HAProxy splice-auto | "
+            "HAProxy splice forced | sluice ÷ HAProxy | goal |",
+            "|---|" + "---|" * (len(cols) + 2)]
     out += rows + [""]
-    for fig in ("bulk", "wsbulk", "bulksys", "wssmall"):
+    for fig in ("bulk", "wsbulk", "bulksys", "wssmall", "wsinstr"):
         if fig in f:
             out.append(f"- {fig}: {f[fig]['method']}.")
     if "bulksys" in f:

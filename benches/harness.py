@@ -2,7 +2,7 @@
 """sluice benchmark harness: sluice side by side with a direct connection, HAProxy and nginx.
 
     python3 benches/harness.py [--quick] [--only rps,cpu,instr,syscalls,wsmem,idle,size,stream,
-                                                  bulk,bulksys,wsbulk,wssmall]
+                                                  bulk,bulksys,wsbulk,wssmall,wsinstr]
                                [--targets sluice,haproxy,nginx,direct] [--update-readme]
     cargo bench --bench harness [-- --quick ...]      (the same, through benches/harness.rs)
 
@@ -36,7 +36,7 @@ Figures (each a function; `--only` picks a subset; rps and cpu come from the sam
   size      stripped release binary (and the static musl one when that target is installed).
   stream    peak VmRSS of sluice (and HAProxy) while a 1 GiB Content-Length upload streams
             through it to a backend that discards.
-  bulk, bulksys, wsbulk, wssmall
+  bulk, bulksys, wsbulk, wssmall, wsinstr
             bulk transfer (issue 18), see benches/bulk.py: 1 GiB upload/download (Content-Length
             and chunked) MB/s and proxy CPU per GiB; syscalls per MiB and bytes per I/O call
             under strace; 1 MiB WebSocket messages each way; 64 B WebSocket messages at 50
@@ -85,7 +85,8 @@ def wrk_cmd():
     return (["taskset", "-c", "1"] if PIN else []) + ["wrk"]
 
 
-FIGURES = ["rps", "cpu", "instr", "syscalls", "wsmem", "idle", "size", "stream", "bulk", "bulksys", "wsbulk", "wssmall"]
+FIGURES = ["rps", "cpu", "instr", "syscalls", "wsmem", "idle", "size", "stream", "bulk", "bulksys", "wsbulk", "wssmall",
+           "wsinstr"]
 TARGETS = ["direct", "sluice", "haproxy", "nginx"]
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -1543,6 +1544,8 @@ def main():
     ap.add_argument("--out", help="results directory (default bench-results/, or bench-results/tmp/quick with --quick)")
     ap.add_argument("--sluice-workers", type=int, default=1, help="[frontend] workers for sluice (default 1)")
     ap.add_argument("--pin", action="store_true", help="proxy on core 0, wrk and backends on core 1 (taskset)")
+    ap.add_argument("--base-sluice", metavar="PATH", help="bulk figures: also measure this sluice binary "
+                    "(\"sluice-base\", e.g. the previous commit's build) side by side")
     ap.add_argument("--no-musl", action="store_true", help="skip the static musl build for the size figure")
     ap.add_argument("--update-readme", action="store_true", help="replace the README's ## Benchmarks table with this run's")
     ap.add_argument("--keep", action="store_true", help="keep the scratch dir bench-results/tmp/run-*")
@@ -1598,7 +1601,7 @@ def main():
                  ("idle", bench.fig_idle, ("idle",)), ("size", bench.fig_size, ("size",)),
                  ("stream", bench.fig_stream, ("stream",)), ("bulk", bench.fig_bulk, ("bulk",)),
                  ("wsbulk", bench.fig_wsbulk, ("wsbulk",)), ("wssmall", bench.fig_wssmall, ("wssmall",)),
-                 ("bulksys", bench.fig_bulksys, ("bulksys",))]
+                 ("bulksys", bench.fig_bulksys, ("bulksys",)), ("wsinstr", bench.fig_wsinstr, ("wsinstr",))]
         for name, fn, keys in steps:
             if not any(k in only for k in keys):
                 continue
