@@ -323,7 +323,7 @@ impl Reactor {
                 break;
             }
             let Some(s) = src.as_mut() else { break };
-            let (n, ev) = match tracker.feed(&s.bytes()[..avail]) {
+            let (n, ev) = match tracker.feed_relay(&s.bytes()[..avail]) {
                 Ok(r) => r,
                 Err(e) => return Relay::Violation(e),
             };

@@ -58,6 +58,12 @@ fn run_relay(cfg: TrackerConfig, bytes: &[u8], cuts: &[usize]) -> Run {
                     assert!(n <= end - pos);
                     pos += n;
                     stopped_early = ev.is_none() && pos < end;
+                    // A relay stops before a control frame or a broken header:
+                    // at a frame boundary, where it may still inject a Close.
+                    assert!(
+                        !stopped_early || t.at_frame_boundary(),
+                        "stopped inside a frame"
+                    );
                     if let Some(ev) = ev {
                         assert!(!matches!(ev, WsEvent::FrameEnd { .. }), "{ev:?}");
                         assert!(t.at_frame_boundary());

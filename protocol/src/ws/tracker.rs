@@ -228,15 +228,20 @@ impl FrameTracker {
     }
 
     /// The stream broke the protocol: sticky from now on. Frames finished
-    /// before it in this call stay consumed (`feed_relay` reports them first;
-    /// `feed` never has any, it returns at each frame's end).
+    /// before it in this call (only `feed_relay` has any: `feed` returns at
+    /// each frame's end) are reported first, as consumed, with the tracker
+    /// left at that boundary (`at_frame_boundary()` is true there, as a relay
+    /// expects); the next call parses the same header again and fails. That
+    /// is deterministic: a header that breaks a rule is rejected before it
+    /// changes any state but the message size, which it resets to the same
+    /// value again.
     fn fail(&mut self, e: FrameError, good: usize) -> Result<(usize, Option<WsEvent>), FrameError> {
-        self.phase = Phase::Failed(e);
         if good > 0 {
-            Ok((good, None))
-        } else {
-            Err(e)
+            debug_assert_eq!(self.phase, Phase::Header { have: 0 });
+            return Ok((good, None));
         }
+        self.phase = Phase::Failed(e);
+        Err(e)
     }
 
     /// True between frames: the safe point to inject a control frame (or end
