@@ -181,10 +181,13 @@ impl FrameTracker {
                                 return self.fail(e, good);
                             }
                             pos += usize::from(h.header_len);
-                            match self.control_done() {
-                                Ok(None) => {}
-                                Ok(Some(ev)) => return Ok((pos, Some(ev))),
-                                Err(e) => return self.fail(e, good),
+                            // An empty control frame ends with its header.
+                            if h.opcode.is_control() {
+                                match self.control_done() {
+                                    Ok(None) => {}
+                                    Ok(Some(ev)) => return Ok((pos, Some(ev))),
+                                    Err(e) => return self.fail(e, good),
+                                }
                             }
                         }
                         Ok(Status::Partial) => {
