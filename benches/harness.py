@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """sluice benchmark harness: sluice side by side with a direct connection, HAProxy and nginx.
 
-    python3 benches/harness.py [--quick] [--only rps,cpu,instr,syscalls,wsmem,idle,size,stream]
+    python3 benches/harness.py [--quick] [--only rps,cpu,instr,syscalls,wsmem,idle,size,stream,
+                                                  bulk,bulksys,wsbulk,wssmall,wsinstr]
                                [--targets sluice,haproxy,nginx,direct] [--update-readme]
     cargo bench --bench harness [-- --quick ...]      (the same, through benches/harness.rs)
 
@@ -35,6 +36,12 @@ Figures (each a function; `--only` picks a subset; rps and cpu come from the sam
   size      stripped release binary (and the static musl one when that target is installed).
   stream    peak VmRSS of sluice (and HAProxy) while a 1 GiB Content-Length upload streams
             through it to a backend that discards.
+  bulk, bulksys, wsbulk, wssmall, wsinstr
+            bulk transfer (issue 18), see benches/bulk.py: 1 GiB upload/download (Content-Length
+            and chunked) MB/s and proxy CPU per GiB; syscalls per MiB and bytes per I/O call
+            under strace; 1 MiB WebSocket messages each way; 64 B WebSocket messages at 50
+            connections, CPU per echoed message. sluice vs HAProxy, HAProxy `option splice-auto`
+            and HAProxy with splicing forced.
 
 Output: bench-results/latest.md, bench-results/latest.json, raw outputs in bench-results/<date>/
 (full runs) -- or bench-results/tmp/quick/ for --quick so quick numbers never replace real ones
@@ -60,6 +67,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bulk  # noqa: E402  (benches/bulk.py: the bulk-transfer figures, issue 18)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "benches", "peers")
 RESULTS = os.path.join(ROOT, "bench-results")
@@ -75,7 +85,8 @@ def wrk_cmd():
     return (["taskset", "-c", "1"] if PIN else []) + ["wrk"]
 
 
-FIGURES = ["rps", "cpu", "instr", "syscalls", "wsmem", "idle", "size", "stream"]
+FIGURES = ["rps", "cpu", "instr", "syscalls", "wsmem", "idle", "size", "stream", "bulk", "bulksys", "wsbulk", "wssmall",
+           "wsinstr"]
 TARGETS = ["direct", "sluice", "haproxy", "nginx"]
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -533,7 +544,10 @@ def rewrite_ports(text, mapping):
     return re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{mapping.get(int(m.group(1)), int(m.group(1)))}", text)
 
 
-class Bench:
+class Bench(bulk.BulkFigures):
+    def iso_date(self):
+        return iso(self.date)
+
     def __init__(self, args):
         self.args = args
         self.quick = args.quick
@@ -631,7 +645,7 @@ class Bench:
         return "\n".join(lines)
 
     def start_sluice(self, tag, wrapper=(), binary=None, http=None, ws=None, pool=(25, 256)):
-        b = self.start_backends()
+        b = self.start_backends() if http is None or ws is None else {}
         port = self.ports.get(8080)
         conf = self.sluice_config(port, b["http"] if http is None else http, b["ws"] if ws is None else ws,
                                   pool=pool, workers=self.args.sluice_workers)
@@ -647,13 +661,26 @@ class Bench:
         p.http_port = p.ws_port = port
         return p
 
-    def start_haproxy(self, tag, wrapper=(), http=None):
-        b = self.start_backends()
+    def start_haproxy(self, tag, wrapper=(), http=None, ws=None, splice=None):
+        """`splice`: "auto" adds `option splice-auto` to the defaults (the second bulk anchor),
+        "forced" `option splice-request` and `option splice-response`."""
+        b = self.start_backends() if http is None or ws is None else {}
         hp, wp = self.ports.get(8081), self.ports.get(8091)
         http = b["http"] if http is None else http
+        ws = b["ws"] if ws is None else ws
         mapping = {8081: hp, 8091: wp, 9001: http[0], 9002: http[1] if len(http) > 1 else http[0],
-                   9003: b["ws"][0], 9004: b["ws"][1]}
+                   9003: ws[0], 9004: ws[1] if len(ws) > 1 else ws[0]}
         conf = rewrite_ports(read_peer("haproxy.cfg"), mapping)
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard < 22600 and "maxconn 9000" in conf:
+            # HAProxy 2.6 asks for 2 fds per connection plus 2 per pipe (maxpipes = maxconn/4):
+            # 22,515 for maxconn 9000. Keep it inside a lower hard limit.
+            conf = conf.replace("maxconn 9000", f"maxconn {int((hard - 600) / 2.5)}", 1)
+        if splice:
+            opts = {"auto": "    option splice-auto\n",
+                    "forced": "    option splice-request\n    option splice-response\n"}[splice]
+            conf = conf.replace("\ndefaults\n", "\ndefaults\n" + opts, 1)
+            assert "splice" in conf
         path = os.path.join(self.tmp, f"haproxy-{tag}.cfg")
         with open(path, "w") as f:
             f.write(conf)
@@ -1453,6 +1480,9 @@ def render_md(doc):
     lines.append("")
     lines.append("Reproduce: `python3 benches/harness.py [--quick] [--only rps,cpu,instr,syscalls,wsmem,idle,size,stream]` "
                  "or `cargo bench` (needs wrk, haproxy, nginx-light, valgrind, strace; about 7 minutes).")
+    bulk_md = bulk.render_bulk(doc)
+    if bulk_md:
+        lines += ["", bulk_md]
     if doc.get("notes"):
         lines += ["", "Notes from this run:"] + [f"- {n}" for n in doc["notes"]]
     return "\n".join(l for l in lines if l is not None) + "\n"
@@ -1514,6 +1544,8 @@ def main():
     ap.add_argument("--out", help="results directory (default bench-results/, or bench-results/tmp/quick with --quick)")
     ap.add_argument("--sluice-workers", type=int, default=1, help="[frontend] workers for sluice (default 1)")
     ap.add_argument("--pin", action="store_true", help="proxy on core 0, wrk and backends on core 1 (taskset)")
+    ap.add_argument("--base-sluice", metavar="PATH", help="bulk figures: also measure this sluice binary "
+                    "(\"sluice-base\", e.g. the previous commit's build) side by side")
     ap.add_argument("--no-musl", action="store_true", help="skip the static musl build for the size figure")
     ap.add_argument("--update-readme", action="store_true", help="replace the README's ## Benchmarks table with this run's")
     ap.add_argument("--keep", action="store_true", help="keep the scratch dir bench-results/tmp/run-*")
@@ -1528,6 +1560,8 @@ def main():
     if args.serve:
         kind, ports = args.serve[0], [int(p) for p in args.serve[1:]]
         signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+        if kind == "bulk":
+            return bulk.serve_bulk(ports)
         return serve_ws(ports) if kind == "ws" else serve_discard(ports)
 
     if args.render:
@@ -1565,7 +1599,9 @@ def main():
         steps = [("rps", bench.fig_rps, ("rps", "cpu")), ("instr", bench.fig_instr, ("instr",)),
                  ("syscalls", bench.fig_syscalls, ("syscalls",)), ("wsmem", bench.fig_wsmem, ("wsmem",)),
                  ("idle", bench.fig_idle, ("idle",)), ("size", bench.fig_size, ("size",)),
-                 ("stream", bench.fig_stream, ("stream",))]
+                 ("stream", bench.fig_stream, ("stream",)), ("bulk", bench.fig_bulk, ("bulk",)),
+                 ("wsbulk", bench.fig_wsbulk, ("wsbulk",)), ("wssmall", bench.fig_wssmall, ("wssmall",)),
+                 ("bulksys", bench.fig_bulksys, ("bulksys",)), ("wsinstr", bench.fig_wsinstr, ("wsinstr",))]
         for name, fn, keys in steps:
             if not any(k in only for k in keys):
                 continue

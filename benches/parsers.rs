@@ -123,7 +123,7 @@ fn main() {
         );
     }
 
-    for (count, payload) in [(256, 16), (64, 1024), (4, 256 * 1024)] {
+    for (count, payload) in [(16, 64), (256, 16), (64, 1024), (4, 256 * 1024)] {
         let stream = frames(count, payload);
         let cfg = TrackerConfig {
             from: Role::Client,
@@ -143,6 +143,24 @@ fn main() {
         });
         report(
             &format!("ws FrameTracker ({count} frames x {payload} B)"),
+            stream.len(),
+            ns,
+        );
+        // What the tunnel relay calls: runs through data frames, one call per
+        // buffer unless a control frame comes.
+        let ns = bench(500, || {
+            let mut t = FrameTracker::new(cfg);
+            let mut pos = 0;
+            while pos < stream.len() {
+                match t.feed_relay(&stream[pos..]) {
+                    Ok((0, None)) | Err(_) => break,
+                    Ok((n, _)) => pos += n,
+                }
+            }
+            black_box(pos);
+        });
+        report(
+            &format!("ws feed_relay ({count} frames x {payload} B)"),
             stream.len(),
             ns,
         );

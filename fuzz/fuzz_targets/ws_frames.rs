@@ -4,7 +4,8 @@
 //! that every event lands exactly at `header_len + payload_len` after its
 //! frame start; that the tracker's header errors match `parse_frame_header`;
 //! encode/parse round trips of every parsed header; control payloads unmasked
-//! correctly; and `apply_mask` in pieces equals a byte-at-a-time mask.
+//! correctly; `apply_mask` in pieces equals a byte-at-a-time mask; and
+//! `feed_relay` gives `feed`'s control events, error and consumed bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -30,24 +31,34 @@ fuzz_target!(|data: &[u8]| {
         max_message_bytes: [0, 16, 300, 70_000][usize::from((b0 >> 2) & 3)],
     };
     let whole = run_whole(cfg, stream);
-    let mut rng = u32::from(*s0) << 8 | u32::from(*s1) | 1;
-    let pieces = run_pieces(cfg, stream, || {
-        // xorshift32: mostly tiny pieces, sometimes large ones.
-        rng ^= rng << 13;
-        rng ^= rng >> 17;
-        rng ^= rng << 5;
-        if rng & 7 == 0 {
-            (rng >> 8) as usize % 512
-        } else {
-            (rng >> 8) as usize % 16
-        }
-    });
+    let seed = u32::from(*s0) << 8 | u32::from(*s1) | 1;
+    let pieces = run_pieces(cfg, stream, lengths(seed), false);
     assert_eq!(whole.0, pieces.0, "events differ");
     assert_eq!(whole.1, pieces.1, "errors differ");
     if whole.1.is_none() {
         assert_eq!(whole.2, stream.len());
         assert_eq!(pieces.2, stream.len());
     }
+    // `feed_relay`: the control events of `feed`, the same error after the
+    // same bytes, whole and with the same cuts.
+    let control = |r: &Run| -> Vec<(usize, WsEvent)> {
+        r.0.iter()
+            .copied()
+            .filter(|(_, e)| !matches!(e, WsEvent::FrameEnd { .. }))
+            .collect()
+    };
+    let relay_whole = run_pieces(cfg, stream, || stream.len(), true);
+    assert_eq!(
+        relay_whole,
+        (control(&whole), whole.1, whole.2),
+        "relay, whole"
+    );
+    let relay_pieces = run_pieces(cfg, stream, lengths(seed), true);
+    assert_eq!(
+        relay_pieces,
+        (control(&pieces), pieces.1, pieces.2),
+        "relay, pieces"
+    );
     check_mask(stream, [*b0, *s0, *s1, 0x5a], usize::from(*s0));
 });
 
@@ -157,22 +168,52 @@ fn round_trip(h: &FrameHeader, wire: &[u8]) {
     );
 }
 
-/// Feeds pieces of sizes from `next_len` (0 means an empty feed).
-fn run_pieces(cfg: TrackerConfig, stream: &[u8], mut next_len: impl FnMut() -> usize) -> Run {
+/// Piece sizes from a seed (xorshift32): mostly tiny pieces, sometimes large ones.
+fn lengths(mut rng: u32) -> impl FnMut() -> usize {
+    move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 17;
+        rng ^= rng << 5;
+        if rng & 7 == 0 {
+            (rng >> 8) as usize % 512
+        } else {
+            (rng >> 8) as usize % 16
+        }
+    }
+}
+
+/// Feeds pieces of sizes from `next_len` (0 means an empty feed) with `feed`,
+/// or with `feed_relay` (`relay`), which may stop early without an event
+/// (before a control frame or an error) and never reports a `FrameEnd`.
+fn run_pieces(
+    cfg: TrackerConfig,
+    stream: &[u8],
+    mut next_len: impl FnMut() -> usize,
+    relay: bool,
+) -> Run {
     let mut t = FrameTracker::new(cfg);
     let mut events = Vec::new();
     let mut pos = 0;
     while pos < stream.len() {
         let end = (pos + next_len()).min(stream.len());
         loop {
-            match t.feed(&stream[pos..end]) {
+            let r = if relay {
+                t.feed_relay(&stream[pos..end])
+            } else {
+                t.feed(&stream[pos..end])
+            };
+            match r {
                 Ok((n, ev)) => {
                     assert!(n <= end - pos);
-                    assert!(n == end - pos || ev.is_some());
+                    assert!(relay || n == end - pos || ev.is_some());
                     pos += n;
                     match ev {
+                        Some(WsEvent::FrameEnd { .. }) if relay => {
+                            panic!("FrameEnd from feed_relay")
+                        }
                         Some(ev) => events.push((pos, ev)),
-                        None => break,
+                        None if pos == end => break,
+                        None => assert!(relay),
                     }
                 }
                 Err(e) => return (events, Some(e), pos),

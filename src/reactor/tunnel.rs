@@ -195,7 +195,7 @@ impl Reactor {
             }
             let Some(s) = src.as_mut() else { break };
             let tracker = t.tracker(dir);
-            let (n, ev) = match tracker.feed(&s.bytes()[..avail]) {
+            let (n, ev) = match tracker.feed_relay(&s.bytes()[..avail]) {
                 Ok(r) => r,
                 Err(e) => return Relay::Violation(e),
             };

@@ -5,8 +5,9 @@
 //! from `(name, value)` header pairs, so it does not depend on `h1` types.
 //! `frame` parses and emits frame headers and the control frames sluice sends
 //! itself. `tracker` follows one direction of a tunnel byte by byte: the proxy
-//! forwards exactly what `FrameTracker::feed` consumed, unchanged, and acts on
-//! the events at frame boundaries.
+//! forwards exactly what `FrameTracker::feed` (or `feed_relay`, which stops at
+//! control frames only) consumed, unchanged, and acts on the events at frame
+//! boundaries.
 //!
 //! Invariants: nothing allocates except the `write_*` helpers (at most one
 //! control frame, 131 bytes); no `unsafe`; every peer-controlled length is
@@ -17,6 +18,8 @@ mod frame;
 mod handshake;
 mod tracker;
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;
 

@@ -3,6 +3,7 @@
 //! must give the same events at the same positions and the same error.
 
 use crate::ws::*;
+use crate::Status;
 
 type Run = (Vec<(usize, WsEvent)>, Option<FrameError>, usize);
 
@@ -33,8 +34,55 @@ fn run(cfg: TrackerConfig, bytes: &[u8], cuts: &[usize]) -> Run {
     (events, None, pos)
 }
 
+/// `run` with `feed_relay`: only control events, each alone in its call; a
+/// call that stops early without an event is followed by an event or an error.
+fn run_relay(cfg: TrackerConfig, bytes: &[u8], cuts: &[usize]) -> Run {
+    let mut t = FrameTracker::new(cfg);
+    let mut events = Vec::new();
+    let mut pos = 0;
+    let mut stopped_early = false;
+    let ends = cuts.iter().copied().chain([bytes.len()]);
+    for end in ends {
+        while pos < end {
+            let r = t.feed_relay(&bytes[pos..end]);
+            // (or, when the piece ends inside that control frame, takes all of it)
+            let whole_piece = end - pos;
+            assert!(
+                !stopped_early
+                    || matches!(r, Ok((_, Some(_))) | Err(_))
+                    || r == Ok((whole_piece, None)),
+                "stopped early, then {r:?}"
+            );
+            match r {
+                Ok((n, ev)) => {
+                    assert!(n <= end - pos);
+                    pos += n;
+                    stopped_early = ev.is_none() && pos < end;
+                    // A relay stops before a control frame or a broken header:
+                    // at a frame boundary, where it may still inject a Close.
+                    assert!(
+                        !stopped_early || t.at_frame_boundary(),
+                        "stopped inside a frame"
+                    );
+                    if let Some(ev) = ev {
+                        assert!(!matches!(ev, WsEvent::FrameEnd { .. }), "{ev:?}");
+                        assert!(t.at_frame_boundary());
+                        events.push((pos, ev));
+                    }
+                }
+                Err(e) => {
+                    assert_eq!(t.feed_relay(&bytes[pos..end]), Err(e), "errors are sticky");
+                    return (events, Some(e), pos);
+                }
+            }
+        }
+    }
+    (events, None, pos)
+}
+
 #[track_caller]
 fn check(cfg: TrackerConfig, bytes: &[u8], want: &[(usize, WsEvent)], err: Option<FrameError>) {
+    check_relay(cfg, bytes, want, err);
     let whole = run(cfg, bytes, &[]);
     assert_eq!((&whole.0[..], whole.1), (want, err), "whole {bytes:?}");
     if err.is_none() {
@@ -60,6 +108,36 @@ fn check(cfg: TrackerConfig, bytes: &[u8], want: &[(usize, WsEvent)], err: Optio
         (want, err),
         "byte by byte {bytes:?}"
     );
+}
+
+/// `feed_relay` reports the control events of `want` at the same positions, the
+/// same error after the same consumed bytes, cut anywhere.
+#[track_caller]
+fn check_relay(
+    cfg: TrackerConfig,
+    bytes: &[u8],
+    want: &[(usize, WsEvent)],
+    err: Option<FrameError>,
+) {
+    let control: Vec<(usize, WsEvent)> = want
+        .iter()
+        .copied()
+        .filter(|(_, e)| !matches!(e, WsEvent::FrameEnd { .. }))
+        .collect();
+    let every: Vec<usize> = (1..bytes.len()).collect();
+    let mut cuts: Vec<Vec<usize>> = vec![vec![], every];
+    cuts.extend((1..bytes.len()).map(|c| vec![c]));
+    for cut in cuts {
+        let got = run_relay(cfg, bytes, &cut);
+        // Header bytes taken in earlier pieces stay consumed: compare with the
+        // same cuts.
+        let consumed = run(cfg, bytes, &cut).2;
+        assert_eq!(
+            (&got.0[..], got.1, got.2),
+            (&control[..], err, consumed),
+            "relay, cuts {cut:?} of {bytes:?}"
+        );
+    }
 }
 
 fn cfg(from: Role, rsv_allowed: u8, max_message_bytes: u64) -> TrackerConfig {
@@ -317,6 +395,261 @@ fn boundary_and_state_queries() {
     assert_eq!(
         FrameTracker::new(cfg(Role::Client, 0, 0)).feed(b""),
         Ok((0, None))
+    );
+}
+
+/// xorshift64: deterministic streams for the differential tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A stream of mostly plausible frames from `from`, sometimes breaking a rule:
+/// reserved opcodes and bits, wrong masking, bad lengths and close payloads,
+/// fragmentation errors, random bytes.
+fn random_stream(rng: &mut Rng, from: Role) -> Vec<u8> {
+    let mut out = Vec::new();
+    let frames = 1 + rng.below(12);
+    for _ in 0..frames {
+        if rng.below(40) == 0 {
+            let n = rng.below(6);
+            out.extend((0..n).map(|_| rng.next() as u8));
+            continue;
+        }
+        let op = match rng.below(12) {
+            0..=3 => Opcode::Binary,
+            4 | 5 => Opcode::Text,
+            6 | 7 => Opcode::Continuation,
+            8 => Opcode::Ping,
+            9 => Opcode::Pong,
+            _ => Opcode::Close,
+        };
+        let len: u64 = if op.is_control() {
+            [0, 1, 2, 4, 125][rng.below(5) as usize]
+        } else {
+            match rng.below(40) {
+                0 => [65535, 65536, 70000][rng.below(3) as usize],
+                k => [0, 1, 3, 64, 125, 126, 300][k as usize % 7],
+            }
+        };
+        let masked = match from {
+            Role::Client => rng.below(60) != 0,
+            Role::Server => rng.below(60) == 0,
+        };
+        let key = [rng.next() as u8, 0x5a, rng.next() as u8, 0xa5];
+        let h = FrameHeader {
+            fin: op.is_control() || rng.below(3) != 0,
+            rsv: if rng.below(30) == 0 { RSV1 } else { 0 },
+            opcode: op,
+            mask: masked.then_some(key),
+            payload_len: len,
+            header_len: 0,
+        };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let n = encode_frame_header(&h, &mut head);
+        if rng.below(80) == 0 {
+            head[0] ^= 1 << rng.below(8); // a reserved opcode or bit, or a flipped FIN
+        }
+        if rng.below(80) == 0 && n > 2 {
+            head[2] = 0; // a non-minimal extended length
+        }
+        out.extend_from_slice(&head[..n]);
+        let start = out.len();
+        if op == Opcode::Close && len >= 2 {
+            let code: u16 = [1000, 1001, 1005, 999, 3000, 4999, 5000][rng.below(7) as usize];
+            out.extend_from_slice(&code.to_be_bytes());
+            let reason: &[u8] = if rng.below(8) == 0 {
+                b"\xff\xfe"
+            } else {
+                b"ok"
+            };
+            let rest = (len as usize - 2).min(reason.len());
+            out.extend_from_slice(&reason[..rest]);
+            out.resize(start + len as usize, b'a');
+        } else {
+            out.extend((0..len).map(|i| i as u8));
+        }
+        if let Some(k) = h.mask {
+            apply_mask(&mut out[start..], k, 0);
+        }
+    }
+    out
+}
+
+/// Random cuts: mostly small pieces, sometimes large ones.
+fn random_cuts(rng: &mut Rng, len: usize) -> Vec<usize> {
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    loop {
+        at += if rng.below(4) == 0 {
+            1 + rng.below(2_000) as usize
+        } else {
+            1 + rng.below(20) as usize
+        };
+        if at >= len {
+            return cuts;
+        }
+        cuts.push(at);
+    }
+}
+
+/// What the reference (the tracker before its rewrite) reports with `feed`,
+/// call by call, and the state queries after each call.
+type Trace = Vec<(
+    Result<(usize, Option<WsEvent>), FrameError>,
+    Vec<u8>,
+    [bool; 3],
+    Option<FrameError>,
+)>;
+
+fn trace_ref(cfg: TrackerConfig, bytes: &[u8], cuts: &[usize]) -> Trace {
+    let mut t = super::reference::RefTracker::new(cfg);
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for end in cuts.iter().copied().chain([bytes.len()]) {
+        while pos < end {
+            let r = t.feed(&bytes[pos..end]);
+            let state = [
+                t.at_frame_boundary(),
+                t.close_seen(),
+                t.in_fragmented_message(),
+            ];
+            out.push((r, t.control_payload().to_vec(), state, t.error()));
+            match r {
+                Ok((n, _)) => pos += n,
+                Err(_) => return out,
+            }
+        }
+    }
+    out
+}
+
+fn trace_new(cfg: TrackerConfig, bytes: &[u8], cuts: &[usize]) -> Trace {
+    let mut t = FrameTracker::new(cfg);
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for end in cuts.iter().copied().chain([bytes.len()]) {
+        while pos < end {
+            let r = t.feed(&bytes[pos..end]);
+            let state = [
+                t.at_frame_boundary(),
+                t.close_seen(),
+                t.in_fragmented_message(),
+            ];
+            out.push((r, t.control_payload().to_vec(), state, t.error()));
+            match r {
+                Ok((n, _)) => pos += n,
+                Err(_) => return out,
+            }
+        }
+    }
+    out
+}
+
+/// `feed_relay`'s view of a reference trace: control events with their
+/// positions and payloads, the error, the bytes consumed.
+type RelayView = (Vec<(usize, WsEvent, Vec<u8>)>, Option<FrameError>, usize);
+
+fn relay_view_of(trace: &Trace) -> RelayView {
+    let (mut events, mut pos) = (Vec::new(), 0);
+    for (r, payload, _, _) in trace {
+        match r {
+            Ok((n, ev)) => {
+                pos += n;
+                match ev {
+                    Some(WsEvent::FrameEnd { .. }) | None => {}
+                    Some(ev) => events.push((pos, *ev, payload.clone())),
+                }
+            }
+            Err(e) => return (events, Some(*e), pos),
+        }
+    }
+    (events, None, pos)
+}
+
+fn relay_view(cfg: TrackerConfig, bytes: &[u8], cuts: &[usize]) -> RelayView {
+    let mut t = FrameTracker::new(cfg);
+    let (mut events, mut pos) = (Vec::new(), 0);
+    for end in cuts.iter().copied().chain([bytes.len()]) {
+        while pos < end {
+            let at_boundary = t.at_frame_boundary();
+            match t.feed_relay(&bytes[pos..end]) {
+                Ok((n, ev)) => {
+                    if let (Some(_), true) = (ev, at_boundary) {
+                        // Alone: the call consumed exactly that control frame.
+                        let Ok(Status::Complete(h)) =
+                            parse_frame_header(&bytes[pos..], cfg.from, cfg.rsv_allowed)
+                        else {
+                            panic!("event {ev:?} without a header at {pos}");
+                        };
+                        assert_eq!(n, usize::from(h.header_len) + h.payload_len as usize);
+                    }
+                    pos += n;
+                    if let Some(ev) = ev {
+                        events.push((pos, ev, t.control_payload().to_vec()));
+                    }
+                }
+                Err(e) => return (events, Some(e), pos),
+            }
+        }
+    }
+    (events, None, pos)
+}
+
+#[test]
+fn differential_against_the_reference_tracker() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut with_errors = 0;
+    for case in 0..2000 {
+        let from = if case % 2 == 0 {
+            Role::Client
+        } else {
+            Role::Server
+        };
+        let c = cfg(
+            from,
+            if rng.below(2) == 0 { RSV1 } else { 0 },
+            [0, 100, 70_000][rng.below(3) as usize],
+        );
+        let bytes = random_stream(&mut rng, from);
+        let cuts = random_cuts(&mut rng, bytes.len());
+        let want = trace_ref(c, &bytes, &cuts);
+        assert_eq!(trace_new(c, &bytes, &cuts), want, "feed, case {case}");
+        let view = relay_view_of(&want);
+        with_errors += usize::from(view.1.is_some());
+        assert_eq!(
+            relay_view(c, &bytes, &cuts),
+            view,
+            "feed_relay, case {case}"
+        );
+        // The same stream cut elsewhere: the same events, error and (but for
+        // header bytes taken before the error) the same consumed count.
+        let other = random_cuts(&mut rng, bytes.len());
+        let want_other = relay_view_of(&trace_ref(c, &bytes, &other));
+        assert_eq!(
+            (&want_other.0, want_other.1),
+            (&view.0, view.1),
+            "case {case}"
+        );
+        assert_eq!(
+            relay_view(c, &bytes, &other),
+            want_other,
+            "feed_relay, case {case}, other cuts"
+        );
+    }
+    // The generator must exercise both outcomes.
+    assert!(
+        (200..1800).contains(&with_errors),
+        "{with_errors} of 2000 streams failed"
     );
 }
 

@@ -6,10 +6,15 @@
 //! cut across reads is kept internally (at most 14 bytes), and the events,
 //! their byte positions and the errors do not depend on how the stream was cut.
 //!
-//! Invariants: `feed` never consumes past an event; after an error every later
-//! `feed` returns the same error; no heap memory, and the only payload kept is
-//! an unmasked copy of the current control frame (<= 125 bytes, §5.5) so a
-//! Close can be validated.
+//! `FrameTracker::feed_relay` is the relay's loop: it runs through data frames
+//! without stopping and reports control frames only, so a buffer of many small
+//! frames is forwarded in one step. Cost per frame: one header parse, in place
+//! when the header is whole in the buffer; payload bytes are skipped by count.
+//!
+//! Invariants: `feed` never consumes past an event, `feed_relay` never past a
+//! control event; after an error every later call returns the same error; no
+//! heap memory, and the only payload kept is an unmasked copy of the current
+//! control frame (<= 125 bytes, §5.5) so a Close can be validated.
 
 use crate::ws::frame::{
     apply_mask, parse_frame_header, FrameError, FrameHeader, Opcode, Role, MAX_CONTROL_PAYLOAD,
@@ -108,46 +113,138 @@ impl FrameTracker {
     /// is less than `buf.len()` only when an event is returned. Call again with
     /// the rest. On error nothing more should be forwarded.
     pub fn feed(&mut self, buf: &[u8]) -> Result<(usize, Option<WsEvent>), FrameError> {
-        let mut pos = 0;
+        self.run(buf, false)
+    }
+
+    /// What a relay needs, at a cost per frame of one header parse: like `feed`,
+    /// but runs through data frames without stopping (no `FrameEnd` events) and
+    /// reports only control frames, each alone. Returns `(consumed, event)`:
+    /// - `Some(Ping | Pong | Close)`: `consumed` ends that control frame and
+    ///   holds no byte of any other frame;
+    /// - `None` with `consumed < buf.len()`: the rest starts with a control
+    ///   frame or with bytes that break the protocol; call again with the rest
+    ///   (which reports the control frame, or the error);
+    /// - `None` otherwise: everything was consumed.
+    ///
+    /// The bytes consumed before an error, the control events and their positions
+    /// are exactly those of `feed`; the stream can be cut anywhere and the two
+    /// methods mixed freely.
+    pub fn feed_relay(&mut self, buf: &[u8]) -> Result<(usize, Option<WsEvent>), FrameError> {
+        self.run(buf, true)
+    }
+
+    /// `feed` (`relay == false`: stop after every event) and `feed_relay`. Each
+    /// frame header is parsed once, in place when it is whole in `buf`, and a
+    /// data payload is skipped by its count.
+    #[inline(always)]
+    fn run(&mut self, buf: &[u8], relay: bool) -> Result<(usize, Option<WsEvent>), FrameError> {
         self.control_len = 0;
+        let mut pos = 0;
+        // End of the last frame finished in this call: what stays consumed if
+        // the next frame breaks the protocol.
+        let mut good = 0;
         loop {
-            let step = match self.phase {
+            match self.phase {
                 Phase::Failed(e) => return Err(e),
-                _ if pos == buf.len() => return Ok((pos, None)),
-                Phase::Header { have } => self.header(&buf[pos..], have),
                 Phase::Data {
                     opcode,
                     fin,
                     remaining,
                 } => {
-                    let n = remaining.min((buf.len() - pos) as u64);
-                    self.phase = Phase::Data {
-                        opcode,
-                        fin,
-                        remaining: remaining - n,
-                    };
-                    Ok((n as usize, self.frame_done()))
+                    let avail = (buf.len() - pos) as u64;
+                    if remaining > avail {
+                        self.phase = Phase::Data {
+                            opcode,
+                            fin,
+                            remaining: remaining - avail,
+                        };
+                        return Ok((buf.len(), None));
+                    }
+                    pos += remaining as usize; // <= avail
+                    good = pos;
+                    self.phase = Phase::Header { have: 0 };
+                    if !relay {
+                        return Ok((pos, Some(WsEvent::FrameEnd { opcode, fin })));
+                    }
                 }
+                _ if pos == buf.len() => return Ok((pos, None)),
+                Phase::Header { have: 0 } => {
+                    // A control frame (or a reserved opcode: 0xB-0xF) after data
+                    // frames: stop so that it is reported alone.
+                    if relay && pos > 0 && buf[pos] & 0x08 != 0 {
+                        return Ok((pos, None));
+                    }
+                    let input = &buf[pos..];
+                    match parse_frame_header(input, self.cfg.from, self.cfg.rsv_allowed) {
+                        Ok(Status::Complete(h)) => {
+                            if let Err(e) = self.start_frame(&h) {
+                                return self.fail(e, good);
+                            }
+                            pos += usize::from(h.header_len);
+                            // An empty control frame ends with its header.
+                            if h.opcode.is_control() {
+                                match self.control_done() {
+                                    Ok(None) => {}
+                                    Ok(Some(ev)) => return Ok((pos, Some(ev))),
+                                    Err(e) => return self.fail(e, good),
+                                }
+                            }
+                        }
+                        Ok(Status::Partial) => {
+                            // Fewer than header_len (<= 14) bytes: all of them belong to it.
+                            self.buf[..input.len()].copy_from_slice(input);
+                            self.phase = Phase::Header {
+                                have: input.len() as u8,
+                            };
+                            return Ok((buf.len(), None));
+                        }
+                        Err(e) => return self.fail(e, good),
+                    }
+                }
+                Phase::Header { have } => match self.header(&buf[pos..], have) {
+                    Ok((n, event)) => {
+                        pos += n;
+                        match event {
+                            Some(WsEvent::FrameEnd { .. }) if relay => good = pos,
+                            Some(ev) => return Ok((pos, Some(ev))),
+                            None => {}
+                        }
+                    }
+                    Err(e) => return self.fail(e, good),
+                },
                 Phase::Control {
                     opcode,
                     len,
                     have,
                     mask,
-                } => self.control(&buf[pos..], opcode, len, have, mask),
-            };
-            match step {
-                Ok((n, event)) => {
-                    pos += n;
-                    if event.is_some() {
-                        return Ok((pos, event));
+                } => match self.control(&buf[pos..], opcode, len, have, mask) {
+                    Ok((n, event)) => {
+                        pos += n;
+                        if event.is_some() {
+                            return Ok((pos, event));
+                        }
                     }
-                }
-                Err(e) => {
-                    self.phase = Phase::Failed(e);
-                    return Err(e);
-                }
+                    Err(e) => return self.fail(e, good),
+                },
             }
         }
+    }
+
+    /// The stream broke the protocol: sticky from now on. Frames finished
+    /// before it in this call (only `feed_relay` has any: `feed` returns at
+    /// each frame's end) are reported first, as consumed, with the tracker
+    /// left at that boundary (`at_frame_boundary()` is true there, as a relay
+    /// expects); the next call parses the same header again and fails. That
+    /// is deterministic: a header that breaks a rule is rejected before it
+    /// changes any state but the message size, which it resets to the same
+    /// value again.
+    fn fail(&mut self, e: FrameError, good: usize) -> Result<(usize, Option<WsEvent>), FrameError> {
+        if good > 0 {
+            debug_assert_eq!(self.phase, Phase::Header { have: 0 });
+            return Ok((good, None));
+        }
+        self.phase = Phase::Failed(e);
+        Err(e)
     }
 
     /// True between frames: the safe point to inject a control frame (or end
