@@ -158,6 +158,28 @@ pub(crate) fn append(slot: &mut Option<Buf>, bufs: &mut BufPool, bytes: &[u8]) {
     buf.push(bytes);
 }
 
+/// Moves the first `n` bytes of `src` to the end of `dst`. When `dst` holds nothing
+/// and `n` is all that `src` holds, the buffer itself changes hands and no byte is
+/// copied: a body or a WebSocket stream relayed as it was read costs a pointer move
+/// per read, not a `memcpy` (the source takes a fresh buffer at its next read).
+#[inline]
+pub(crate) fn relay(src: &mut Option<Buf>, dst: &mut Option<Buf>, n: usize, bufs: &mut BufPool) {
+    let Some(s) = src.as_mut() else {
+        return;
+    };
+    if n == 0 {
+        return;
+    }
+    if n == s.len() && dst.as_ref().is_none_or(Buf::is_empty) {
+        bufs.release(dst);
+        *dst = src.take();
+        return;
+    }
+    append(dst, bufs, &s.bytes()[..n]);
+    s.consume(n);
+    bufs.release_if_empty(src);
+}
+
 pub(crate) fn space(slot: &Option<Buf>) -> usize {
     slot.as_ref().map_or(crate::buf::BUF_SIZE, Buf::space)
 }
@@ -172,5 +194,63 @@ pub fn listen_error(
     move |e| {
         let what = format!("cannot listen on {addr} ([{section}] host, port): {e}");
         io::Error::new(e.kind(), what)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holding(pool: &mut BufPool, bytes: &[u8]) -> Option<Buf> {
+        let mut b = pool.get();
+        b.push(bytes);
+        Some(b)
+    }
+
+    #[test]
+    fn relay_hands_a_whole_buffer_over_without_copying() {
+        let mut pool = BufPool::default();
+        let mut src = holding(&mut pool, b"payload");
+        let at = src.as_ref().unwrap().bytes().as_ptr();
+        let mut dst = None;
+        relay(&mut src, &mut dst, 7, &mut pool);
+        assert!(src.is_none());
+        let d = dst.as_ref().unwrap();
+        assert_eq!(d.bytes(), b"payload");
+        assert_eq!(d.bytes().as_ptr(), at, "the same buffer, not a copy");
+        assert_eq!(pool.outstanding, 1);
+    }
+
+    #[test]
+    fn relay_takes_an_empty_destination_buffer_back() {
+        let mut pool = BufPool::default();
+        let mut src = holding(&mut pool, b"abc");
+        let mut dst = Some(pool.get());
+        relay(&mut src, &mut dst, 3, &mut pool);
+        assert_eq!(dst.as_ref().unwrap().bytes(), b"abc");
+        assert!(src.is_none());
+        assert_eq!(pool.outstanding, 1, "the empty one went back to the pool");
+    }
+
+    #[test]
+    fn relay_copies_a_part_or_behind_queued_bytes() {
+        let mut pool = BufPool::default();
+        // Part of the source: the rest stays where it is (a frame or body boundary).
+        let mut src = holding(&mut pool, b"head|rest");
+        let mut dst = None;
+        relay(&mut src, &mut dst, 5, &mut pool);
+        assert_eq!(dst.as_ref().unwrap().bytes(), b"head|");
+        assert_eq!(src.as_ref().unwrap().bytes(), b"rest");
+        // All of it, but the destination already holds bytes: appended in order.
+        relay(&mut src, &mut dst, 4, &mut pool);
+        assert_eq!(dst.as_ref().unwrap().bytes(), b"head|rest");
+        assert!(
+            src.is_none(),
+            "an emptied source buffer goes back to the pool"
+        );
+        assert_eq!(pool.outstanding, 1);
+        // Nothing to move: nothing changes.
+        relay(&mut src, &mut dst, 0, &mut pool);
+        assert_eq!(dst.as_ref().unwrap().bytes(), b"head|rest");
     }
 }

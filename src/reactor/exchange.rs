@@ -11,7 +11,7 @@ use super::Reactor;
 use crate::buf::Buf;
 use crate::exchange::{After, Exchange, Failure, Resp, StreamEnd};
 use crate::group::SrvId;
-use crate::io::{append, fill, flush, space, Io};
+use crate::io::{append, fill, flush, relay, space, Io};
 use crate::session::{Phase, Step};
 use crate::timer::Owner;
 use crate::token::{BRef, CRef};
@@ -90,11 +90,7 @@ impl Reactor {
             match ex.req_body.feed(bytes) {
                 Ok(p) => {
                     if p.consumed > 0 {
-                        append(&mut be.wbuf, bufs, &bytes[..p.consumed]);
-                        if let Some(r) = c.rbuf.as_mut() {
-                            r.consume(p.consumed);
-                        }
-                        bufs.release_if_empty(&mut c.rbuf);
+                        relay(&mut c.rbuf, &mut be.wbuf, p.consumed, bufs);
                         progress = true;
                     }
                     if p.done {
@@ -306,15 +302,13 @@ impl Reactor {
         if avail == 0 {
             return false;
         }
-        let Some(rbuf) = be.rbuf.as_mut() else {
+        let Some(rbuf) = be.rbuf.as_ref() else {
             return false;
         };
         match dec.feed(&rbuf.bytes()[..avail]) {
             Ok(p) => {
-                append(&mut c.wbuf, bufs, &rbuf.bytes()[..p.consumed]);
-                rbuf.consume(p.consumed);
+                relay(&mut be.rbuf, &mut c.wbuf, p.consumed, bufs);
                 ex.bytes_out += p.consumed as u64;
-                bufs.release_if_empty(&mut be.rbuf);
                 if p.done {
                     ex.resp = Resp::Done;
                 }

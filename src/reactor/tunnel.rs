@@ -3,7 +3,7 @@
 use super::Reactor;
 use crate::backend::BState;
 use crate::group::{SrvId, HTTP, WEBSOCKET};
-use crate::io::{append, fill, flush, Io};
+use crate::io::{append, fill, flush, relay, Io};
 use crate::session::{Phase, Step};
 use crate::timer::Owner;
 use crate::token::BRef;
@@ -193,7 +193,7 @@ impl Reactor {
             if avail == 0 {
                 break;
             }
-            let Some(s) = src.as_mut() else { break };
+            let Some(s) = src.as_ref() else { break };
             let tracker = t.tracker(dir);
             let (n, ev) = match tracker.feed_relay(&s.bytes()[..avail]) {
                 Ok(r) => r,
@@ -202,8 +202,7 @@ impl Reactor {
             let own_pong = ev == Some(WsEvent::Pong) && tracker.control_payload() == PING_PAYLOAD;
             t.relayed(dir, n, own_pong, now);
             if n > 0 {
-                append(dst, bufs, &s.bytes()[..n]);
-                s.consume(n);
+                relay(src, dst, n, bufs);
                 progress = true;
             }
             if n == 0 && ev.is_none() {
