@@ -27,6 +27,9 @@ mod scan;
 
 /// Longest accepted duration, so `now + d` can never overflow an `Instant`.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+/// `[http] request_buffer_bytes` range: at most one connection buffer (`buf::BUF_SIZE`),
+/// the one the request head is read into.
+pub const REQUEST_BUFFER_BYTES_RANGE: (u64, u64) = (0, crate::buf::BUF_SIZE as u64);
 /// `[frontend] max_header_bytes` range.
 pub const HEADER_BYTES_RANGE: (u64, u64) = (1024, 1 << 20);
 /// `[frontend] max_connections` range.
@@ -130,6 +133,8 @@ pub struct Group {
     pub response_timeout: Duration,
     pub queue_timeout: Duration,
     pub retries: u32,
+    /// HTTP only: request body bytes read before a pooled connection is taken (0 = off).
+    pub request_buffer_bytes: usize,
     /// WebSocket only (an error in `[http]`, where these stay at their defaults).
     pub idle_timeout: Duration,
     /// `ping_interval = 0` or absent = no pings.
@@ -168,6 +173,7 @@ impl Group {
             response_timeout: Duration::from_secs(60),
             queue_timeout: Duration::from_secs(5),
             retries: 2,
+            request_buffer_bytes: 16 * 1024,
             idle_timeout: Duration::from_secs(3600),
             ping_interval: None,
             ping_timeout: Duration::from_secs(10),
@@ -490,6 +496,9 @@ impl Doc<'_> {
         set!(self, s, g.response_timeout, parse_duration);
         set!(self, s, g.queue_timeout, parse_duration);
         set!(self, s, g.retries, num(RETRIES_RANGE.0, RETRIES_RANGE.1));
+        // The scan rejects it in [websocket].
+        let (lo, hi) = REQUEST_BUFFER_BYTES_RANGE;
+        set!(self, s, g.request_buffer_bytes, num(lo, hi));
         // The scan rejects these in [http], so there they keep their defaults.
         set!(self, s, g.idle_timeout, parse_duration);
         let off_if_0 = |v: &str| {

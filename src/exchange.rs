@@ -1,10 +1,19 @@
 //! One HTTP request/response exchange: its state, and the decisions about it that need
 //! no socket. The reactor (`reactor/exchange.rs`) moves the bytes and carries the
 //! decisions out.
+//!
+//! Request buffering (`[http] request_buffer_bytes`, HAProxy's `http-buffer-request`): a
+//! request with a body first reads up to that many body bytes into the client's own
+//! buffer (the one its head is in: nothing more is allocated) before a pooled backend
+//! connection is taken, so a small body trickling in never pins one. Once the body is
+//! complete, or the buffer is full, the request is dispatched and the rest streams as
+//! before. The buffered bytes are fed to the body decoder as they arrive (so framing
+//! errors and `max_body_bytes` are answered before a connection is taken) and forwarded
+//! as they are.
 
 use crate::group::SrvId;
 use crate::token::BRef;
-use protocol::h1::{BodyDecoder, BodyKind, RequestHead};
+use protocol::h1::{BodyDecoder, BodyKind, BodyProgress, ParseError, RequestHead};
 use std::time::Instant;
 
 /// Bytes of the request target kept for the access log.
@@ -31,6 +40,11 @@ pub struct Exchange {
     pub head: RequestHead,
     pub(crate) req_body: BodyDecoder,
     pub(crate) req_done: bool,
+    /// Reading the body before a server is chosen (see the module docs).
+    pub(crate) buffering: bool,
+    /// Body bytes at the front of the client's rbuf (after the head until it is
+    /// forwarded) already fed to `req_body` while buffering, not yet forwarded.
+    pub(crate) buffered: u32,
     pub(crate) resp: Resp,
     /// Head bytes still at the front of rbuf, kept so a failed reused connection can be
     /// retried (idempotent requests without a body only).
@@ -82,12 +96,23 @@ pub enum Failure {
     BadGateway,
 }
 
+/// Whether a request takes a backend connection yet (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Buffering {
+    /// Choose a server and take a connection now: the whole body is here, or the
+    /// buffer is full (the rest streams).
+    Dispatch,
+    /// Keep reading the body.
+    Wait,
+}
+
 /// What a client deadline means for an exchange.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Expired {
     /// Still queued for a connection: 503.
     Queue,
-    /// The request body stopped arriving: 408, and not the server's fault.
+    /// The request body stopped arriving (while buffered before dispatch, or streaming):
+    /// 408, and not the server's fault.
     RequestBody,
     /// The server did not start answering: 504 and a passive failure.
     Response,
@@ -122,6 +147,56 @@ pub enum After {
 }
 
 impl Exchange {
+    /// Should this request buffer its body before taking a connection? `limit` is
+    /// `request_buffer_bytes` (0 = off). Not without a body (the hot path: one check),
+    /// and not with `Expect: 100-continue`, whose client waits for the backend's 100
+    /// before sending the body.
+    pub fn wants_buffer(&self, limit: usize) -> bool {
+        limit > 0
+            && !self.req_body.is_done()
+            && !self.head.expect_continue
+            && self.upgrade.is_none()
+    }
+
+    /// While buffering: `body` is everything after the head in the client's rbuf (the
+    /// first `buffered` bytes were fed before), `full` says the rbuf has no room left.
+    /// Feeds the new bytes to the decoder and decides: dispatch once the body is
+    /// complete, `limit` bytes are here, or the buffer is full; else keep reading.
+    /// A framing error or `max_body_bytes` is an `Err` before any connection is taken.
+    pub fn buffer_body(
+        &mut self,
+        body: &[u8],
+        limit: usize,
+        full: bool,
+    ) -> Result<Buffering, ParseError> {
+        let fed = self.buffered as usize;
+        if fed < body.len() && !self.req_body.is_done() {
+            let p = self.req_body.feed(&body[fed..])?;
+            self.buffered += p.consumed as u32;
+        }
+        if self.req_body.is_done() || body.len() >= limit || full {
+            self.buffering = false;
+            Ok(Buffering::Dispatch)
+        } else {
+            Ok(Buffering::Wait)
+        }
+    }
+
+    /// The request body bytes to forward from `bytes` (the front of the client's rbuf,
+    /// at most what the backend's buffer takes): those buffered before dispatch were
+    /// fed to the decoder already and move as they are; the rest is fed now.
+    pub fn next_body(&mut self, bytes: &[u8]) -> Result<BodyProgress, ParseError> {
+        if self.buffered == 0 {
+            return self.req_body.feed(bytes);
+        }
+        let n = (self.buffered as usize).min(bytes.len());
+        self.buffered -= n as u32;
+        Ok(BodyProgress {
+            consumed: n,
+            done: self.buffered == 0 && self.req_body.is_done(),
+        })
+    }
+
     /// A backend connection (used `uses` times, counting this one) was handed to this
     /// exchange. Returns the head bytes the caller may consume from the client's rbuf
     /// now: 0 when the head must stay there until the first response byte, so a
@@ -228,6 +303,9 @@ impl Exchange {
     /// stopped arriving the client's fault (a backend that stopped reading, or owes a
     /// `100 Continue`, stays the one to blame).
     pub fn expired(&self, backend_wbuf_empty: bool) -> Expired {
+        if self.buffering {
+            return Expired::RequestBody;
+        }
         if self.backend.is_none() {
             return Expired::Queue;
         }

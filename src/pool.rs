@@ -108,10 +108,12 @@ impl Pool {
     }
 
     /// A request whose pooled connection failed before any response byte waits at the
-    /// head of the queue for a fresh one. True when a connection should be opened.
+    /// head of the queue for a fresh one. True when a connection should be opened: below
+    /// `max`, and not already one connecting for every waiter (the refill that followed
+    /// the failed connection's `closed` may be it).
     pub fn retry_first(&mut self, c: CRef, lim: Limits) -> bool {
         self.queue.push_front(c);
-        self.total < lim.max
+        self.total < lim.max && self.connecting < self.queue.len()
     }
 
     /// A new connection is being opened.
@@ -130,14 +132,19 @@ impl Pool {
         self.idle.push(conn);
     }
 
-    /// A connection is gone.
-    pub fn closed(&mut self, conn: usize, held: Held) {
+    /// A connection is gone. True when the pool should be refilled to `min` now, whatever
+    /// took the connection (a 504, a broken or truncated response, an eviction, a
+    /// `Connection: close`), not at the next request. A connect that failed is not
+    /// retried from its own failure: the server may be refusing, and reconnecting at once
+    /// would spin; the next request, eviction or health verdict refills then.
+    pub fn closed(&mut self, conn: usize, held: Held, lim: Limits) -> bool {
         match held {
             Held::Connecting => self.connecting -= 1,
             Held::Idle => self.idle.retain(|&x| x != conn),
             Held::Busy => {}
         }
         self.total -= 1;
+        held != Held::Connecting && self.needs_refill(lim)
     }
 
     /// The idle list, emptied (the server went down): close each, which reports
@@ -343,20 +350,20 @@ mod tests {
         for _ in 0..3 {
             p.opening();
         }
-        p.closed(99, Held::Connecting);
+        assert!(!p.closed(99, Held::Connecting, LIM));
         assert_eq!((p.total(), p.connecting(), p.busy()), (2, 2, 0));
         p.connected();
         p.push_idle(1);
         p.connected();
         p.push_idle(2);
         assert_eq!(p.acquire(LIM), Acquire::Idle(2));
-        p.closed(2, Held::Busy);
+        assert!(!p.closed(2, Held::Busy, LIM), "still at min");
         assert_eq!((p.total(), p.busy(), p.idle()), (1, 0, &[1][..]));
         // The server goes down: its idle list is taken, each closed in turn.
         let idle = p.take_idle();
         assert_eq!(idle, [1]);
         for b in idle {
-            p.closed(b, Held::Idle);
+            assert!(p.closed(b, Held::Idle, LIM), "below min: refill");
         }
         assert_eq!((p.total(), p.connecting(), p.idle().len()), (0, 0, 0));
     }
@@ -369,7 +376,7 @@ mod tests {
             p.connected();
             p.push_idle(b);
         }
-        p.closed(5, Held::Idle);
+        p.closed(5, Held::Idle, LIM);
         assert_eq!((p.total(), p.idle()), (2, &[4, 6][..]));
         assert_eq!(p.take_idle(), [4, 6]);
         assert!(p.idle().is_empty());
@@ -389,11 +396,60 @@ mod tests {
         p.enqueue(c(1), false, false);
         assert!(!p.wants_fresh(LIM));
         // One closes: now a fresh one is wanted.
-        p.closed(0, Held::Busy);
+        p.closed(0, Held::Busy, LIM);
         assert!(p.wants_fresh(LIM));
         // Not while one is idle (it will be handed out).
         p.push_idle(3);
         assert!(!p.wants_fresh(LIM));
+    }
+
+    #[test]
+    fn losing_a_connected_connection_below_min_asks_for_a_refill_at_once() {
+        let lim = Limits {
+            min: 2,
+            max: 4,
+            queue: 2,
+        };
+        let mut p = Pool::default();
+        for b in [1, 2, 3] {
+            p.opening();
+            p.connected();
+            p.push_idle(b);
+        }
+        // Above min: nothing to do.
+        assert_eq!(p.acquire(lim), Acquire::Idle(3));
+        assert!(!p.closed(3, Held::Busy, lim), "3 -> 2 connections, at min");
+        // A busy one lost (a 504, a truncated response): below min, refill now.
+        assert_eq!(p.acquire(lim), Acquire::Idle(2));
+        assert!(p.closed(2, Held::Busy, lim));
+        // So does an evicted idle one.
+        p.opening();
+        p.connected();
+        p.push_idle(4);
+        assert!(p.closed(4, Held::Idle, lim));
+        // A connect that failed does not reconnect from its own failure (no spin
+        // against a refusing server).
+        p.opening();
+        assert!(!p.closed(5, Held::Connecting, lim));
+        assert!(
+            p.needs_refill(lim),
+            "still below min: the next trigger refills"
+        );
+    }
+
+    #[test]
+    fn a_retry_opens_no_second_connection_while_one_is_connecting_for_it() {
+        let mut p = Pool::default();
+        p.opening();
+        p.connected();
+        assert_eq!(p.busy(), 1);
+        // The busy connection fails: the pool refills (one connecting), and the
+        // retried request waits for that one instead of opening another.
+        assert!(p.closed(0, Held::Busy, LIM));
+        p.opening();
+        assert!(!p.retry_first(c(1), LIM));
+        // A second waiter with nothing connecting for it may open one.
+        assert!(p.retry_first(c(2), LIM));
     }
 
     #[test]

@@ -539,9 +539,11 @@ impl Reactor {
             BState::Busy(_) => Held::Busy,
             BState::Probe { .. } | BState::Tunnel(_) => return,
         };
-        self.groups[b.srv.group].servers[b.srv.server]
-            .pool
-            .closed(i, held);
+        let server = &mut self.groups[b.srv.group].servers[b.srv.server];
+        let lim = server.limits();
+        if server.pool.closed(i, held, lim) {
+            self.refill_pool(b.srv);
+        }
     }
 
     fn fire_timers(&mut self) {

@@ -12,6 +12,13 @@
 //! side with a Close frame (1001 going away, 1011 on a reset, 1002/1007/1009 for the
 //! offender), flushes, and closes both sockets: no tunnel outlives its peers.
 //!
+//! A TCP half-close is relayed as the byte relays of HAProxy and nginx do: a side's FIN
+//! at a frame boundary, once everything it sent is flushed to the other side, becomes
+//! a FIN to that side (`shutdown(Write)`), and the other direction stays open until it
+//! closes too or the idle timeout passes. A half-closed tunnel pings nobody (one side
+//! can no longer be written to, the other can no longer answer). A FIN inside a frame
+//! can never be completed: it ends the tunnel as before.
+//!
 //! Closing is a lingering close: once the last frames are flushed to a side, its
 //! write half is shut (FIN) and its input is read and discarded until its EOF, so a
 //! peer that was still sending (an oversized message, a violation) reads our Close
@@ -61,6 +68,10 @@ pub struct Tunnel {
     client_reset: bool,
     /// A read from the backend failed (reset).
     backend_reset: bool,
+    /// The client's FIN was forwarded: the backend's write half is shut.
+    client_fin: bool,
+    /// The backend's FIN was forwarded: the client's write half is shut.
+    backend_fin: bool,
     /// Sluice decided to close: flush what is queued, then close both sockets.
     finishing: bool,
     /// Bytes discarded while finishing.
@@ -107,6 +118,19 @@ pub struct Sides {
     pub backend_eof: bool,
     /// A write to the backend failed.
     pub backend_err: bool,
+    /// Nothing is waiting to be written to the client.
+    pub client_flushed: bool,
+    /// Nothing is waiting to be written to the backend.
+    pub backend_flushed: bool,
+}
+
+/// The write halves to shut after a relay pass: a FIN forwarded (see `half_close`).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Shut {
+    /// Shut the backend's write half (the client's FIN goes on).
+    pub backend: bool,
+    /// Shut the client's write half (the backend's FIN goes on).
+    pub client: bool,
 }
 
 /// The liveness settings of a `[websocket]` group.
@@ -168,6 +192,8 @@ impl Tunnel {
             down_mid: false,
             client_reset: false,
             backend_reset: false,
+            client_fin: false,
+            backend_fin: false,
             finishing: false,
             discarded: 0,
         }
@@ -237,19 +263,59 @@ impl Tunnel {
         }
     }
 
-    /// After a relay pass: has a side ended the tunnel, and what is each side told?
-    /// `None` while both sides are open. A clean end (a Close seen both ways) says
-    /// nothing more; a backend that failed is 1011 to the client and one that left
-    /// 1001 (RFC 6455 §7.4.1); a client that left is 1001 to the backend.
+    /// After a relay pass: the FINs to forward now. A side's clean EOF at a frame
+    /// boundary (nothing of it left to relay, `Sides::*_eof`) is passed on, once, when
+    /// the other side's output is flushed, so the FIN follows the last byte. The side
+    /// that sent it can no longer answer a ping: none is awaited from it.
+    pub fn half_close(&mut self, sides: Sides) -> Shut {
+        let mut shut = Shut::default();
+        if self.finishing {
+            return shut;
+        }
+        let up_clean = !sides.client_err && !self.client_reset && !self.up_mid;
+        if sides.client_eof && up_clean && !self.client_fin && sides.backend_flushed {
+            self.client_fin = true;
+            self.ping_client = None;
+            shut.backend = true;
+        }
+        let down_clean = !sides.backend_err && !self.backend_reset && !self.down_mid;
+        if sides.backend_eof && down_clean && !self.backend_fin && sides.client_flushed {
+            self.backend_fin = true;
+            self.ping_backend = None;
+            shut.client = true;
+        }
+        shut
+    }
+
+    /// Either side's FIN was forwarded: the tunnel runs one way only.
+    pub fn half_closed(&self) -> bool {
+        self.client_fin || self.backend_fin
+    }
+
+    /// After a relay pass (and `half_close`): has a side ended the tunnel, and what is
+    /// each side told? `None` while both directions are open or half-closed (a clean
+    /// FIN at a frame boundary is forwarded, not an end). A clean end (a Close seen both
+    /// ways, or both sides' FINs) says nothing more; a backend that failed is 1011 to
+    /// the client and one that left mid-frame 1001 (RFC 6455 §7.4.1); a client that
+    /// left mid-frame is 1001 to the backend (where still possible).
     pub fn ended(&self, sides: Sides) -> Option<(Closes, &'static str)> {
-        let client_done = sides.client_err || self.client_reset || sides.client_eof;
+        let client_err = sides.client_err || self.client_reset;
         let backend_err = sides.backend_err || self.backend_reset;
-        let backend_done = backend_err || sides.backend_eof;
-        if !client_done && !backend_done {
+        if !client_err && !backend_err && !sides.client_eof && !sides.backend_eof {
             return None;
         }
         if self.up.close_seen() && self.down.close_seen() {
             return Some((Closes::default(), "closed"));
+        }
+        let client_half = sides.client_eof && !client_err && !self.up_mid;
+        let backend_half = sides.backend_eof && !backend_err && !self.down_mid;
+        if client_half && backend_half {
+            return Some((Closes::default(), "both sides closed"));
+        }
+        let client_done = client_err || (sides.client_eof && !client_half);
+        let backend_done = backend_err || (sides.backend_eof && !backend_half);
+        if !client_done && !backend_done {
+            return None;
         }
         if backend_done {
             let code = if backend_err {
@@ -287,17 +353,18 @@ impl Tunnel {
         Some(Closes {
             to_client: want
                 .to_client
-                .filter(|_| !self.down_mid && !self.down.close_seen()),
+                .filter(|_| !self.down_mid && !self.down.close_seen() && !self.backend_fin),
             to_backend: want
                 .to_backend
-                .filter(|_| !self.up_mid && !self.up.close_seen()),
+                .filter(|_| !self.up_mid && !self.up.close_seen() && !self.client_fin),
         })
     }
 
     /// The client is gone without a goodbye: the Close code the backend may still be
     /// told (1001), when the stream to it is at a frame boundary.
     pub fn dropped(&self) -> Option<u16> {
-        (!self.finishing && !self.up_mid && !self.up.close_seen()).then_some(GOING_AWAY)
+        let open = !self.finishing && !self.client_fin;
+        (open && !self.up_mid && !self.up.close_seen()).then_some(GOING_AWAY)
     }
 
     /// The tunnel's deadline fired at `now`: what to do. Pings it asks for are taken as
@@ -318,6 +385,9 @@ impl Tunnel {
         };
         if self.late_side(now, live).is_some() {
             return Due::Finish("ping timeout");
+        }
+        if self.half_closed() {
+            return none;
         }
         let client = self.ping_client.is_none()
             && now >= self.last_client + every
@@ -359,6 +429,8 @@ impl Tunnel {
             ] {
                 let due = match sent {
                     Some(s) => s + live.ping_wait,
+                    // Half-closed: no new pings (see `due`).
+                    None if self.half_closed() => continue,
                     // Due but not sent (the stream stopped mid-frame, or a Close went
                     // that way): look again an interval from now. The due time itself
                     // is already past and would fire again at once, forever.

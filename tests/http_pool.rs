@@ -493,3 +493,36 @@ fn backend_started_after_the_proxy_is_not_ejected_by_the_pool_prefill() {
     let r = get(p.addr, "/");
     assert_eq!((r.status, r.text().as_str()), (200, "late"));
 }
+
+#[test]
+fn pool_is_refilled_to_min_workers_after_a_504_and_a_502_without_a_request() {
+    let b = Backend::start(|r| match r.target.as_str() {
+        "/hang" => Reply::Hang,
+        "/garbage" => Reply::Raw(b"not http\r\n\r\n".to_vec()),
+        t => ok(t),
+    });
+    let p = Proxy::start(
+        "[http]\nserver1_addr={b0}\nserver1_min_workers=1\nserver1_max_workers=2\n\
+         response_timeout=300ms\n",
+        &[b.addr],
+    );
+    assert!(wait_until(|| b.accepted() == 1), "min_workers at start");
+    assert_eq!(get(p.addr, "/hang").status, 504);
+    // The 504 closed the pooled connection: a new one is opened now, not when the
+    // next request comes.
+    assert!(
+        wait_until(|| b.accepted() == 2),
+        "not refilled after the 504: accepted {}",
+        b.accepted()
+    );
+    assert_eq!(get(p.addr, "/garbage").status, 502);
+    assert!(
+        wait_until(|| b.accepted() == 3),
+        "not refilled after the 502: accepted {}",
+        b.accepted()
+    );
+    // The refilled connection serves the next request: no connection opened for it.
+    assert_eq!(get(p.addr, "/after").text(), "/after");
+    assert_eq!(b.accepted(), 3);
+    assert_eq!(b.count(), 3);
+}

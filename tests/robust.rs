@@ -274,7 +274,9 @@ fn stalled_upload_gets_408_and_does_not_eject_the_server() {
     for _ in 0..4 {
         let mut c = Client::connect(p.addr);
         c.send(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
-        c.send(&[b'u'; 5000]);
+        // More than request_buffer_bytes (16 KiB): dispatched, then the body stalls
+        // mid-stream (a stall while buffered is tests/http_buffer.rs's).
+        c.send(&[b'u'; 20_000]);
         stalled.push(c);
     }
     let started = Instant::now();

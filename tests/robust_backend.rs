@@ -428,7 +428,8 @@ fn backend_that_never_accepts_times_out_to_the_next_server() {
 #[test]
 fn client_vanishing_mid_request_or_mid_response_never_poisons_the_pool() {
     // One pooled connection only, a backend that tags every response with the request
-    // path: after each abort the next request must get its own response.
+    // path: after each abort the next request must get its own response. Request
+    // buffering is off so that the partial POST does reach the backend mid-body.
     let b = Backend::start(|r| match r.target.as_str() {
         t if t.starts_with("/big/") => {
             let body = format!("{t}:{}", "b".repeat(2 << 20));
@@ -440,7 +441,8 @@ fn client_vanishing_mid_request_or_mid_response_never_poisons_the_pool() {
         t => util::ok(t),
     });
     let p = Proxy::start(
-        "[http]\nserver1_addr={b0}\nserver1_max_workers=2\nserver1_min_workers=1\nmax_fails=0\n",
+        "[http]\nserver1_addr={b0}\nserver1_max_workers=2\nserver1_min_workers=1\nmax_fails=0\n\
+         request_buffer_bytes=0\n",
         &[b.addr],
     );
     let by = Bystander::start(p.addr);

@@ -82,6 +82,7 @@ const GROUP_KEYS: &[&str] = &[
     "queue_timeout",
     "retries",
 ];
+const HTTP_KEYS: &[&str] = &["request_buffer_bytes"];
 const WEBSOCKET_KEYS: &[&str] = &[
     "idle_timeout",
     "ping_interval",
@@ -145,13 +146,16 @@ fn check_key(section: Section, key: &str) -> Result<(), String> {
             if http && WEBSOCKET_KEYS.contains(&key) {
                 return Err("only valid in [websocket]".into());
             }
+            if !http && HTTP_KEYS.contains(&key) {
+                return Err("only valid in [http]".into());
+            }
             if let Some((_, field)) = server_key(key)? {
                 return match field {
                     ServerField::Pool if !http => Err("only valid in [http]".into()),
                     _ => Ok(()),
                 };
             }
-            GROUP_KEYS.contains(&key) || WEBSOCKET_KEYS.contains(&key)
+            GROUP_KEYS.contains(&key) || WEBSOCKET_KEYS.contains(&key) || HTTP_KEYS.contains(&key)
         }
     };
     if known {

@@ -200,3 +200,24 @@ fn max_connections_per_client() {
         "t.ini:2: [frontend] max_connections_per_client: 1000001 is out of range 0..=1000000"
     );
 }
+
+#[test]
+fn request_buffer_bytes_is_http_only_and_at_most_one_buffer() {
+    assert_eq!(ok("[http]\nserver1=a:1\n").http.request_buffer_bytes, 16384);
+    let c = ok("[http]\nserver1=a:1\nrequest_buffer_bytes=0\n");
+    assert_eq!(c.http.request_buffer_bytes, 0, "0 = off");
+    let c = ok("[http]\nserver1=a:1\nrequest_buffer_bytes=4096\n");
+    assert_eq!(c.http.request_buffer_bytes, 4096);
+    assert_eq!(
+        err("[http]\nserver1=a:1\nrequest_buffer_bytes=16385\n"),
+        "t.ini:3: [http] request_buffer_bytes: 16385 is out of range 0..=16384"
+    );
+    assert_eq!(
+        err("[http]\nserver1=a:1\nrequest_buffer_bytes=16k\n"),
+        "t.ini:3: [http] request_buffer_bytes: expected a non-negative integer, got \"16k\""
+    );
+    assert_eq!(
+        err("[websocket]\nserver1=a:1\nrequest_buffer_bytes=1\n"),
+        "t.ini:3: [websocket] request_buffer_bytes: only valid in [http]"
+    );
+}

@@ -27,6 +27,8 @@ fn exchange(raw: &[u8]) -> Exchange {
         head,
         req_body: BodyDecoder::new(head.body, None),
         req_done: false,
+        buffering: false,
+        buffered: 0,
         resp: Resp::Await,
         retained: 0,
         resp_started: false,
@@ -195,4 +197,124 @@ fn a_close_delimited_body_closes_the_client() {
     ex.final_head(200, BodyKind::UntilClose, false, false);
     assert!(ex.close);
     assert!(ex.until_close);
+}
+
+/// `exchange` with a size limit on the body.
+fn limited(raw: &[u8], max: u64) -> Exchange {
+    let mut ex = exchange(raw);
+    ex.req_body = BodyDecoder::new(ex.head.body, Some(max));
+    ex
+}
+
+const POST10: &[u8] = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n";
+const CHUNKED: &[u8] = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+#[test]
+fn only_requests_with_a_body_buffer_and_never_with_expect_continue_or_when_off() {
+    assert!(!exchange(GET).wants_buffer(16384), "no body: the hot path");
+    assert!(exchange(POST10).wants_buffer(16384));
+    assert!(exchange(CHUNKED).wants_buffer(16384));
+    assert!(!exchange(POST10).wants_buffer(0), "off");
+    let expect = b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n";
+    assert!(
+        !exchange(expect).wants_buffer(16384),
+        "the client waits for a 100 before sending the body"
+    );
+    let mut up = exchange(POST10);
+    up.upgrade = Some([0; 24]);
+    assert!(!up.wants_buffer(16384));
+}
+
+#[test]
+fn a_small_body_is_dispatched_once_complete_and_then_forwarded_as_buffered() {
+    let mut ex = exchange(POST10);
+    ex.buffering = true;
+    assert_eq!(ex.buffer_body(b"", 16384, false), Ok(Buffering::Wait));
+    assert_eq!(ex.buffer_body(b"abc", 16384, false), Ok(Buffering::Wait));
+    assert_eq!(ex.buffered, 3);
+    // Bytes arrive in pieces; the ones fed before are not fed again.
+    assert_eq!(
+        ex.buffer_body(b"abcdefg", 16384, false),
+        Ok(Buffering::Wait)
+    );
+    assert_eq!(
+        ex.buffer_body(b"abcdefghij", 16384, false),
+        Ok(Buffering::Dispatch)
+    );
+    assert!(!ex.buffering);
+    assert_eq!(ex.buffered, 10);
+    // Forwarding: the buffered bytes move without being fed twice, in as many pieces
+    // as the backend's buffer takes; a pipelined request after them is left alone.
+    let p = ex.next_body(b"abcd").unwrap();
+    assert_eq!((p.consumed, p.done), (4, false));
+    let p = ex.next_body(b"efghijGET / HTTP/1.1\r\n").unwrap();
+    assert_eq!((p.consumed, p.done), (6, true));
+    assert_eq!(ex.buffered, 0);
+}
+
+#[test]
+fn a_large_body_is_dispatched_at_the_limit_or_when_the_buffer_is_full_and_streams() {
+    let big = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n";
+    let mut ex = exchange(big);
+    let part = [b'x'; 64];
+    assert_eq!(ex.buffer_body(&part[..32], 64, false), Ok(Buffering::Wait));
+    assert_eq!(ex.buffer_body(&part, 64, false), Ok(Buffering::Dispatch));
+    let mut ex = exchange(big);
+    assert_eq!(
+        ex.buffer_body(&part, 1 << 20, true),
+        Ok(Buffering::Dispatch)
+    );
+    // The buffered part moves as it is, then the decoder takes over.
+    assert_eq!(ex.next_body(&part).unwrap().consumed, 64);
+    let p = ex.next_body(&part).unwrap();
+    assert_eq!((p.consumed, p.done), (64, false));
+    assert_eq!(ex.req_body.payload_bytes(), 128);
+}
+
+#[test]
+fn a_chunked_body_split_inside_a_chunk_size_line_is_fed_again_from_there() {
+    let mut ex = exchange(CHUNKED);
+    assert_eq!(
+        ex.buffer_body(b"5\r\nhel", 16384, false),
+        Ok(Buffering::Wait)
+    );
+    assert_eq!(
+        ex.buffer_body(b"5\r\nhello\r\n", 16384, false),
+        Ok(Buffering::Wait)
+    );
+    let all = b"5\r\nhello\r\n0\r\n\r\n";
+    assert_eq!(
+        ex.buffer_body(&all[..14], 16384, false),
+        Ok(Buffering::Wait)
+    );
+    assert_eq!(ex.buffer_body(all, 16384, false), Ok(Buffering::Dispatch));
+    assert_eq!(ex.buffered as usize, all.len());
+}
+
+#[test]
+fn a_bad_or_too_large_body_is_refused_before_a_connection_is_taken() {
+    let mut ex = limited(POST10, 4);
+    assert_eq!(
+        ex.buffer_body(b"abcdef", 16384, false),
+        Err(ParseError::BodyTooLarge)
+    );
+    let mut ex = exchange(CHUNKED);
+    assert!(ex.buffer_body(b"zz\r\n", 16384, false).is_err());
+}
+
+#[test]
+fn a_body_that_stops_while_buffered_is_the_clients_fault() {
+    let mut ex = exchange(POST10);
+    ex.buffering = true;
+    assert_eq!(ex.buffer_body(b"abc", 16384, false), Ok(Buffering::Wait));
+    assert_eq!(ex.expired(true), Expired::RequestBody, "408, not a 503");
+    assert_eq!(
+        ex.buffer_body(b"abcdefghij", 16384, false),
+        Ok(Buffering::Dispatch)
+    );
+    assert_eq!(
+        ex.expired(true),
+        Expired::Queue,
+        "dispatched: waiting for a connection"
+    );
 }

@@ -20,9 +20,10 @@ impl Reactor {
         }
     }
 
-    /// Opens connections until the server has `min_workers` (if it is usable).
+    /// Opens connections until the server has `min_workers` (if it is usable, and not
+    /// while draining: connections opened then would carry nothing).
     pub(crate) fn refill_pool(&mut self, srv: SrvId) {
-        if srv.group != crate::group::HTTP {
+        if srv.group != crate::group::HTTP || self.draining {
             return;
         }
         let now = self.now;

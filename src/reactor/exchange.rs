@@ -27,6 +27,9 @@ impl Reactor {
             return Step::Wait;
         };
         let Some(bref) = ex.backend else {
+            if ex.buffering {
+                return self.step_buffering(i);
+            }
             return Step::Wait;
         };
         if !bref.alive(&self.backends) {
@@ -87,7 +90,7 @@ impl Reactor {
             }
             let avail = c.rbuf.as_ref().map_or(0, Buf::len).min(space(&be.wbuf));
             let bytes = c.rbuf.as_ref().map_or(&[][..], |r| &r.bytes()[..avail]);
-            match ex.req_body.feed(bytes) {
+            match ex.next_body(bytes) {
                 Ok(p) => {
                     if p.consumed > 0 {
                         relay(&mut c.rbuf, &mut be.wbuf, p.consumed, bufs);

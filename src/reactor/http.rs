@@ -5,7 +5,7 @@
 use super::Reactor;
 use crate::backend::BState;
 use crate::buf::BufPool;
-use crate::exchange::{Exchange, Expired, Resp, LOG_TARGET};
+use crate::exchange::{Buffering, Exchange, Expired, Resp, LOG_TARGET};
 use crate::group::{SrvId, HTTP};
 use crate::io::{append, fill, flush, Io};
 use crate::pool::{Acquire, Enqueue};
@@ -184,7 +184,49 @@ impl Reactor {
             return;
         }
         self.begin_exchange(i, head, HTTP, None);
+        let limit = self.groups[HTTP].cfg.request_buffer_bytes;
+        let c = &mut self.clients[i];
+        if let Phase::Exchange(ex) = &mut c.phase {
+            if ex.wants_buffer(limit) {
+                // The body must be here (or fill the buffer) in time, as the head must.
+                ex.buffering = true;
+                let at = self.now + self.cfg.frontend.request_header_timeout;
+                c.deadline
+                    .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+                return;
+            }
+        }
         self.choose_server(i, "no server is available");
+    }
+
+    /// A request buffering its body before it takes a connection (see `exchange.rs`):
+    /// reads more of it, and chooses a server once the exchange says so.
+    pub(crate) fn step_buffering(&mut self, i: usize) -> Step {
+        let limit = self.groups[HTTP].cfg.request_buffer_bytes;
+        let c = &mut self.clients[i];
+        if let Io::Error(_) = fill(&mut c.sock, &mut c.rbuf, &mut self.bufs) {
+            return Step::Close;
+        }
+        let (Phase::Exchange(ex), Some(rbuf)) = (&mut c.phase, c.rbuf.as_ref()) else {
+            self.pool_bug("buffering without a request head");
+            return Step::Close;
+        };
+        let body = rbuf.bytes().get(ex.head.head_len..).unwrap_or_default();
+        match ex.buffer_body(body, limit, rbuf.space() == 0) {
+            Ok(Buffering::Dispatch) => {
+                self.choose_server(i, "no server is available");
+                Step::Again
+            }
+            Ok(Buffering::Wait) if c.sock.eof => {
+                debug!("{}: closed in the middle of a request body", c.peer);
+                Step::Close
+            }
+            Ok(Buffering::Wait) => Step::Wait,
+            Err(e) => {
+                self.reject(i, e.status(), e.as_str());
+                Step::Again
+            }
+        }
     }
 
     /// Puts client `i` in a new exchange for `head` (with the client's key when it is a
@@ -206,6 +248,8 @@ impl Reactor {
             head,
             req_body,
             req_done: false,
+            buffering: false,
+            buffered: 0,
             resp: Resp::Await,
             retained: 0,
             resp_started: false,

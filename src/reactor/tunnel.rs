@@ -145,7 +145,7 @@ impl Reactor {
         // reading and then resumed left the tunnel stalled for good.
         progress |= matches!(to_client, Io::Moved(n) if n > 0);
         progress |= matches!(to_backend, Io::Moved(n) if n > 0);
-        let Phase::Tunnel(t) = &c.phase else {
+        let Phase::Tunnel(t) = &mut c.phase else {
             return Step::Wait;
         };
         let sides = Sides {
@@ -153,7 +153,24 @@ impl Reactor {
             client_eof: c.sock.eof && c.rbuf.is_none(),
             backend_err: matches!(to_backend, Io::Error(_)),
             backend_eof: be.sock.eof && be.rbuf.is_none(),
+            client_flushed: c.wbuf.is_none(),
+            backend_flushed: be.wbuf.is_none(),
         };
+        let shut = t.half_close(sides);
+        if shut.backend {
+            debug!(
+                "{}: WebSocket client half-closed, FIN to the backend",
+                c.peer
+            );
+            let _ = be.sock.stream.shutdown(std::net::Shutdown::Write);
+        }
+        if shut.client {
+            debug!(
+                "{}: WebSocket backend half-closed, FIN to the client",
+                c.peer
+            );
+            let _ = c.sock.stream.shutdown(std::net::Shutdown::Write);
+        }
         if let Some((closes, why)) = t.ended(sides) {
             self.finish_tunnel(i, closes, why);
             return Step::Again;

@@ -78,11 +78,16 @@ fn how_a_side_ends_picks_the_code() {
     let (c, why) = t.ended(reset).unwrap();
     assert_eq!((c.to_client, c.to_backend), (Some(INTERNAL_ERROR), None));
     assert_eq!(why, "backend went away");
+    // A FIN inside a frame can never be completed: the tunnel ends.
+    let mut t = tunnel(now);
+    feed(&mut t, Dir::Down, &binary(10, false)[..5], now);
     let left = Sides {
         backend_eof: true,
         ..Sides::default()
     };
     assert_eq!(t.ended(left).unwrap().0.to_client, Some(GOING_AWAY));
+    let mut t = tunnel(now);
+    feed(&mut t, Dir::Up, &binary(10, true)[..5], now);
     let client = Sides {
         client_eof: true,
         ..Sides::default()
@@ -245,4 +250,122 @@ fn finishing_tunnels_close_when_their_deadline_fires() {
     let mut t = tunnel(t0);
     t.finish(Closes::default());
     assert_eq!(t.due(t0, live(Some(1)), true), Due::Close);
+}
+
+/// Sides after a relay pass: `eof` for the client and the backend, outputs flushed.
+fn sides(client_eof: bool, backend_eof: bool) -> Sides {
+    Sides {
+        client_eof,
+        backend_eof,
+        client_flushed: true,
+        backend_flushed: true,
+        ..Sides::default()
+    }
+}
+
+#[test]
+fn a_fin_at_a_frame_boundary_is_forwarded_once_after_the_flush_and_the_other_way_stays_open() {
+    let now = Instant::now();
+    for client_first in [true, false] {
+        let mut t = tunnel(now);
+        feed(&mut t, Dir::Up, &binary(3, true), now);
+        feed(&mut t, Dir::Down, &binary(3, false), now);
+        let first = if client_first {
+            sides(true, false)
+        } else {
+            sides(false, true)
+        };
+        // Bytes still queued for the receiving side: the FIN waits behind them.
+        let mut unflushed = first;
+        unflushed.backend_flushed = false;
+        unflushed.client_flushed = false;
+        assert_eq!(t.half_close(unflushed), Shut::default());
+        assert!(t.ended(unflushed).is_none(), "a half-close is not an end");
+        let want = Shut {
+            backend: client_first,
+            client: !client_first,
+        };
+        assert_eq!(t.half_close(first), want);
+        assert!(t.half_closed());
+        assert_eq!(t.half_close(first), Shut::default(), "forwarded once");
+        assert!(t.ended(first).is_none(), "the other direction stays open");
+        // The other side closes too: the tunnel ends with nothing more to say.
+        let both = sides(true, true);
+        assert_eq!(
+            t.half_close(both),
+            Shut {
+                backend: !client_first,
+                client: client_first
+            }
+        );
+        let (c, why) = t.ended(both).unwrap();
+        assert_eq!((c, why), (Closes::default(), "both sides closed"));
+    }
+}
+
+#[test]
+fn a_half_closed_side_is_told_nothing_more() {
+    let now = Instant::now();
+    let both = Closes {
+        to_client: Some(GOING_AWAY),
+        to_backend: Some(GOING_AWAY),
+    };
+    // The client's FIN went to the backend: no Close may follow it there.
+    let mut t = tunnel(now);
+    t.half_close(sides(true, false));
+    assert_eq!(t.dropped(), None);
+    let got = t.finish(both).unwrap();
+    assert_eq!((got.to_client, got.to_backend), (Some(GOING_AWAY), None));
+    // The backend's FIN went to the client: a backend reset afterwards tells it nothing.
+    let mut t = tunnel(now);
+    t.half_close(sides(false, true));
+    let reset = Sides {
+        backend_err: true,
+        ..sides(false, true)
+    };
+    let (want, why) = t.ended(reset).unwrap();
+    assert_eq!(why, "backend went away");
+    let got = t.finish(want).unwrap();
+    assert_eq!(got, Closes::default());
+}
+
+#[test]
+fn a_fin_inside_a_frame_or_after_a_reset_is_not_forwarded() {
+    let now = Instant::now();
+    let mut t = tunnel(now);
+    feed(&mut t, Dir::Up, &binary(10, true)[..4], now);
+    assert_eq!(t.half_close(sides(true, false)), Shut::default());
+    assert!(t.ended(sides(true, false)).is_some());
+    let mut t = tunnel(now);
+    t.read_failed(Dir::Down);
+    assert_eq!(t.half_close(sides(false, true)), Shut::default());
+    // Once sluice is closing, its own goodbye does the rest.
+    let mut t = tunnel(now);
+    t.finish(Closes::default());
+    assert_eq!(t.half_close(sides(true, true)), Shut::default());
+}
+
+#[test]
+fn a_half_closed_tunnel_pings_nobody_and_still_ends_when_idle() {
+    let now = Instant::now();
+    let l = live(Some(10));
+    let mut t = tunnel(now);
+    t.half_close(sides(true, false));
+    let later = now + Duration::from_secs(20);
+    assert_eq!(
+        t.next_deadline(later, l),
+        now + l.idle,
+        "only the idle timeout"
+    );
+    assert_eq!(
+        t.due(later, l, true),
+        Due::Ping {
+            client: false,
+            backend: false
+        }
+    );
+    // Bytes the other way keep it alive; silence ends it.
+    feed(&mut t, Dir::Down, &binary(3, false), later);
+    assert_eq!(t.next_deadline(later, l), later + l.idle);
+    assert_eq!(t.due(later + l.idle, l, true), Due::Finish("idle timeout"));
 }
