@@ -121,11 +121,12 @@ fn tunnels(m: &str, server: &str) -> usize {
     ) as usize
 }
 
-fn ini(backends: &[SocketAddr]) -> String {
+fn ini(backends: &[SocketAddr], rate: usize, extra: &str) -> String {
     let mut s = format!(
-        "[frontend]\nhost=127.0.0.1\nport={{port}}\n[admin]\nhost=127.0.0.1\nport={{admin}}\n\
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\n{extra}\n\
+         [admin]\nhost=127.0.0.1\nport={{admin}}\n\
          [log]\nlevel=info\naccess_log=false\n\
-         [websocket]\nalgorithm=least-connections\nrebalance=on\nrebalance_rate={RATE}\n\
+         [websocket]\nalgorithm=least-connections\nrebalance=on\nrebalance_rate={rate}\n\
          rebalance_tolerance=20%\n"
     );
     for (i, b) in backends.iter().enumerate() {
@@ -134,13 +135,35 @@ fn ini(backends: &[SocketAddr]) -> String {
     s
 }
 
-#[test]
-fn a_server_added_by_reload_gets_its_share_of_reconnecting_clients() {
+/// Rewrites the running process's file with `text` (its ports kept) and sends SIGHUP.
+fn reload(p: &ProxyProcess, text: &str) {
+    let path = p.dir.join("sluice.ini");
+    let old = std::fs::read_to_string(&path).unwrap();
+    let port = |key: &str| {
+        let at = old.find(key).unwrap() + key.len();
+        old[at..].lines().next().unwrap().to_string()
+    };
+    let text = text.replacen("{port}", &port("port="), 1).replacen(
+        "{admin}",
+        &port("[admin]\nhost=127.0.0.1\nport="),
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    p.signal("HUP");
+}
+
+fn ticking_backends() -> (Vec<wsutil::RawBackend>, Vec<SocketAddr>) {
     let b: Vec<wsutil::RawBackend> = (0..3)
         .map(|_| wsutil::RawBackend::start(|head| accept_101(head, ""), ticker))
         .collect();
-    let addrs: Vec<_> = b.iter().map(|b| b.addr).collect();
-    let (p, admin) = ProxyProcess::start_raw(&ini(&addrs[..2]));
+    let addrs = b.iter().map(|b| b.addr).collect();
+    (b, addrs)
+}
+
+#[test]
+fn a_server_added_by_reload_gets_its_share_of_reconnecting_clients() {
+    let (_b, addrs) = ticking_backends();
+    let (p, admin) = ProxyProcess::start_raw(&ini(&addrs[..2], RATE, ""));
     let stop = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(Seen::default());
     let threads: Vec<_> = (0..CLIENTS)
@@ -167,20 +190,8 @@ fn a_server_added_by_reload_gets_its_share_of_reconnecting_clients() {
     );
 
     // Scale up: a third server by reload.
-    let path = p.dir.join("sluice.ini");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let port = |key: &str| {
-        let at = text.find(key).unwrap() + key.len();
-        text[at..].lines().next().unwrap().to_string()
-    };
-    let three = ini(&addrs).replacen("{port}", &port("port="), 1).replacen(
-        "{admin}",
-        &port("[admin]\nhost=127.0.0.1\nport="),
-        1,
-    );
-    std::fs::write(&path, three).unwrap();
     let t0 = Instant::now();
-    p.signal("HUP");
+    reload(&p, &ini(&addrs, RATE, ""));
 
     // Fair share 66.7, limit (20% over) 80: 40 tunnels over the limit, 20 from each old
     // server; least-connections puts the reconnecting clients on server3. Expected: the
@@ -229,6 +240,9 @@ fn a_server_added_by_reload_gets_its_share_of_reconnecting_clients() {
         tunnels(&last, "server2"),
         tunnels(&last, "server3")
     );
+    for line in p.stderr().lines().filter(|l| l.contains("rebalance")) {
+        println!("{line}");
+    }
     assert_eq!(restarts, closed, "every closed client got 1012");
     assert!(
         closed > 0 && closed <= excess,
@@ -247,4 +261,105 @@ fn a_server_added_by_reload_gets_its_share_of_reconnecting_clients() {
         log.contains(&format!("rebalance: closed {closed} WebSocket")),
         "{log}"
     );
+}
+
+/// Recorded by a drain client whose reconnect after a 1012 was refused (the drain had
+/// closed the listener).
+const REFUSED: u16 = 0;
+
+/// Reads until the proxy ends the stream (after a Close).
+fn read_to_end(ws: &mut Ws) {
+    let end = Instant::now() + wsutil::WAIT;
+    while Instant::now() < end {
+        match ws.read() {
+            Err(e) if would_block(&e) => {}
+            Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A drain client: the Close codes it received, in order; reconnects after a 1012,
+/// ends at any other Close or at the end of the stream.
+fn drain_client(addr: SocketAddr, codes: Arc<Mutex<Vec<u16>>>) {
+    let connect = || -> Option<Ws> {
+        let s = TcpStream::connect(addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_millis(50))).ok()?;
+        let url = format!("ws://{addr}/");
+        let (ws, _) = tungstenite::client::client_with_config(url, s, Some(ws_config())).ok()?;
+        Some(ws)
+    };
+    let Some(mut ws) = connect() else {
+        return codes.lock().unwrap().push(REFUSED);
+    };
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        match ws.read() {
+            Ok(Message::Close(f)) => {
+                let code = f.map_or(1005, |f| u16::from(f.code));
+                codes.lock().unwrap().push(code);
+                read_to_end(&mut ws);
+                if code != 1012 {
+                    return;
+                }
+                match connect() {
+                    Some(w) => ws = w,
+                    None => return codes.lock().unwrap().push(REFUSED),
+                }
+            }
+            Ok(_) => {}
+            Err(e) if would_block(&e) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[test]
+fn a_drain_stops_an_episode() {
+    const N: usize = 40;
+    const RATE: usize = 4;
+    let (_b, addrs) = ticking_backends();
+    // 4 tunnels a second, one at a time: limit floor(40 x 1.2 / 3) = 16, the episode
+    // plans 8 closes over 2 s. The drain spreads its 1001s over 6 s, so the old servers
+    // stay over their limit for a while: a rebalancer that went on would shed more.
+    // (A client reconnecting as the drain begins may hold its new tunnel until the
+    // drain times out: the drain only schedules tunnels open when it starts.)
+    let drain = "drain_timeout=12s";
+    let (mut p, admin) = ProxyProcess::start_raw(&ini(&addrs[..2], RATE, drain));
+    let codes: Vec<Arc<Mutex<Vec<u16>>>> = (0..N).map(|_| Arc::default()).collect();
+    let threads: Vec<_> = codes
+        .iter()
+        .map(|c| {
+            let (c, addr) = (c.clone(), p.addr);
+            std::thread::spawn(move || drain_client(addr, c))
+        })
+        .collect();
+    assert!(wait_until(|| {
+        let m = metrics_at(admin);
+        tunnels(&m, "server1") == N / 2 && tunnels(&m, "server2") == N / 2
+    }));
+    reload(&p, &ini(&addrs, RATE, drain));
+    let restarts = || -> usize {
+        let all = codes.iter().map(|c| c.lock().unwrap().clone());
+        all.map(|c| c.iter().filter(|&&x| x == 1012).count()).sum()
+    };
+    assert!(
+        wait_until(|| restarts() >= 1),
+        "the episode started: {}",
+        p.stderr()
+    );
+    p.signal("TERM");
+    let at_drain = restarts();
+    assert!(p.wait_exit(Duration::from_secs(15)).is_some(), "drained");
+    for t in threads {
+        t.join().expect("client thread");
+    }
+    assert_eq!(restarts(), at_drain, "no 1012 after the drain began");
+    assert!(at_drain < 8, "the drain came before the episode's end");
+    // The drain's own goodbye is 1001 (when the stream is at a frame boundary).
+    let after: Vec<u16> = codes
+        .iter()
+        .filter_map(|c| c.lock().unwrap().last().copied())
+        .collect();
+    assert!(after.contains(&1001), "{after:?}");
 }

@@ -3,8 +3,9 @@
 //! servers; for each `(server, n)` it decides, the server's `n` oldest tunnels are
 //! closed. The tunnel decides the codes (1012 Service Restart to the client at a frame
 //! boundary, 1001 to the backend); a tunnel whose stream to the client is inside a
-//! frame is passed over for the next oldest. Never during a drain (the rebalancer
-//! says so and the timer stops). One log line per episode.
+//! frame is passed over for the next oldest (the rebalancer is told how many can be
+//! shed, and waits when none can). Never during a drain (the rebalancer says so and
+//! the timer stops). One log line per episode.
 
 use super::Reactor;
 use crate::config::Config;
@@ -64,14 +65,15 @@ impl Reactor {
         self.set_rebalance_timer(None);
     }
 
-    /// Per `[websocket]` server: open tunnels not already closing, effective weight,
-    /// usable (health up, not ejected, not removed).
+    /// Per `[websocket]` server: open tunnels not already closing, those that can take
+    /// a 1012 now, effective weight, usable (health up, not ejected, not removed).
     fn tunnel_loads(&self, now: Instant) -> Vec<ServerLoad> {
         let mut loads: Vec<ServerLoad> = self.groups[WEBSOCKET]
             .servers
             .iter()
             .map(|s| ServerLoad {
                 open: 0,
+                sheddable: 0,
                 weight: s.health.effective_weight(now),
                 usable: !s.removed && s.health.is_usable(now),
             })
@@ -81,6 +83,7 @@ impl Reactor {
                 if t.srv.group == WEBSOCKET && !t.finishing() {
                     if let Some(l) = loads.get_mut(t.srv.server) {
                         l.open += 1;
+                        l.sheddable += u32::from(t.rebalance().is_some());
                     }
                 }
             }
