@@ -14,6 +14,7 @@ impl Reactor {
     /// (the peer address at accept; the PROXY-protocol address where that is in use),
     /// with `peer` holding that address: closing the connection gives the count back
     /// under `peer`'s IP.
+    #[cold]
     pub(crate) fn admit_client(&mut self, i: usize, ip: IpAddr) {
         match self.client_limits.on_open(ip) {
             Verdict::Accept => self.clients[i].counted = self.client_limits.enabled(),
@@ -38,6 +39,7 @@ impl Reactor {
     }
 
     /// A counted client connection ended (`close_client`, the one place they end).
+    #[cold]
     pub(crate) fn client_closed(&mut self, c: &Client) {
         if let Ok(ip) = c.peer.ip_str().parse::<IpAddr>() {
             self.client_limits.on_close(ip);

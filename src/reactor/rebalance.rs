@@ -32,7 +32,9 @@ impl Reactor {
             .set(at, Owner::Rebalance, &mut self.timers);
     }
 
-    /// The rebalancer's check: ask, shed, log an episode that ended, re-arm.
+    /// The rebalancer's check: ask, shed, log an episode that ended, re-arm. Cold:
+    /// kept out of the turn it is called from (the request path does not pay for it).
+    #[cold]
     pub(crate) fn on_rebalance_timer(&mut self) {
         if !self.cfg.websocket.rebalance {
             return;
