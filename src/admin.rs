@@ -33,6 +33,10 @@ pub struct Snapshot<'a> {
     pub draining: bool,
     /// The last health transitions, newest last.
     pub transitions: &'a VecDeque<String>,
+    /// WebSocket tunnels closed by rebalancing, and rebalance episodes.
+    pub rebalanced: (u64, u64),
+    /// Per-client limit: connections rejected, client addresses tracked.
+    pub client_limit: (u64, usize),
 }
 
 fn group_name(g: usize) -> &'static str {
@@ -214,7 +218,8 @@ impl Snapshot<'_> {
                 "sluice_request_duration_seconds_count{{group=\"{name}\"}} {total}"
             );
         }
-        let process: [(&str, &str, &str, u64); 6] = [
+        self.group_metrics(&mut m);
+        let process: [(&str, &str, &str, u64); 10] = [
             (
                 "sluice_open_connections",
                 "client connections open",
@@ -251,6 +256,30 @@ impl Snapshot<'_> {
                 "gauge",
                 u64::from(self.draining),
             ),
+            (
+                "sluice_rebalanced_tunnels_total",
+                "WebSocket tunnels closed (1012) to rebalance servers",
+                "counter",
+                self.rebalanced.0,
+            ),
+            (
+                "sluice_rebalance_episodes_total",
+                "rebalance episodes that closed tunnels",
+                "counter",
+                self.rebalanced.1,
+            ),
+            (
+                "sluice_client_limit_rejections_total",
+                "connections refused (429) over max_connections_per_client",
+                "counter",
+                self.client_limit.0,
+            ),
+            (
+                "sluice_client_limit_tracked_addresses",
+                "client addresses with open connections (max_connections_per_client)",
+                "gauge",
+                self.client_limit.1 as u64,
+            ),
         ];
         for (name, help, kind, v) in process {
             gauge(&mut m, name, help, kind);
@@ -268,6 +297,27 @@ impl Snapshot<'_> {
             now.saturating_duration_since(self.started).as_secs_f64()
         );
         m
+    }
+
+    /// Per group: panic mode (only passively ejected servers left, used anyway) and
+    /// the picks that went to an ejected server.
+    fn group_metrics(&self, m: &mut String) {
+        let _ = writeln!(
+            m,
+            "# HELP sluice_group_panic 1 while the group serves only from passively ejected servers\n# TYPE sluice_group_panic gauge"
+        );
+        for (g, group) in self.groups.iter().enumerate() {
+            let (name, panic) = (group_name(g), u8::from(group.panic(self.now)));
+            let _ = writeln!(m, "sluice_group_panic{{group=\"{name}\"}} {panic}");
+        }
+        let _ = writeln!(
+            m,
+            "# HELP sluice_group_panic_picks_total picks that went to a passively ejected server (cap or panic)\n# TYPE sluice_group_panic_picks_total counter"
+        );
+        for (g, group) in self.groups.iter().enumerate() {
+            let (name, n) = (group_name(g), group.panic_picks());
+            let _ = writeln!(m, "sluice_group_panic_picks_total{{group=\"{name}\"}} {n}");
+        }
     }
 
     fn each_server(&self, mut f: impl FnMut(usize, usize, String)) {
@@ -322,10 +372,12 @@ impl Snapshot<'_> {
         let now = self.now;
         let _ = write!(
             j,
-            "{{\"name\":\"{}\",\"algorithm\":\"{:?}\",\"health_checks\":{},\"servers\":[",
+            "{{\"name\":\"{}\",\"algorithm\":\"{:?}\",\"health_checks\":{},\"panic\":{},\"panic_picks\":{},\"servers\":[",
             group_name(g),
             group.cfg.algorithm,
-            group.cfg.enable_health_check
+            group.cfg.enable_health_check,
+            group.panic(now),
+            group.panic_picks()
         );
         let mut first = true;
         for (s, sv) in group.servers.iter().enumerate() {
@@ -426,6 +478,8 @@ mod tests {
             requests: 33,
             draining: true,
             transitions,
+            rebalanced: (9, 2),
+            client_limit: (4, 3),
         }
     }
 
@@ -444,6 +498,12 @@ mod tests {
         assert!(has("sluice_requests_total 33"));
         assert!(has("sluice_draining 1"));
         assert!(has("sluice_uptime_seconds 90.000"));
+        assert!(has("sluice_group_panic{group=\"http\"} 0"), "{m}");
+        assert!(has("sluice_group_panic_picks_total{group=\"websocket\"} 0"));
+        assert!(has("sluice_rebalanced_tunnels_total 9"));
+        assert!(has("sluice_rebalance_episodes_total 2"));
+        assert!(has("sluice_client_limit_rejections_total 4"));
+        assert!(has("sluice_client_limit_tracked_addresses 3"));
         let server2 = "group=\"http\",server=\"server2\",addr=\"127.0.0.1:9002\"";
         assert!(
             has(&format!("sluice_server_requests_total{{{server2}}} 17")),
@@ -467,6 +527,7 @@ mod tests {
         let j = snapshot(now, &g, &t).status_json();
         assert!(j.starts_with('{') && j.ends_with('}'), "{j}");
         assert!(j.contains("\"draining\":true"), "{j}");
+        assert!(j.contains("\"panic\":false,\"panic_picks\":0"), "{j}");
         assert!(j.contains("\"server1 up\""), "{j}");
         assert!(j.contains("127.0.0.1:9002"), "{j}");
     }

@@ -56,6 +56,11 @@ impl ClientLimits {
         }
     }
 
+    /// A limit is set: [`ClientLimits::on_open`] counts connections.
+    pub fn enabled(&self) -> bool {
+        self.max.is_some()
+    }
+
     /// A connection from `ip` starts: accept (and count) it, or reject it.
     pub fn on_open(&mut self, ip: IpAddr) -> Verdict {
         let Some(max) = self.max else {

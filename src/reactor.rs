@@ -40,7 +40,9 @@ mod backend;
 mod exchange;
 mod http;
 mod lifecycle;
+mod limits;
 mod probe;
+mod rebalance;
 mod tunnel;
 
 /// Where a token points.
@@ -150,6 +152,16 @@ pub struct Reactor {
     waker: Arc<mio::Waker>,
     /// The other workers' handles (signals arrive at the first worker only).
     peers: Vec<StopHandle>,
+    /// Sheds WebSocket tunnels of over-share servers (`[websocket] rebalance`).
+    pub(crate) rebalancer: crate::rebalance::Rebalancer,
+    /// When the rebalancer looks next (unset while rebalancing is off).
+    pub(crate) rebalance_timer: crate::timer::Deadline,
+    /// Tunnels the rebalancer closed in this episode, per `[websocket]` server.
+    pub(crate) rebalance_closed: Vec<u32>,
+    /// Tunnels closed by rebalancing, and episodes that closed any (`/metrics`).
+    pub(crate) rebalanced: (u64, u64),
+    /// Connections per client address (`[frontend] max_connections_per_client`).
+    pub(crate) client_limits: crate::clients::ClientLimits,
 }
 
 impl Reactor {
@@ -180,6 +192,9 @@ impl Reactor {
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
         let now = Instant::now();
         let groups = [Group::new(&cfg.http, now), Group::new(&cfg.websocket, now)];
+        let rebalancer = crate::rebalance::Rebalancer::new(rebalance::params(&cfg));
+        let client_limits =
+            crate::clients::ClientLimits::new(cfg.frontend.max_connections_per_client);
         let limits = protocol::h1::Limits {
             max_head_bytes: cfg.frontend.max_header_bytes,
             max_headers: protocol::h1::MAX_HEADERS,
@@ -217,6 +232,11 @@ impl Reactor {
             requests: Default::default(),
             waker,
             peers: Vec::new(),
+            rebalancer,
+            rebalance_timer: Default::default(),
+            rebalance_closed: Vec::new(),
+            rebalanced: (0, 0),
+            client_limits,
         })
     }
 
@@ -285,6 +305,7 @@ impl Reactor {
         self.now = now;
         self.start_pools();
         self.start_health();
+        self.set_rebalance_timer(Some(now + crate::rebalance::CHECK_INTERVAL));
     }
 
     /// One turn after the poll: every event, then the deadlines that are due at
@@ -465,6 +486,9 @@ impl Reactor {
         let c = &mut self.clients[index];
         c.deadline
             .set(Some(idle), Owner::Client(token.0), &mut self.timers);
+        if !admin && self.client_limits.enabled() {
+            self.admit_client(index, peer.ip());
+        }
     }
 
     /// Closes a client: its buffers go back to the pool, its slot is freed, and any
@@ -477,6 +501,9 @@ impl Reactor {
         let _ = self.poll.registry().deregister(&mut c.sock.stream);
         self.bufs.release(&mut c.rbuf);
         self.bufs.release(&mut c.wbuf);
+        if c.counted {
+            self.client_closed(&c);
+        }
         match c.take_phase() {
             Phase::Exchange(ex) => self.abandon_exchange(i, c.token, ex),
             Phase::Tunnel(t) => self.drop_tunnel(t),
@@ -582,6 +609,11 @@ impl Reactor {
                 Owner::Reactor => {
                     if self.reactor_deadline.fire(now, owner, &mut self.timers) {
                         self.on_reactor_timeout();
+                    }
+                }
+                Owner::Rebalance => {
+                    if self.rebalance_timer.fire(now, owner, &mut self.timers) {
+                        self.on_rebalance_timer();
                     }
                 }
             }

@@ -27,7 +27,10 @@
 //! - Never during a drain (an episode in progress ends there); a changed server count
 //!   (a reload) ends the episode too, and the next check plans afresh.
 //!
-//! The caller passes, per server, the tunnels that are open and not already closing.
+//! The caller passes, per server, the tunnels that are open and not already closing,
+//! and how many of them can be told to restart now (`sheddable`: their stream to the
+//! client is at a frame boundary). A decision sheds no more than that from a server;
+//! what it could not shed stays in the plan and is retried [`RETRY`] later.
 
 use std::time::{Duration, Instant};
 
@@ -35,12 +38,17 @@ use std::time::{Duration, Instant};
 pub const SETTLE: Duration = Duration::from_secs(5);
 /// Re-check interval when nothing is going on.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Re-check interval while the plan waits for tunnels that can be shed (every tunnel
+/// of an over-share server is inside a frame to its client).
+pub const RETRY: Duration = Duration::from_millis(20);
 
 /// One server as the rebalancer sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerLoad {
     /// Open tunnels, not counting those already closing.
     pub open: u32,
+    /// Of `open`, the tunnels that can be shed now (at a frame boundary to the client).
+    pub sheddable: u32,
     /// Effective weight (0 is read as 1).
     pub weight: u32,
     /// Usable for new tunnels (health, not removed).
@@ -161,14 +169,16 @@ impl Rebalancer {
                 ep.quota[i] = 0; // within tolerance (or gone): stop shedding there
             }
         }
+        let mut avail: Vec<u32> = servers.iter().map(|s| s.sheddable).collect();
         while self.tokens >= 1.0 {
             let Some(i) = (0..servers.len())
-                .filter(|&i| ep.quota[i] > 0)
+                .filter(|&i| ep.quota[i] > 0 && avail[i] > 0)
                 .max_by_key(|&i| (ep.quota[i], std::cmp::Reverse(i)))
             else {
                 break;
             };
-            let n = ep.quota[i].min(self.tokens as u32);
+            let n = ep.quota[i].min(self.tokens as u32).min(avail[i]);
+            avail[i] -= n;
             ep.quota[i] -= n;
             ep.closed[i] += n;
             self.tokens -= f64::from(n);
@@ -178,6 +188,9 @@ impl Rebalancer {
         if ep.quota.iter().all(|&q| q == 0) {
             out.ended = self.end(now);
             out.next = Some(now + SETTLE);
+        } else if self.tokens >= 1.0 {
+            // Tokens left over: the rest of the plan waits for sheddable tunnels.
+            out.next = Some(now + RETRY);
         } else {
             let wait = (1.0 - self.tokens).max(0.0) / f64::from(self.params.rate.max(1));
             out.next = Some(now + Duration::from_secs_f64(wait));

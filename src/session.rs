@@ -81,6 +81,9 @@ pub struct Client {
     pub deadline: Deadline,
     /// Accepted on the admin listener: requests are answered by `admin`.
     pub admin: bool,
+    /// Counted against `max_connections_per_client` under `peer`'s IP: closing it
+    /// gives the count back.
+    pub counted: bool,
 }
 
 /// A client's state.
@@ -171,6 +174,7 @@ impl Client {
             phase: Phase::Head { started: None },
             deadline: Deadline::default(),
             admin: false,
+            counted: false,
         }
     }
 

@@ -24,6 +24,8 @@ pub enum Owner {
     Health(usize, usize),
     /// The process-wide drain deadline and other reactor-level work.
     Reactor,
+    /// The WebSocket rebalancer's next check (`[websocket] rebalance = on`).
+    Rebalance,
 }
 
 /// A deadline that its owner holds, with what has been scheduled for it.

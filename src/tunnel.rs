@@ -32,7 +32,7 @@
 
 use crate::group::SrvId;
 use crate::token::BRef;
-use protocol::ws::close::{GOING_AWAY, INTERNAL_ERROR};
+use protocol::ws::close::{GOING_AWAY, INTERNAL_ERROR, SERVICE_RESTART};
 use protocol::ws::{FrameError, FrameTracker, Role, TrackerConfig};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,8 @@ pub struct Tunnel {
     pub srv: SrvId,
     up: FrameTracker,
     down: FrameTracker,
+    /// When the tunnel opened (rebalancing closes the oldest first).
+    opened: Instant,
     last_client: Instant,
     last_backend: Instant,
     /// Last frame either way that was not a Pong to sluice's own Ping (idle timeout).
@@ -183,6 +185,7 @@ impl Tunnel {
             srv,
             up: tracker(Role::Client),
             down: tracker(Role::Server),
+            opened: now,
             last_client: now,
             last_backend: now,
             last_active: now,
@@ -357,6 +360,25 @@ impl Tunnel {
             to_backend: want
                 .to_backend
                 .filter(|_| !self.up_mid && !self.up.close_seen() && !self.client_fin),
+        })
+    }
+
+    /// When the tunnel opened.
+    pub fn opened(&self) -> Instant {
+        self.opened
+    }
+
+    /// The Close frames that shed this tunnel for rebalancing: 1012 (Service
+    /// Restart: reconnect) to the client and 1001 to the backend. `None` when the
+    /// 1012 could not go out now (the stream to the client is inside a frame or
+    /// already carried a Close) or the tunnel is closing: the caller sheds another.
+    pub fn rebalance(&self) -> Option<Closes> {
+        if self.finishing || self.down_mid || self.down.close_seen() {
+            return None;
+        }
+        Some(Closes {
+            to_client: Some(SERVICE_RESTART),
+            to_backend: Some(GOING_AWAY),
         })
     }
 

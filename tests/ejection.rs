@@ -88,4 +88,24 @@ fn one_server_group_keeps_serving_after_three_faults_eject_it() {
     }
     assert_eq!(served.load(Ordering::SeqCst), 5);
     assert_eq!(p.metric(ejections), 1.0, "still within its one ejection");
+    // The group shows it is in panic mode, and every one of those picks was made in it.
+    let m = p.metrics();
+    assert_eq!(
+        metric_in(&m, "sluice_group_panic{group=\"http\"}"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_in(&m, "sluice_group_panic{group=\"websocket\"}"),
+        0.0
+    );
+    assert_eq!(
+        metric_in(&m, "sluice_group_panic_picks_total{group=\"http\"}"),
+        5.0
+    );
+    let status = get(p.admin.expect("admin"), "/status.json").text();
+    assert!(
+        status.contains("\"panic\":true,\"panic_picks\":5,"),
+        "{status}"
+    );
 }

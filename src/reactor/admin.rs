@@ -90,6 +90,8 @@ impl Reactor {
             requests: self.stats.requests,
             draining: self.draining,
             transitions: &self.transitions,
+            rebalanced: self.rebalanced,
+            client_limit: (self.client_limits.rejected(), self.client_limits.tracked()),
         }
     }
 

@@ -199,7 +199,9 @@ impl Reactor {
         if log::max_level() != new.log.level {
             log::set_max_level(new.log.level);
         }
+        self.reconfigure_client_limits(new.frontend.max_connections_per_client);
         self.cfg = new;
+        self.reconfigure_rebalance();
     }
 
     /// Exits the loop at its next turn.

@@ -10,6 +10,7 @@ const P: Params = Params {
 fn up(open: u32, weight: u32) -> ServerLoad {
     ServerLoad {
         open,
+        sheddable: open,
         weight,
         usable: true,
     }
@@ -242,4 +243,45 @@ fn reloaded_rate_applies() {
     r.set_params(P);
     let d = r.decide(&[up(100, 1), up(0, 1)], false, t0);
     assert_eq!(d.shed, [(0, 1)], "burst of the new rate (1)");
+}
+
+#[test]
+fn tunnels_inside_a_frame_wait_and_keep_their_place_in_the_plan() {
+    let t0 = Instant::now();
+    let mut r = Rebalancer::new(Params {
+        rate: 100,
+        tolerance: 20,
+    });
+    // Every tunnel of the over-share servers is inside a frame to its client.
+    let mut s = [up(100, 1), up(100, 1), up(0, 1)];
+    s[0].sheddable = 0;
+    s[1].sheddable = 1;
+    let d = r.decide(&s, false, t0);
+    assert_eq!(d.shed, [(1, 1)], "only what can be told 1012 now");
+    assert_eq!(d.next, Some(t0 + RETRY), "the rest is retried soon");
+    assert!(r.active());
+    s[1].sheddable = 0;
+    let d = r.decide(&s, false, t0 + RETRY);
+    assert_eq!(d.shed, []);
+    assert_eq!(d.next, Some(t0 + 2 * RETRY));
+    // At a boundary again: the plan goes on, and all of it is shed in the end.
+    s[0].sheddable = 100;
+    s[1].sheddable = 99;
+    s[1].open = 99;
+    s[2].open = 1; // the client told 1012 reconnected
+    let (sheds, episodes) = run(
+        &mut r,
+        &mut s,
+        t0 + 2 * RETRY,
+        Duration::from_secs(30),
+        true,
+    );
+    assert_eq!(total(&sheds), 39);
+    assert_eq!(
+        episodes,
+        [Episode {
+            closed: vec![20, 20, 0]
+        }]
+    );
+    assert_eq!(r.closed_total(), 40);
 }

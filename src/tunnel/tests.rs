@@ -369,3 +369,39 @@ fn a_half_closed_tunnel_pings_nobody_and_still_ends_when_idle() {
     assert_eq!(t.next_deadline(later, l), later + l.idle);
     assert_eq!(t.due(later + l.idle, l, true), Due::Finish("idle timeout"));
 }
+
+#[test]
+fn rebalancing_sheds_with_1012_only_at_a_boundary_to_the_client() {
+    let now = Instant::now();
+    let shed = Closes {
+        to_client: Some(protocol::ws::close::SERVICE_RESTART),
+        to_backend: Some(GOING_AWAY),
+    };
+    let mut t = tunnel(now);
+    assert_eq!(t.opened(), now);
+    assert_eq!(t.rebalance(), Some(shed));
+    // The backend stopped inside a frame: the 1012 cannot go now.
+    let frame = binary(10, false);
+    feed(&mut t, Dir::Down, &frame[..5], now);
+    assert_eq!(t.rebalance(), None, "mid-frame to the client");
+    feed(&mut t, Dir::Down, &frame[5..], now);
+    assert_eq!(t.rebalance(), Some(shed));
+    // The client is mid-frame: the client still gets its 1012, the backend nothing.
+    let up = binary(10, true);
+    feed(&mut t, Dir::Up, &up[..8], now);
+    let want = t.rebalance().unwrap();
+    assert_eq!(
+        t.finish(want),
+        Some(Closes {
+            to_backend: None,
+            ..shed
+        })
+    );
+    assert_eq!(t.rebalance(), None, "already closing");
+    // The backend already sent its Close: the client may not get a second one.
+    let mut t = tunnel(now);
+    let mut close = Vec::new();
+    ws::write_close(1000, b"", None, &mut close);
+    feed(&mut t, Dir::Down, &close, now);
+    assert_eq!(t.rebalance(), None);
+}

@@ -5,7 +5,7 @@
 //! matches its plain-text body (`detail` and a newline).
 
 /// Appends `HTTP/1.1 <code> <reason>`, `Content-Type: text/plain`,
-/// `Content-Length`, `Retry-After: 1` for 503, `Connection: close` when `close`,
+/// `Content-Length`, `Retry-After: 1` for 503 and 429, `Connection: close` when `close`,
 /// then the body `<detail>\n`. Call it for any status sluice answers itself.
 pub fn write_error_response(status: u16, detail: &str, close: bool, out: &mut Vec<u8>) {
     let reason = reason_phrase(status);
@@ -17,7 +17,7 @@ pub fn write_error_response(status: u16, detail: &str, close: bool, out: &mut Ve
     out.extend_from_slice(b"\r\nContent-Type: text/plain\r\nContent-Length: ");
     push_decimal(out, detail.len() as u64 + 1);
     out.extend_from_slice(b"\r\n");
-    if status == 503 {
+    if status == 503 || status == 429 {
         out.extend_from_slice(b"Retry-After: 1\r\n");
     }
     if close {
