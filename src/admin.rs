@@ -33,6 +33,8 @@ pub struct Snapshot<'a> {
     pub draining: bool,
     /// The last health transitions, newest last.
     pub transitions: &'a VecDeque<String>,
+    /// Access-log lines written and dropped.
+    pub access_log: crate::access_log::Stats,
 }
 
 fn group_name(g: usize) -> &'static str {
@@ -214,7 +216,7 @@ impl Snapshot<'_> {
                 "sluice_request_duration_seconds_count{{group=\"{name}\"}} {total}"
             );
         }
-        let process: [(&str, &str, &str, u64); 6] = [
+        let process: [(&str, &str, &str, u64); 8] = [
             (
                 "sluice_open_connections",
                 "client connections open",
@@ -250,6 +252,18 @@ impl Snapshot<'_> {
                 "1 while draining",
                 "gauge",
                 u64::from(self.draining),
+            ),
+            (
+                "sluice_access_log_lines_total",
+                "access-log lines written",
+                "counter",
+                self.access_log.lines,
+            ),
+            (
+                "sluice_access_log_dropped_total",
+                "access-log lines dropped (buffer full, or the write failed)",
+                "counter",
+                self.access_log.dropped,
             ),
         ];
         for (name, help, kind, v) in process {
@@ -426,6 +440,10 @@ mod tests {
             requests: 33,
             draining: true,
             transitions,
+            access_log: crate::access_log::Stats {
+                lines: 9,
+                dropped: 2,
+            },
         }
     }
 
@@ -443,6 +461,8 @@ mod tests {
         assert!(has("sluice_accepted_connections_total 40"));
         assert!(has("sluice_requests_total 33"));
         assert!(has("sluice_draining 1"));
+        assert!(has("sluice_access_log_lines_total 9"));
+        assert!(has("sluice_access_log_dropped_total 2"));
         assert!(has("sluice_uptime_seconds 90.000"));
         let server2 = "group=\"http\",server=\"server2\",addr=\"127.0.0.1:9002\"";
         assert!(

@@ -6,6 +6,7 @@
 //! IO modules (own sockets, driven by the reactor): `reactor`, `http`, `tunnel`,
 //! `pool`, `probe`, `io`.
 
+pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod balance;

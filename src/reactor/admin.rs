@@ -90,6 +90,7 @@ impl Reactor {
             requests: self.stats.requests,
             draining: self.draining,
             transitions: &self.transitions,
+            access_log: self.access.stats(),
         }
     }
 
