@@ -5,14 +5,17 @@
 //! buffer goes out with one `write` per loop turn (`flush`, called by the reactor at the
 //! end of each turn), or earlier when it fills: nginx's `access_log ... buffer=`.
 //!
-//! Bounded, never growing: the buffer holds `BUF_BYTES`. The destinations are ordinary
-//! blocking descriptors (a regular file, or the stdout/stderr sluice was given), so a
-//! `write` takes what it takes: to a file that is the page cache, to a pipe it waits for
-//! room, as nginx's buffered log does. What a write did not take (a short write, or
-//! `WouldBlock` on a descriptor someone made non-blocking) stays for the next turn; a
-//! line that finds no room even after a write is dropped and counted, and a failed
-//! write (disk full, closed pipe) drops what was buffered, counts those lines and logs
-//! the error once until a write succeeds again. Nothing grows without bound and the
+//! Bounded, never growing, never waiting on a reader: the buffer holds `BUF_BYTES`.
+//! When stdout or stderr is a pipe (a container's log stream, `sluice | tee`), the log
+//! opens the pipe anew through `/proc/self/fd/N` (a description of its own: nothing
+//! changes for the other writers of that descriptor, the `log` messages included) and
+//! makes it non-blocking: a reader that falls behind costs lines, not the proxy. A
+//! regular file is written blocking (the page cache takes it at once, as nginx's
+//! buffered log does), and so is anything that cannot be reopened (a terminal, a socket,
+//! a pipe of another user). What a write did not take (a short write, `WouldBlock`)
+//! stays for the next turn; a line that finds no room even after a write is dropped and
+//! counted; a failed write (disk full) drops what was buffered, counts those lines and
+//! logs the error once until a write succeeds again. Nothing grows without bound and the
 //! loop never spins on a log that cannot keep up. The counters are in `/metrics`.
 //!
 //! Formats (`[log] access_log_format`):
@@ -33,7 +36,8 @@
 use crate::config::{AccessLogDest, AccessLogFormat};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bytes buffered before a write is forced (at the latest, the end of the turn writes).
@@ -41,8 +45,8 @@ pub const BUF_BYTES: usize = 64 * 1024;
 
 /// One finished HTTP exchange. Times are microseconds from the request head.
 pub struct Request<'a> {
-    /// The client's IP address.
-    pub client: &'a str,
+    /// The client's IP address (ASCII).
+    pub client: &'a [u8],
     pub method: &'a str,
     /// The request target (possibly truncated: `exchange::LOG_TARGET`).
     pub path: &'a [u8],
@@ -64,7 +68,7 @@ pub struct Request<'a> {
 
 /// One ended WebSocket tunnel.
 pub struct Tunnel<'a> {
-    pub client: &'a str,
+    pub client: &'a [u8],
     pub path: &'a [u8],
     pub server: &'a str,
     /// From the 101 to the end of the tunnel.
@@ -94,8 +98,7 @@ pub struct Stats {
 
 enum Sink {
     Off,
-    /// A duplicate of stdout or stderr (same open file: same offset and flags), written
-    /// unbuffered.
+    /// stdout or stderr, written unbuffered (`std_sink`).
     Std(File),
     File {
         path: String,
@@ -125,12 +128,8 @@ impl AccessLog {
     pub fn open(dest: &AccessLogDest, format: AccessLogFormat) -> io::Result<AccessLog> {
         let sink = match dest {
             AccessLogDest::Off => Sink::Off,
-            AccessLogDest::Stderr => {
-                Sink::Std(File::from(io::stderr().as_fd().try_clone_to_owned()?))
-            }
-            AccessLogDest::Stdout => {
-                Sink::Std(File::from(io::stdout().as_fd().try_clone_to_owned()?))
-            }
+            AccessLogDest::Stderr => Sink::Std(std_sink(io::stderr().as_fd(), 2)?),
+            AccessLogDest::Stdout => Sink::Std(std_sink(io::stdout().as_fd(), 1)?),
             AccessLogDest::File(path) => Sink::File {
                 file: open_append(path)?,
                 path: path.clone(),
@@ -184,7 +183,7 @@ impl AccessLog {
                 o.put(b"{\"time\":\"");
                 o.put(time);
                 o.put(b"\",\"type\":\"http\",\"client\":\"");
-                o.json_str(r.client.as_bytes());
+                o.json_str(r.client);
                 o.put(b"\",\"method\":\"");
                 o.json_str(r.method.as_bytes());
                 o.put(b"\",\"path\":\"");
@@ -207,7 +206,7 @@ impl AccessLog {
             } else {
                 o.put(time);
                 o.put(b" ");
-                o.put(r.client.as_bytes());
+                o.put(r.client);
                 o.put(b" \"");
                 o.put(r.method.as_bytes());
                 o.put(b" ");
@@ -239,7 +238,7 @@ impl AccessLog {
                 o.put(b"{\"time\":\"");
                 o.put(time);
                 o.put(b"\",\"type\":\"websocket\",\"client\":\"");
-                o.json_str(t.client.as_bytes());
+                o.json_str(t.client);
                 o.put(b"\",\"method\":\"GET\",\"path\":\"");
                 o.json_str(t.path);
                 o.put(b"\",\"status\":101,\"bytes_in\":");
@@ -272,7 +271,7 @@ impl AccessLog {
             } else {
                 o.put(time);
                 o.put(b" ");
-                o.put(t.client.as_bytes());
+                o.put(t.client);
                 o.put(b" \"GET ");
                 o.text_str(t.path);
                 o.put(b"\" 101 ");
@@ -407,6 +406,23 @@ impl Drop for AccessLog {
     }
 }
 
+/// The access log's own descriptor for stdout (`n` = 1) or stderr (2): a pipe opened
+/// anew, non-blocking, else a duplicate of `fd` (same open file, blocking). Read-write,
+/// because opening a pipe's write end alone blocks while it has no reader.
+fn std_sink(fd: BorrowedFd, n: u8) -> io::Result<File> {
+    let path = format!("/proc/self/fd/{n}");
+    let fifo = std::fs::metadata(&path).is_ok_and(|m| m.file_type().is_fifo());
+    if fifo {
+        if let Ok(f) = OpenOptions::new().read(true).write(true).open(&path) {
+            let pipe = mio::unix::pipe::Sender::from(OwnedFd::from(f));
+            if pipe.set_nonblocking(true).is_ok() {
+                return Ok(File::from(OwnedFd::from(pipe)));
+            }
+        }
+    }
+    Ok(File::from(fd.try_clone_to_owned()?))
+}
+
 fn open_append(path: &str) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
@@ -466,6 +482,10 @@ impl Out<'_> {
 
     /// Printable ASCII as is, the rest (and `"`, `\`) as `\xHH`.
     fn text_str(&mut self, s: &[u8]) {
+        if s.iter().all(|&b| plain_text(b)) {
+            self.put(s);
+            return;
+        }
         for chunk in s.split_inclusive(|&b| !plain_text(b)) {
             match chunk.split_last() {
                 Some((&last, head)) if !plain_text(last) => {

@@ -216,7 +216,7 @@ impl Tunnel {
     /// came first).
     pub fn log_entry<'a>(
         &'a self,
-        client: &'a str,
+        client: &'a [u8],
         server: &'a str,
         now: Instant,
     ) -> crate::access_log::Tunnel<'a> {

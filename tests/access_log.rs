@@ -226,3 +226,78 @@ fn common_lines_on_stdout() {
     }
     assert!(!p.stderr().contains("/out"), "{}", p.stderr());
 }
+
+/// A `sluice` child whose stdout is a pipe nobody reads; killed when dropped.
+struct Unread {
+    child: std::process::Child,
+    _stdout: std::process::ChildStdout,
+    dir: TempDir,
+}
+
+impl Drop for Unread {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_stdout_pipe_nobody_reads_costs_lines_not_the_proxy() {
+    let a = Backend::hello("a");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (addr, admin) = (free(), free());
+    let dir = TempDir::new("unread");
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={}\n\n[http]\nserver1_addr={}\n\n[admin]\nhost=127.0.0.1\nport={}\n\n\
+         [log]\nlevel=warn\naccess_log=stdout\n",
+        addr.port(),
+        a.addr,
+        admin.port()
+    );
+    std::fs::write(dir.0.join("sluice.ini"), ini).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--config")
+        .arg(dir.0.join("sluice.ini"))
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.0.join("stderr.log")).unwrap())
+        .spawn()
+        .expect("start sluice");
+    let stdout = child.stdout.take().unwrap();
+    let p = Unread {
+        child,
+        _stdout: stdout,
+        dir,
+    };
+    assert!(wait_until(|| std::net::TcpStream::connect(addr).is_ok()));
+    // About 100 bytes a line: 3000 lines are more than the pipe (64 KiB) and the
+    // buffer (64 KiB) hold. Every request is still answered at once (the client's
+    // read timeout would fail it otherwise).
+    let n = 3000;
+    let mut c = Client::connect(addr);
+    for i in 0..n {
+        assert_eq!(c.get(&format!("/unread/{i}")).status, 200, "request {i}");
+    }
+    let metrics = get(admin, "/metrics");
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    let value = |name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} ")));
+        line.and_then(|l| l.split(' ').nth(1)?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+    };
+    let (written, dropped) = (
+        value("sluice_access_log_lines_total"),
+        value("sluice_access_log_dropped_total"),
+    );
+    assert!(dropped > 0, "written {written}, dropped {dropped}");
+    assert!(
+        written > 0 && written + dropped <= n,
+        "written {written}, dropped {dropped}"
+    );
+    let stderr = read(&p.dir.0.join("stderr.log"));
+    assert!(!stderr.contains("access log: write failed"), "{stderr}");
+}

@@ -38,7 +38,7 @@ fn wall() -> SystemTime {
 
 fn request(path: &[u8]) -> Request<'_> {
     Request {
-        client: "10.1.2.3",
+        client: b"10.1.2.3",
         method: "GET",
         path,
         status: 200,
@@ -53,7 +53,7 @@ fn request(path: &[u8]) -> Request<'_> {
 
 fn tunnel() -> Tunnel<'static> {
     Tunnel {
-        client: "10.1.2.3",
+        client: b"10.1.2.3",
         path: b"/chat?room=1",
         server: "server2",
         duration_us: 61_000_250,

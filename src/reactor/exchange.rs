@@ -522,7 +522,7 @@ impl Reactor {
         let total_us = self.now.saturating_duration_since(ex.started).as_micros();
         let (connect, head) = (u64::from(ex.connect_us), u64::from(ex.head_us));
         let entry = crate::access_log::Request {
-            client: self.clients[i].peer.ip_str(),
+            client: self.clients[i].peer.ip(),
             method: method_name(ex.head.method),
             path: &ex.log_target[..ex.log_target_len as usize],
             status: ex.status,

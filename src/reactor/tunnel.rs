@@ -385,7 +385,7 @@ impl Reactor {
             return;
         }
         let server = &self.groups[t.srv.group].servers[t.srv.server].cfg.name;
-        let entry = t.log_entry(client.peer.ip_str(), server, self.now);
+        let entry = t.log_entry(client.peer.ip(), server, self.now);
         self.access.tunnel(self.wall, &entry);
     }
 

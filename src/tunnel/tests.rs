@@ -269,7 +269,7 @@ fn the_log_entry_counts_bytes_and_messages_each_way_and_names_the_first_close() 
     t.close_relayed(Dir::Down, Some(1000));
     // The client's answering Close comes second: the backend's is the one logged.
     t.close_relayed(Dir::Up, Some(1000));
-    let e = t.log_entry("10.0.0.1", "server1", later);
+    let e = t.log_entry(b"10.0.0.1", "server1", later);
     assert_eq!(e.path, b"/chat");
     assert_eq!(
         (e.bytes_in, e.bytes_out),
@@ -284,7 +284,7 @@ fn the_log_entry_counts_bytes_and_messages_each_way_and_names_the_first_close() 
 fn the_log_entry_names_sluice_when_sluice_closed_or_the_client_vanished() {
     let now = Instant::now();
     let mut t = tunnel(now);
-    let e = t.log_entry("10.0.0.1", "server1", now);
+    let e = t.log_entry(b"10.0.0.1", "server1", now);
     assert_eq!(
         (e.close_code, e.close_by),
         (Some(GOING_AWAY), Some("sluice"))
@@ -294,12 +294,12 @@ fn the_log_entry_names_sluice_when_sluice_closed_or_the_client_vanished() {
         to_client: Some(INTERNAL_ERROR),
         to_backend: None,
     });
-    let e = t2.log_entry("10.0.0.1", "server1", now);
+    let e = t2.log_entry(b"10.0.0.1", "server1", now);
     assert_eq!(
         (e.close_code, e.close_by),
         (Some(INTERNAL_ERROR), Some("sluice"))
     );
     t.close_relayed(Dir::Up, None);
-    let e = t.log_entry("10.0.0.1", "server1", now);
+    let e = t.log_entry(b"10.0.0.1", "server1", now);
     assert_eq!((e.close_code, e.close_by), (None, Some("client")));
 }
