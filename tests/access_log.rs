@@ -301,3 +301,35 @@ fn a_stdout_pipe_nobody_reads_costs_lines_not_the_proxy() {
     let stderr = read(&p.dir.0.join("stderr.log"));
     assert!(!stderr.contains("access log: write failed"), "{stderr}");
 }
+
+#[test]
+fn a_reload_moves_the_access_log_to_the_new_destination() {
+    let dir = TempDir::new("reload");
+    let (first, second) = (dir.0.join("first.log"), dir.0.join("second.log"));
+    let a = Backend::hello("a");
+    let ini = |path: &Path| {
+        format!(
+            "[frontend]\nhost=127.0.0.1\nport={{port}}\n\n[http]\nserver1_addr={}\n\n[log]\nlevel=info\naccess_log={}\n",
+            a.addr,
+            path.display()
+        )
+    };
+    let (p, _) = ProxyProcess::start_raw(&ini(&first));
+    assert_eq!(get(p.addr, "/one").status, 200);
+    assert!(wait_until(|| read(&first).contains("/one")));
+    let text = ini(&second).replace("{port}", &p.addr.port().to_string());
+    std::fs::write(p.dir.join("sluice.ini"), text).unwrap();
+    p.signal("HUP");
+    assert!(
+        wait_until(|| p.stderr().contains("configuration reloaded")),
+        "{}",
+        p.stderr()
+    );
+    assert_eq!(get(p.addr, "/two").status, 200);
+    assert!(
+        wait_until(|| read(&second).contains("/two")),
+        "{}",
+        p.stderr()
+    );
+    assert!(!read(&first).contains("/two"));
+}
