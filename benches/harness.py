@@ -1504,7 +1504,7 @@ def render_md(doc):
                         else ("failed: " + str(r.get("status") or r.get("error")) if r else "—"))
         row("RSS while streaming a 1 GiB upload", vals)
 
-    head = ["| figure | " + " | ".join(title[t] for t in cols) + " | sluice ÷ HAProxy | issue 7 target |",
+    head = ["| figure | " + " | ".join(title[t] for t in cols) + " | sluice ÷ HAProxy | target (issue 7; ↳ rows: issue 14) |",
             "|---|" + "---|" * (len(cols) + 2)]
     rps_method = f.get("rps", {}).get("method", "")
     lines = [
