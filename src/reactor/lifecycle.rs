@@ -206,7 +206,11 @@ impl Reactor {
             // A new destination or format: the lines buffered so far go to the old one
             // (dropping it flushes them).
             match super::open_access_log(&new) {
-                Ok(a) => self.access = a,
+                Ok(a) => {
+                    self.access = a;
+                    // The turn's wall clock was not read while the log was off.
+                    self.wall = std::time::SystemTime::now();
+                }
                 Err(e) => error!("{e}; keeping the running access log"),
             }
         }
