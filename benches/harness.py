@@ -15,7 +15,9 @@ benches/peers/ and rewritten only in ports and temp paths):
     a WebSocket echo server (this file, `--serve ws`, selectors-based) on :9003/:9004;
     a discard server for the streaming test (this file, `--serve discard`).
   - sluice (`cargo build --release`, 1 reactor, round-robin, pools min 25 / max 256 per server,
-    no access log, level warn), HAProxy (haproxy.cfg: 1 thread, http-reuse safe) and the nginx
+    no access log, level warn); "sluice-log": the same with the defaults of [log] (level info,
+    the access log on, `common`) and the access log written to a file, as in production
+    (rps, cpu, instr and syscalls only; the file is checked for one line per request); HAProxy (haproxy.cfg: 1 thread, http-reuse safe) and the nginx
     proxy (nginx-proxy.conf: 1 worker, upstream keepalive 256 on the "ka256" port; keepalive 32 on
     the "ka32" port) when installed. Ports that are taken are replaced by free ones.
 
@@ -87,7 +89,7 @@ def wrk_cmd():
 
 FIGURES = ["rps", "cpu", "instr", "syscalls", "wsmem", "idle", "size", "stream", "bulk", "bulksys", "wsbulk", "wssmall",
            "wsinstr"]
-TARGETS = ["direct", "sluice", "haproxy", "nginx"]
+TARGETS = ["direct", "sluice", "sluice-log", "haproxy", "nginx"]
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -627,7 +629,7 @@ class Bench(bulk.BulkFigures):
         return b
 
     # ---- proxies
-    def sluice_config(self, port, http, ws, pool=(25, 256), workers=1):
+    def sluice_config(self, port, http, ws, pool=(25, 256), workers=1, access_log=None):
         lo, hi = pool if pool != "default" else (None, None)
         lines = ["[frontend]", "host=127.0.0.1", f"port={port}", "max_connections=9000",
                  "client_idle_timeout=300s", "drain_timeout=5s", f"workers={workers}", ""]
@@ -641,14 +643,18 @@ class Bench(bulk.BulkFigures):
             lines.append("")
         if ws:
             lines += ["[websocket]", "algorithm=round-robin"] + [f"server{i}=127.0.0.1:{p}" for i, p in enumerate(ws, 1)] + [""]
-        lines += ["[log]", "level=warn", "access_log=false", ""]
+        if access_log:
+            lines += ["[log]", f"access_log={access_log}", ""]  # level and format: the defaults
+        else:
+            lines += ["[log]", "level=warn", "access_log=false", ""]
         return "\n".join(lines)
 
-    def start_sluice(self, tag, wrapper=(), binary=None, http=None, ws=None, pool=(25, 256)):
+    def start_sluice(self, tag, wrapper=(), binary=None, http=None, ws=None, pool=(25, 256), access_log=False):
         b = self.start_backends() if http is None or ws is None else {}
         port = self.ports.get(8080)
+        log_path = os.path.join(self.tmp, f"access-{tag}.log") if access_log else None
         conf = self.sluice_config(port, b["http"] if http is None else http, b["ws"] if ws is None else ws,
-                                  pool=pool, workers=self.args.sluice_workers)
+                                  pool=pool, workers=self.args.sluice_workers, access_log=log_path)
         path = os.path.join(self.tmp, f"sluice-{tag}.ini")
         with open(path, "w") as f:
             f.write(conf)
@@ -659,6 +665,7 @@ class Bench(bulk.BulkFigures):
         if wrapper and wrapper[0] == "strace":
             p.work_pid = p.signal_pid = wait_child(p.pid)
         p.http_port = p.ws_port = port
+        p.access_log = log_path
         return p
 
     def start_haproxy(self, tag, wrapper=(), http=None, ws=None, splice=None):
@@ -720,6 +727,8 @@ class Bench(bulk.BulkFigures):
     def start_target(self, name, tag, wrapper=(), binary=None):
         if name == "sluice":
             return self.start_sluice(tag, wrapper, binary)
+        if name == "sluice-log":
+            return self.start_sluice(f"log-{tag}", wrapper, binary, access_log=True)
         if name == "haproxy":
             return self.start_haproxy(tag, wrapper)
         if name == "nginx":
@@ -731,6 +740,13 @@ class Bench(bulk.BulkFigures):
         if proc.name.startswith("sluice"):
             text = tail(proc.logpath, 200)
             lines = [l for l in text.splitlines() if not l.startswith("$ ") and not re.match(r"==\d+==", l)]
+            if getattr(proc, "access_log", None):
+                # Level info (the default): start-up and stop lines are expected.
+                lines = [l for l in lines if "[INFO]" not in l]
+                proc.access_lines = count_lines(proc.access_log)
+                if os.path.exists(proc.access_log):
+                    os.remove(proc.access_log)
+                log(f"  {proc.name}: {proc.access_lines} access-log lines written")
             if lines:
                 self.logs[proc.name] = lines[:40]
                 self.note(f"{proc.name} wrote {len(lines)} line(s) on stderr, first: {lines[0][:200]}")
@@ -834,7 +850,7 @@ class Bench(bulk.BulkFigures):
                     out = os.path.join(self.tmp, f"callgrind-{label}-c{c}-{k}.out")
                     wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
                     p = self.start_target(t, f"callgrind-{label}-c{c}-{k}", wrapper,
-                                          binary=self.sluice_dbg if t == "sluice" else None)
+                                          binary=self.sluice_dbg if t.startswith("sluice") else None)
                     try:
                         time.sleep(0.5)
                         ok = self.load_exact(getattr(p, port_attr), k, c)
@@ -842,6 +858,7 @@ class Bench(bulk.BulkFigures):
                         time.sleep(0.5)
                     finally:
                         self.stop(p, sig=signal.SIGTERM, grace=60)
+                    self.check_access_log(p, k)
                     irs[k] = callgrind_total(out)
                     files[k] = out
                 per = (irs[2 * n] - irs[n]) / n if irs[n] and irs[2 * n] else None
@@ -902,6 +919,7 @@ class Bench(bulk.BulkFigures):
                         time.sleep(0.3)
                     finally:
                         self.stop(p, sig=signal.SIGTERM, grace=30)
+                    self.check_access_log(p, k)
                     with open(out) as f:
                         text = f.read()
                     self.save(f"strace-{label}-c{c}-{k}.txt", text)
@@ -915,6 +933,11 @@ class Bench(bulk.BulkFigures):
         self.results["syscalls"] = {"date": iso(self.date), "method": f"strace -f -c, (calls(2N)-calls(N))/N, N={n}",
                                     "targets": res}
 
+    def check_access_log(self, p, n):
+        """sluice-log under an exact load of n requests: one line each, none dropped."""
+        if getattr(p, "access_log", None) and p.access_lines != n:
+            self.note(f"{p.name}: {p.access_lines} access-log lines for {n} requests")
+
     def check_load(self, ok, what):
         if ok["errors"] or ok["non200"]:
             self.note(f"{what}: {ok['errors']} errors, non-200 {ok['statuses']}, {ok['ok']} ok")
@@ -924,7 +947,7 @@ class Bench(bulk.BulkFigures):
         sizes = (2000,) if self.quick else (2000, 5000)
         res = {}
         for t in self.targets:
-            if t == "direct":
+            if t in ("direct", "sluice-log"):
                 continue
             res[t] = {}
             for n in sizes:
@@ -965,7 +988,7 @@ class Bench(bulk.BulkFigures):
     def fig_idle(self):
         res = {}
         for t in self.targets:
-            if t == "direct":
+            if t in ("direct", "sluice-log"):
                 continue
             pools = [("bench", (25, 256)), ("default", "default")] if t == "sluice" else [("bench", None)]
             musl = os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "release", "sluice")
@@ -1321,6 +1344,14 @@ def parse_strace(text):
     return out
 
 
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return 0
+
+
 def run_text(argv):
     try:
         r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
@@ -1379,12 +1410,24 @@ def render_md(doc):
     def row(label, vals, rat="—", target=""):
         rows.append(f"| {label} | " + " | ".join(vals) + f" | {rat} | {target} |")
 
+    def log_row(fig, label, c, key, digits, scale=1.0, unit="", target=None):
+        """The same figure for "sluice-log" (the defaults: access log on, to a file), in the
+        sluice column; `target(v_log, v_off)` -> (text, ok)."""
+        v, off, ha = g(fig, "sluice-log", f"c{c}", key), g(fig, "sluice", f"c{c}", key), g(fig, "haproxy", f"c{c}", key)
+        if v is None:
+            return
+        text, ok = target(v, off) if target else ("", None)
+        vs_off = f" ({v / off:.2f}× log off)" if off else ""
+        row(f"↳ {label}, access log on (defaults, to a file)",
+            [fmt(v * scale, digits, unit) + vs_off, "—", "—", "—"], ratio(v, ha), text + check(ok))
+
     if "rps" in f:
         for c in (50, 200):
             v = {t: g("rps", t, f"c{c}", "rps") for t in cols}
             ok = v["sluice"] / v["haproxy"] >= 1.15 if c == 50 and v["sluice"] and v["haproxy"] else None
             row(f"req/s, c={c}", [fmt(v[t] / 1000 if v[t] else None, 1, "k") for t in cols], ratio(v["sluice"], v["haproxy"]),
                 ("≥ 1.15× HAProxy" + check(ok)) if c == 50 else "")
+            log_row("rps", "req/s", c, "rps", 1, 1 / 1000, "k")
             for pct in ("p50", "p99"):
                 v = {t: g("rps", t, f"c{c}", f"{pct}_us") for t in cols}
                 ok = v["sluice"] <= v["haproxy"] if pct == "p99" and c == 50 and v["sluice"] and v["haproxy"] else None
@@ -1396,6 +1439,8 @@ def render_md(doc):
             vals = [fmt(v[t], 2) for t in cols[:3]] + [f"(backend {fmt(v['direct'], 2)})" if v["direct"] else "—"]
             row(f"proxy CPU µs/request, c={c}", vals, ratio(v["sluice"], v["haproxy"]),
                 ("≤ 0.8× HAProxy" + check(ok)) if c == 50 else "")
+            log_row("rps", "proxy CPU µs/request", c, "cpu_us_per_req", 2,
+                    target=(lambda v, off: ("≤ 1.10× log off", v <= 1.1 * off if off else None)) if c == 50 else None)
         errs = {t: (g("rps", t, "c50", "errors") or 0) + (g("rps", t, "c200", "errors") or 0) for t in cols}
         non2 = {t: (g("rps", t, "c50", "non2xx") or 0) + (g("rps", t, "c200", "non2xx") or 0) for t in cols}
         if any(errs.values()) or any(non2.values()):
@@ -1408,6 +1453,8 @@ def render_md(doc):
                     fmt(v["nginx"], 0) + (f" (ka32 {fmt(ka32, 0)})" if ka32 else ""), "—"]
             ok = v["sluice"] <= 10000 if v["sluice"] else None
             row(f"user instructions/request, c={c}", vals, ratio(v["sluice"], v["haproxy"]), "≤ 10,000" + check(ok))
+            log_row("instr", "user instructions/request", c, "instr_per_req", 0,
+                    target=lambda v, off: ("≤ 10,000", v <= 10000))
     if "syscalls" in f:
         for c in (50, 1):
             v = {t: g("syscalls", t, f"c{c}", "per_req") for t in cols}
@@ -1417,6 +1464,9 @@ def render_md(doc):
             lim = 4.0 if c == 50 else 6.0
             ok = v["sluice"] <= lim if v["sluice"] is not None else None
             row(f"syscalls/request, c={c}", vals, ratio(v["sluice"], v["haproxy"]), f"≤ {lim:.1f}" + check(ok))
+            # One write per loop turn: at c=1 every request is a turn of its own.
+            log_row("syscalls", "syscalls/request", c, "per_req", 2,
+                    target=(lambda v, off: ("≤ 4.3", v <= 4.3)) if c == 50 else None)
     if "wsmem" in f:
         for n in (2000, 5000):
             v = {t: g("wsmem", t, f"n{n}", "bytes_per_conn") for t in cols}
@@ -1454,7 +1504,7 @@ def render_md(doc):
                         else ("failed: " + str(r.get("status") or r.get("error")) if r else "—"))
         row("RSS while streaming a 1 GiB upload", vals)
 
-    head = ["| figure | " + " | ".join(title[t] for t in cols) + " | sluice ÷ HAProxy | issue 7 target |",
+    head = ["| figure | " + " | ".join(title[t] for t in cols) + " | sluice ÷ HAProxy | target (issue 7; ↳ rows: issue 14) |",
             "|---|" + "---|" * (len(cols) + 2)]
     rps_method = f.get("rps", {}).get("method", "")
     lines = [

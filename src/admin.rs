@@ -37,6 +37,8 @@ pub struct Snapshot<'a> {
     pub rebalanced: (u64, u64),
     /// Per-client limit: connections rejected, client addresses tracked.
     pub client_limit: (u64, usize),
+    /// Access-log lines written and dropped.
+    pub access_log: crate::access_log::Stats,
 }
 
 fn group_name(g: usize) -> &'static str {
@@ -219,7 +221,7 @@ impl Snapshot<'_> {
             );
         }
         self.group_metrics(&mut m);
-        let process: [(&str, &str, &str, u64); 10] = [
+        let process: [(&str, &str, &str, u64); 12] = [
             (
                 "sluice_open_connections",
                 "client connections open",
@@ -279,6 +281,18 @@ impl Snapshot<'_> {
                 "client addresses with open connections (max_connections_per_client)",
                 "gauge",
                 self.client_limit.1 as u64,
+            ),
+            (
+                "sluice_access_log_lines_total",
+                "access-log lines written",
+                "counter",
+                self.access_log.lines,
+            ),
+            (
+                "sluice_access_log_dropped_total",
+                "access-log lines dropped (buffer full, or the write failed)",
+                "counter",
+                self.access_log.dropped,
             ),
         ];
         for (name, help, kind, v) in process {
@@ -480,6 +494,10 @@ mod tests {
             transitions,
             rebalanced: (9, 2),
             client_limit: (4, 3),
+            access_log: crate::access_log::Stats {
+                lines: 9,
+                dropped: 2,
+            },
         }
     }
 
@@ -497,6 +515,8 @@ mod tests {
         assert!(has("sluice_accepted_connections_total 40"));
         assert!(has("sluice_requests_total 33"));
         assert!(has("sluice_draining 1"));
+        assert!(has("sluice_access_log_lines_total 9"));
+        assert!(has("sluice_access_log_dropped_total 2"));
         assert!(has("sluice_uptime_seconds 90.000"));
         assert!(has("sluice_group_panic{group=\"http\"} 0"), "{m}");
         assert!(has("sluice_group_panic_picks_total{group=\"websocket\"} 0"));

@@ -249,7 +249,7 @@ const ALGORITHMS: [(&str, Algorithm); 5] = [
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
     pub level: log::LevelFilter,
-    pub access_log: bool,
+    pub access_log: AccessLogDest,
     pub access_log_format: AccessLogFormat,
 }
 
@@ -257,9 +257,27 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: log::LevelFilter::Info,
-            access_log: true,
+            access_log: AccessLogDest::Stderr,
             access_log_format: AccessLogFormat::Common,
         }
+    }
+}
+
+/// `[log] access_log`: where access-log lines go. The old boolean spellings still
+/// work: a true value means `stderr`, a false one `off`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessLogDest {
+    Off,
+    Stderr,
+    Stdout,
+    /// Opened for appending; reopened on SIGUSR1 (log rotation).
+    File(String),
+}
+
+impl AccessLogDest {
+    /// True unless `off`.
+    pub fn is_on(&self) -> bool {
+        *self != AccessLogDest::Off
     }
 }
 
@@ -625,7 +643,7 @@ impl Doc<'_> {
                 .map_err(|_| format!("expected {names}, got {v:?}"))
         };
         set!(self, s, l.level, level);
-        set!(self, s, l.access_log, parse_bool);
+        set!(self, s, l.access_log, access_log_dest);
         let format = |v: &str| match v.to_ascii_lowercase().as_str() {
             "common" => Ok(AccessLogFormat::Common),
             "json" => Ok(AccessLogFormat::Json),
@@ -717,6 +735,25 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
         "true" | "on" | "yes" | "1" => Ok(true),
         "false" | "off" | "no" | "0" => Ok(false),
         _ => Err(format!("expected true/false/on/off/yes/no/1/0, got {v:?}")),
+    }
+}
+
+/// `stderr`, `stdout`, `off`, a boolean (true = stderr, false = off) or a file path.
+/// A path must contain a `/` (`./access.log`), so a mistyped keyword is an error
+/// rather than a file created in the working directory.
+fn access_log_dest(v: &str) -> Result<AccessLogDest, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "stderr" => return Ok(AccessLogDest::Stderr),
+        "stdout" => return Ok(AccessLogDest::Stdout),
+        _ => {}
+    }
+    match parse_bool(v) {
+        Ok(true) => Ok(AccessLogDest::Stderr),
+        Ok(false) => Ok(AccessLogDest::Off),
+        Err(_) if v.contains('/') => Ok(AccessLogDest::File(v.to_string())),
+        Err(_) => Err(format!(
+            "expected stderr, stdout, off or a file path with a '/' (./{v}), got {v:?}"
+        )),
     }
 }
 

@@ -67,12 +67,24 @@ pub struct Exchange {
     /// The response body ends when the backend closes.
     pub(crate) until_close: bool,
     pub(crate) bytes_out: u64,
+    /// Request bytes read from the client (head and body), for the access log.
+    pub(crate) bytes_in: u64,
+    /// Microseconds from `started` until a backend connection took the request.
+    pub(crate) connect_us: u32,
+    /// Microseconds from `started` until the final response head arrived.
+    pub(crate) head_us: u32,
     pub(crate) started: Instant,
     pub(crate) log_target: [u8; LOG_TARGET],
     pub(crate) log_target_len: u8,
 }
 
 impl Exchange {
+    /// Microseconds from the request head to `now` (saturating: about 71 minutes).
+    pub(crate) fn micros_at(&self, now: Instant) -> u32 {
+        let us = now.saturating_duration_since(self.started).as_micros();
+        us.min(u32::MAX.into()) as u32
+    }
+
     /// Stops counting this exchange in its server's `active` (once).
     pub(crate) fn uncount(&mut self, groups: &mut [crate::group::Group; 2]) {
         if self.counted {

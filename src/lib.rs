@@ -8,6 +8,7 @@
 //! the reactor. Below them the pure parts (`balance`, `health`, `rebalance`, `clients`,
 //! `timer`, `token`, `buf`, `config`) and the sans-IO `protocol` crate.
 
+pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod balance;

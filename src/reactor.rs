@@ -9,6 +9,7 @@
 //! registration and stored in the slab entry, so an event for a socket that died,
 //! whose slot was reused in the same turn, finds a different token and is ignored.
 
+use crate::access_log::AccessLog;
 use crate::backend::{BState, Backend};
 use crate::buf::BufPool;
 use crate::config::{Config, GroupKind};
@@ -27,7 +28,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Longest poll sleep with nothing scheduled (keeps shutdown checks responsive).
 const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
@@ -70,6 +71,7 @@ struct Requests {
     stop: AtomicBool,
     drain: AtomicBool,
     reload: AtomicBool,
+    reopen_logs: AtomicBool,
 }
 
 /// A handle to a running reactor from another thread: stop it, drain it, reload it
@@ -94,6 +96,11 @@ impl StopHandle {
     /// Asks the reactor to reload its configuration file.
     pub fn reload(&self) {
         self.requests.reload.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+    /// Asks the reactor to reopen its access-log file (SIGUSR1).
+    pub fn reopen_logs(&self) {
+        self.requests.reopen_logs.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
     }
 }
@@ -138,6 +145,10 @@ pub struct Reactor {
     pub(crate) cfg: Config,
     pub(crate) limits: protocol::h1::Limits,
     pub(crate) now: Instant,
+    /// The wall clock, read once per turn with `now` while the access log is on.
+    pub(crate) wall: SystemTime,
+    /// Access-log lines, written once per turn (`access_log.rs`).
+    pub(crate) access: AccessLog,
     pub(crate) stats: Stats,
     /// Clients whose exchange was advanced by someone else's event (a backend handed
     /// over from the pool): driven before the next poll so no output is stranded.
@@ -190,6 +201,7 @@ impl Reactor {
             None => None,
         };
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
+        let access = open_access_log(&cfg)?;
         let now = Instant::now();
         let groups = [Group::new(&cfg.http, now), Group::new(&cfg.websocket, now)];
         let rebalancer = crate::rebalance::Rebalancer::new(rebalance::params(&cfg));
@@ -224,6 +236,8 @@ impl Reactor {
             cfg,
             limits,
             now,
+            wall: SystemTime::now(),
+            access,
             stats: Stats::default(),
             ready: Vec::new(),
             driving: None,
@@ -250,11 +264,12 @@ impl Reactor {
         self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
-    /// Handles SIGTERM/SIGINT (graceful drain; a second one exits at once) and SIGHUP
-    /// (reload `config_path`). Only for the real process: signals are process-wide.
+    /// Handles SIGTERM/SIGINT (graceful drain; a second one exits at once), SIGHUP
+    /// (reload `config_path`) and SIGUSR1 (reopen the access-log file). Only for the
+    /// real process: signals are process-wide.
     pub fn enable_signals(&mut self, config_path: Option<String>) -> io::Result<()> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut signals = signal_hook_mio::v1_0::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        let mut signals = signal_hook_mio::v1_0::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
         self.poll
             .registry()
             .register(&mut signals, SIGNAL_TOKEN, Interest::READABLE)?;
@@ -289,9 +304,13 @@ impl Reactor {
                 return Err(e);
             }
             self.now = Instant::now();
+            if self.access.is_on() {
+                self.wall = SystemTime::now();
+            }
             self.take_requests();
             self.turn(events.iter().map(|ev| (ev.token(), Ready::from_event(ev))));
         }
+        self.access.flush();
         info!(
             "stopping: {} clients, {} backend connections open",
             self.clients.len(),
@@ -318,6 +337,7 @@ impl Reactor {
         }
         self.fire_timers();
         self.drive_ready();
+        self.access.flush();
     }
 
     fn dispatch_event(&mut self, token: Token, ready: Ready) {
@@ -396,6 +416,9 @@ impl Reactor {
         }
         if self.requests.reload.swap(false, Ordering::SeqCst) {
             self.reload();
+        }
+        if self.requests.reopen_logs.swap(false, Ordering::SeqCst) {
+            self.access.reopen();
         }
     }
 
@@ -506,7 +529,10 @@ impl Reactor {
         }
         match c.take_phase() {
             Phase::Exchange(ex) => self.abandon_exchange(i, c.token, ex),
-            Phase::Tunnel(t) => self.drop_tunnel(t),
+            Phase::Tunnel(t) => {
+                self.tunnel_log(&c, &t);
+                self.drop_tunnel(t);
+            }
             _ => {}
         }
         if self.listener_ready {
@@ -689,6 +715,20 @@ impl Reactor {
     pub fn sim_drained(&self) -> bool {
         self.drained()
     }
+}
+
+/// Opens `[log] access_log`; a file that cannot be opened stops the start, named.
+pub(crate) fn open_access_log(cfg: &Config) -> io::Result<AccessLog> {
+    AccessLog::open(&cfg.log.access_log, cfg.log.access_log_format).map_err(|e| {
+        let what = match &cfg.log.access_log {
+            crate::config::AccessLogDest::File(path) => path.as_str(),
+            _ => "its destination",
+        };
+        io::Error::new(
+            e.kind(),
+            format!("[log] access_log: cannot open {what}: {e}"),
+        )
+    })
 }
 
 /// Binds the client listener; with several workers every reactor binds the same address

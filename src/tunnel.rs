@@ -30,6 +30,7 @@
 //! `ping_timeout`. Pongs answering sluice's pings are forwarded like any frame: an
 //! unsolicited Pong is legal (RFC 6455 §5.5.3).
 
+use crate::exchange::LOG_TARGET;
 use crate::group::SrvId;
 use crate::token::BRef;
 use protocol::ws::close::{GOING_AWAY, INTERNAL_ERROR, SERVICE_RESTART};
@@ -52,7 +53,8 @@ pub struct Tunnel {
     pub srv: SrvId,
     up: FrameTracker,
     down: FrameTracker,
-    /// When the tunnel opened (rebalancing closes the oldest first).
+    /// When the tunnel opened (rebalancing closes the oldest first; the access log
+    /// gives its duration).
     opened: Instant,
     last_client: Instant,
     last_backend: Instant,
@@ -78,6 +80,13 @@ pub struct Tunnel {
     finishing: bool,
     /// Bytes discarded while finishing.
     pub(crate) discarded: usize,
+    /// Bytes relayed up (client to backend) and down.
+    bytes: [u64; 2],
+    /// The first Close frame either way: who sent it, and its code.
+    first_close: Option<(Closer, Option<u16>)>,
+    /// The upgrade's request target, for the access log.
+    path: [u8; LOG_TARGET],
+    path_len: u8,
 }
 
 /// Which way bytes flow.
@@ -97,6 +106,14 @@ impl Dir {
             Dir::Down => "backend",
         }
     }
+}
+
+/// Who sent a tunnel's first Close frame (the access log says).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Closer {
+    /// The sender of that direction.
+    Peer(Dir),
+    Sluice,
 }
 
 /// The Close frames sluice sends when it ends a tunnel: a code per side, `None` where
@@ -199,6 +216,55 @@ impl Tunnel {
             backend_fin: false,
             finishing: false,
             discarded: 0,
+            bytes: [0; 2],
+            first_close: None,
+            path: [0; LOG_TARGET],
+            path_len: 0,
+        }
+    }
+
+    /// Keeps the upgrade's request target for the access log (at most `LOG_TARGET`
+    /// bytes).
+    pub fn set_log_path(&mut self, path: &[u8]) {
+        let n = path.len().min(LOG_TARGET);
+        self.path[..n].copy_from_slice(&path[..n]);
+        self.path_len = n as u8;
+    }
+
+    /// A Close frame from `dir`'s sender was relayed.
+    pub fn close_relayed(&mut self, dir: Dir, code: Option<u16>) {
+        if self.first_close.is_none() {
+            self.first_close = Some((Closer::Peer(dir), code));
+        }
+    }
+
+    /// The tunnel's access-log line at its end, `now`: bytes and messages each way,
+    /// and the first Close (sluice's own, the 1001 `dropped` sends, when no peer's
+    /// came first).
+    pub fn log_entry<'a>(
+        &'a self,
+        client: &'a [u8],
+        server: &'a str,
+        now: Instant,
+    ) -> crate::access_log::Tunnel<'a> {
+        let close = self
+            .first_close
+            .or_else(|| self.dropped().map(|code| (Closer::Sluice, Some(code))));
+        let us = now.saturating_duration_since(self.opened).as_micros();
+        crate::access_log::Tunnel {
+            client,
+            path: &self.path[..usize::from(self.path_len)],
+            server,
+            duration_us: us.min(u64::MAX.into()) as u64,
+            bytes_in: self.bytes[0],
+            bytes_out: self.bytes[1],
+            messages_in: self.up.messages(),
+            messages_out: self.down.messages(),
+            close_code: close.and_then(|c| c.1),
+            close_by: close.map(|c| match c.0 {
+                Closer::Peer(dir) => dir.sender(),
+                Closer::Sluice => "sluice",
+            }),
         }
     }
 
@@ -246,6 +312,7 @@ impl Tunnel {
             Dir::Up => self.up_mid = !self.up.at_frame_boundary(),
             Dir::Down => self.down_mid = !self.down.at_frame_boundary(),
         }
+        self.bytes[dir as usize] += n as u64;
         if n > 0 && !own_pong {
             self.last_active = now;
         }
@@ -353,14 +420,20 @@ impl Tunnel {
             return None;
         }
         self.finishing = true;
-        Some(Closes {
+        let sent = Closes {
             to_client: want
                 .to_client
                 .filter(|_| !self.down_mid && !self.down.close_seen() && !self.backend_fin),
             to_backend: want
                 .to_backend
                 .filter(|_| !self.up_mid && !self.up.close_seen() && !self.client_fin),
-        })
+        };
+        if self.first_close.is_none() {
+            if let Some(code) = sent.to_client.or(sent.to_backend) {
+                self.first_close = Some((Closer::Sluice, Some(code)));
+            }
+        }
+        Some(sent)
     }
 
     /// When the tunnel opened.

@@ -2,8 +2,8 @@
 //! with its exact line and message, and the value syntax tables.
 
 use sluice::config::{
-    parse, parse_bool, parse_duration, AccessLogFormat, Algorithm, Config, ConfigError, Frontend,
-    Group, GroupKind, LogConfig, ServerConfig,
+    parse, parse_bool, parse_duration, AccessLogDest, AccessLogFormat, Algorithm, Config,
+    ConfigError, Frontend, Group, GroupKind, LogConfig, ServerConfig,
 };
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -154,7 +154,8 @@ fn defaults() {
     assert_eq!(c.websocket.ping_interval, None);
     assert_eq!(c.websocket.max_message_bytes, 16 << 20);
     let log = &c.log;
-    assert_eq!((log.level, log.access_log), (log::LevelFilter::Info, true));
+    assert_eq!(log.level, log::LevelFilter::Info);
+    assert_eq!(log.access_log, AccessLogDest::Stderr);
     assert_eq!(log.access_log_format, AccessLogFormat::Common);
     assert!(c.admin.is_none());
 }
@@ -243,7 +244,7 @@ port = 9901
     );
     assert_eq!(c.http, Group::new(GroupKind::Http));
     assert_eq!(c.log.level, log::LevelFilter::Debug);
-    assert!(!c.log.access_log);
+    assert_eq!(c.log.access_log, AccessLogDest::Off);
     assert_eq!(c.log.access_log_format, AccessLogFormat::Json);
     assert_eq!(c.admin.unwrap().listen, local(9901));
     assert_eq!(

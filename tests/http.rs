@@ -451,7 +451,7 @@ fn seed_readme_example_config_loads_and_serves() {
     let mut cfg = sluice::config::parse(ini, "README.ini", &resolve)
         .expect("the seed's example loads unchanged");
     cfg.log.level = log::LevelFilter::Warn;
-    cfg.log.access_log = false;
+    cfg.log.access_log = sluice::config::AccessLogDest::Off;
     assert_eq!(cfg.http.servers.len(), 3);
     assert_eq!(cfg.http.servers[0].min_workers, 3);
     assert_eq!(cfg.http.servers[0].max_workers, 10);

@@ -258,7 +258,7 @@ fn json_access_log_lines() {
     let (p, _) = ProxyProcess::start_raw(&ini);
     assert_eq!(get(p.addr, "/logged?q=1").status, 200);
     let want =
-        "{\"client\":\"127.0.0.1\",\"method\":\"GET\",\"target\":\"/logged?q=1\",\"status\":200,";
+        "\"client\":\"127.0.0.1\",\"method\":\"GET\",\"path\":\"/logged?q=1\",\"status\":200,";
     assert!(wait_until(|| p.stderr().contains(want)), "{}", p.stderr());
 }
 

@@ -44,6 +44,36 @@ fn access_log_formats() {
 }
 
 #[test]
+fn access_log_destinations() {
+    use AccessLogDest::*;
+    let file = |p: &str| File(p.to_string());
+    for (text, dest) in [
+        ("stderr", Stderr),
+        ("STDOUT", Stdout),
+        ("off", Off),
+        // The boolean spellings of earlier versions.
+        ("true", Stderr),
+        ("yes", Stderr),
+        ("1", Stderr),
+        ("false", Off),
+        ("no", Off),
+        (
+            "/var/log/sluice/access.log",
+            file("/var/log/sluice/access.log"),
+        ),
+        ("./access.log", file("./access.log")),
+    ] {
+        let c = ok(&format!("[http]\nserver1=a:1\n[log]\naccess_log={text}\n"));
+        assert_eq!(c.log.access_log, dest, "{text}");
+    }
+    assert_eq!(ok("[http]\nserver1=a:1\n").log.access_log, Stderr);
+    assert_eq!(
+        err("[http]\nserver1=a:1\n[log]\naccess_log=stdrr\n"),
+        "t.ini:4: [log] access_log: expected stderr, stdout, off or a file path with a '/' (./stdrr), got \"stdrr\""
+    );
+}
+
+#[test]
 fn server_address_needs_a_host_without_spaces() {
     for addr in [":80", "a b:80", " :80"] {
         let text = format!("[http]\nserver1={addr}\n");

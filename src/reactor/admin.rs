@@ -92,6 +92,7 @@ impl Reactor {
             transitions: &self.transitions,
             rebalanced: self.rebalanced,
             client_limit: (self.client_limits.rejected(), self.client_limits.tracked()),
+            access_log: self.access.stats(),
         }
     }
 

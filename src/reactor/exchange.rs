@@ -15,7 +15,7 @@ use crate::io::{append, fill, flush, relay, space, Io};
 use crate::session::{Phase, Step};
 use crate::timer::Owner;
 use crate::token::{BRef, CRef};
-use log::{debug, info, warn};
+use log::{debug, warn};
 use mio::Token;
 use protocol::h1::{self, status, BodyDecoder, Method, Version};
 use protocol::Status;
@@ -93,6 +93,7 @@ impl Reactor {
             match ex.next_body(bytes) {
                 Ok(p) => {
                     if p.consumed > 0 {
+                        ex.bytes_in += p.consumed as u64;
                         relay(&mut c.rbuf, &mut be.wbuf, p.consumed, bufs);
                         progress = true;
                     }
@@ -261,6 +262,7 @@ impl Reactor {
             // can no longer be told from a next request, so the client connection
             // ends after this response and the backend connection is not reused.
             ex.final_head(rh.status, rh.body, rh.keep_alive, self.draining);
+            ex.head_us = ex.micros_at(self.now);
             be.ka_timeout = rh.keep_alive_timeout.map(|s| Duration::from_secs(s.into()));
         }
         scratch.clear();
@@ -444,10 +446,7 @@ impl Reactor {
 
     /// Response complete and request fully sent: the backend goes back to its pool.
     pub(crate) fn finish_exchange(&mut self, i: usize) {
-        let Phase::Exchange(ex) = &self.clients[i].phase else {
-            return;
-        };
-        self.access_log(i, ex);
+        self.access_log(i);
         // The exchange is read in place, then overwritten: moving it out of the phase
         // would copy it whole.
         let c = &mut self.clients[i];
@@ -508,37 +507,44 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn access_log(&self, i: usize, ex: &Exchange) {
-        if !self.cfg.log.access_log {
+    /// Buffers the access-log line of a finished exchange (written at the end of the
+    /// turn: `access_log.rs`).
+    pub(crate) fn access_log(&mut self, i: usize) {
+        if !self.access.is_on() {
             return;
         }
-        let c = &self.clients[i];
-        let method = match ex.head.method {
-            Method::Get => "GET",
-            Method::Head => "HEAD",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-            Method::Options => "OPTIONS",
-            Method::Patch => "PATCH",
-            Method::Trace => "TRACE",
-            Method::Connect => "CONNECT",
-            Method::Other => "OTHER",
+        let Phase::Exchange(ex) = &self.clients[i].phase else {
+            return;
         };
-        let target = String::from_utf8_lossy(&ex.log_target[..ex.log_target_len as usize]);
-        let server = &self.groups[ex.srv.group].servers[ex.srv.server].cfg;
-        let ms = self.now.saturating_duration_since(ex.started).as_secs_f64() * 1000.0;
-        match self.cfg.log.access_log_format {
-            crate::config::AccessLogFormat::Common => info!(
-                target: "access",
-                "{} \"{method} {target}\" {} {} {} {:.3}ms",
-                c.peer.ip_str(), ex.status, ex.bytes_out, server.name, ms
-            ),
-            crate::config::AccessLogFormat::Json => info!(
-                target: "access",
-                "{{\"client\":\"{}\",\"method\":\"{method}\",\"target\":{:?},\"status\":{},\"bytes\":{},\"server\":\"{}\",\"ms\":{:.3}}}",
-                c.peer.ip_str(), target, ex.status, ex.bytes_out, server.name, ms
-            ),
-        }
+        let total_us = self.now.saturating_duration_since(ex.started).as_micros();
+        let (connect, head) = (u64::from(ex.connect_us), u64::from(ex.head_us));
+        let entry = crate::access_log::Request {
+            client: self.clients[i].peer.ip(),
+            method: method_name(ex.head.method),
+            path: &ex.log_target[..ex.log_target_len as usize],
+            status: ex.status,
+            bytes_in: ex.bytes_in,
+            bytes_out: ex.bytes_out,
+            server: &self.groups[ex.srv.group].servers[ex.srv.server].cfg.name,
+            connect_us: connect,
+            response_us: head.saturating_sub(connect),
+            total_us: total_us.min(u64::MAX.into()) as u64,
+        };
+        self.access.request(self.wall, &entry);
+    }
+}
+
+fn method_name(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+        Method::Patch => "PATCH",
+        Method::Trace => "TRACE",
+        Method::Connect => "CONNECT",
+        Method::Other => "OTHER",
     }
 }

@@ -265,11 +265,14 @@ impl Reactor {
             backend_keepalive: false,
             until_close: false,
             bytes_out: 0,
+            bytes_in: head.head_len as u64,
+            connect_us: 0,
+            head_us: 0,
             started: self.now,
             log_target: [0; LOG_TARGET],
             log_target_len: 0,
         }));
-        if self.cfg.log.access_log {
+        if self.access.is_on() {
             if let (Phase::Exchange(ex), Some(rbuf)) = (&mut c.phase, c.rbuf.as_ref()) {
                 let t = head.target.get(rbuf.bytes());
                 let n = t.len().min(LOG_TARGET);
@@ -417,6 +420,7 @@ impl Reactor {
             },
             be.uses,
         );
+        ex.connect_us = ex.micros_at(self.now);
         let Some(rbuf) = c.rbuf.as_mut() else {
             self.pool_bug("dispatch without a request head");
             return;

@@ -29,16 +29,18 @@ use std::time::Duration;
 impl Reactor {
     /// A signal arrived through the loop.
     pub(crate) fn on_signal(&mut self, sig: i32) {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
         for peer in self.peers() {
             match sig {
                 SIGHUP => peer.reload(),
+                SIGUSR1 => peer.reopen_logs(),
                 _ if self.draining => peer.stop(),
                 _ => peer.drain(),
             }
         }
         match sig {
             SIGHUP => self.reload(),
+            SIGUSR1 => self.access.reopen(),
             SIGTERM | SIGINT if self.draining => {
                 warn!(
                     "second stop signal: exiting now with {} clients open",
@@ -200,6 +202,19 @@ impl Reactor {
             log::set_max_level(new.log.level);
         }
         self.reconfigure_client_limits(new.frontend.max_connections_per_client);
+        let (old, log) = (&self.cfg.log, &new.log);
+        if (&old.access_log, old.access_log_format) != (&log.access_log, log.access_log_format) {
+            // A new destination or format: the lines buffered so far go to the old one
+            // (dropping it flushes them).
+            match super::open_access_log(&new) {
+                Ok(a) => {
+                    self.access = a;
+                    // The turn's wall clock was not read while the log was off.
+                    self.wall = std::time::SystemTime::now();
+                }
+                Err(e) => error!("{e}; keeping the running access log"),
+            }
+        }
         self.cfg = new;
         self.reconfigure_rebalance();
     }

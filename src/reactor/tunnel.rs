@@ -94,7 +94,8 @@ impl Reactor {
             index: b,
             token: be.token,
         };
-        let t = Tunnel::new(backend, ex.srv, rsv_allowed, max, now);
+        let mut t = Tunnel::new(backend, ex.srv, rsv_allowed, max, now);
+        t.set_log_path(&ex.log_target[..usize::from(ex.log_target_len)]);
         let (peer, name) = (c.peer, self.server_name(ex.srv));
         debug!("{peer}: WebSocket tunnel to {name}");
         self.stats.requests += 1;
@@ -226,6 +227,7 @@ impl Reactor {
                 break;
             }
             if let Some(WsEvent::Close { code }) = ev {
+                t.close_relayed(dir, code);
                 debug!(
                     "{}: WebSocket Close {code:?} from the {}",
                     c.peer,
@@ -391,6 +393,16 @@ impl Reactor {
         let at = t.next_deadline(now, live);
         c.deadline
             .set(Some(at), Owner::Client(c.token.0), &mut self.timers);
+    }
+
+    /// Buffers the access-log line of a tunnel that ends now (its client closes).
+    pub(crate) fn tunnel_log(&mut self, client: &crate::session::Client, t: &Tunnel) {
+        if !self.access.is_on() {
+            return;
+        }
+        let server = &self.groups[t.srv.group].servers[t.srv.server].cfg.name;
+        let entry = t.log_entry(client.peer.ip(), server, self.now);
+        self.access.tunnel(self.wall, &entry);
     }
 
     /// Closes a tunnel's backend when its client goes (the backend is told 1001 first

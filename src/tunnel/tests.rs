@@ -405,3 +405,60 @@ fn rebalancing_sheds_with_1012_only_at_a_boundary_to_the_client() {
     feed(&mut t, Dir::Down, &close, now);
     assert_eq!(t.rebalance(), None);
 }
+
+#[test]
+fn the_log_entry_counts_bytes_and_messages_each_way_and_names_the_first_close() {
+    let now = Instant::now();
+    let mut t = tunnel(now);
+    t.set_log_path(b"/chat");
+    // Up: two messages, one of them in two fragments; down: one message.
+    let mut up = binary(10, true);
+    up.extend_from_slice(&[0x02, 0x83, 1, 2, 3, 4, 0, 0, 0]); // Binary, no FIN
+    up.extend_from_slice(&[0x80, 0x81, 1, 2, 3, 4, 0]); // Continuation, FIN
+    feed(&mut t, Dir::Up, &up, now);
+    let down = binary(20, false);
+    feed(&mut t, Dir::Down, &down, now);
+    let mut close = Vec::new();
+    ws::write_close(1000, b"bye", None, &mut close);
+    let later = now + Duration::from_millis(2500);
+    assert_eq!(
+        feed(&mut t, Dir::Down, &close, later),
+        Some(WsEvent::Close { code: Some(1000) })
+    );
+    t.close_relayed(Dir::Down, Some(1000));
+    // The client's answering Close comes second: the backend's is the one logged.
+    t.close_relayed(Dir::Up, Some(1000));
+    let e = t.log_entry(b"10.0.0.1", "server1", later);
+    assert_eq!(e.path, b"/chat");
+    assert_eq!(
+        (e.bytes_in, e.bytes_out),
+        (up.len() as u64, (down.len() + close.len()) as u64)
+    );
+    assert_eq!((e.messages_in, e.messages_out), (2, 1));
+    assert_eq!((e.close_code, e.close_by), (Some(1000), Some("backend")));
+    assert_eq!(e.duration_us, 2_500_000);
+}
+
+#[test]
+fn the_log_entry_names_sluice_when_sluice_closed_or_the_client_vanished() {
+    let now = Instant::now();
+    let mut t = tunnel(now);
+    let e = t.log_entry(b"10.0.0.1", "server1", now);
+    assert_eq!(
+        (e.close_code, e.close_by),
+        (Some(GOING_AWAY), Some("sluice"))
+    );
+    let mut t2 = tunnel(now);
+    t2.finish(Closes {
+        to_client: Some(INTERNAL_ERROR),
+        to_backend: None,
+    });
+    let e = t2.log_entry(b"10.0.0.1", "server1", now);
+    assert_eq!(
+        (e.close_code, e.close_by),
+        (Some(INTERNAL_ERROR), Some("sluice"))
+    );
+    t.close_relayed(Dir::Up, None);
+    let e = t.log_entry(b"10.0.0.1", "server1", now);
+    assert_eq!((e.close_code, e.close_by), (None, Some("client")));
+}

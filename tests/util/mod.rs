@@ -763,6 +763,7 @@ impl ProxyProcess {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("--config")
             .arg(dir.join("sluice.ini"))
+            .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
             .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
             .spawn()
             .expect("start sluice");
@@ -775,7 +776,7 @@ impl ProxyProcess {
         (ProxyProcess { child, addr, dir }, admin)
     }
 
-    /// Sends a signal (`TERM`, `HUP`, `INT`, `KILL`) to the process (with libc: no
+    /// Sends a signal (`TERM`, `HUP`, `INT`, `KILL`, `USR1`) to the process (with libc: no
     /// external `kill` program is needed).
     #[track_caller]
     pub fn signal(&self, sig: &str) {
@@ -784,6 +785,7 @@ impl ProxyProcess {
             "HUP" => libc::SIGHUP,
             "INT" => libc::SIGINT,
             "KILL" => libc::SIGKILL,
+            "USR1" => libc::SIGUSR1,
             other => panic!("unknown signal {other}"),
         };
         // SAFETY: kill(2) with a live child's pid and a valid signal number.
@@ -814,6 +816,11 @@ impl ProxyProcess {
 
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// What the process wrote to stdout (`start_raw` only).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stdout.log")).unwrap_or_default()
     }
 }
 

@@ -87,6 +87,8 @@ pub struct FrameTracker {
     /// A Text/Binary frame without FIN started a message not yet finished.
     fragmented: bool,
     close_seen: bool,
+    /// Data messages whose last frame has started (for logs).
+    messages: u64,
     /// Length of the control payload just reported; reset by every `feed`.
     control_len: u8,
     /// Header bytes while in `Phase::Header`, control payload in `Phase::Control`;
@@ -103,6 +105,7 @@ impl FrameTracker {
             message_bytes: 0,
             fragmented: false,
             close_seen: false,
+            messages: 0,
             control_len: 0,
             buf: [0; MAX_CONTROL_PAYLOAD],
         }
@@ -259,6 +262,11 @@ impl FrameTracker {
         self.close_seen
     }
 
+    /// Data messages seen so far, counted when their final frame's header passes.
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
     /// A fragmented data message has started and not yet ended.
     pub fn in_fragmented_message(&self) -> bool {
         self.fragmented
@@ -332,6 +340,7 @@ impl FrameTracker {
         }
         self.message_bytes = total;
         self.fragmented = !h.fin;
+        self.messages += u64::from(h.fin);
         self.phase = Phase::Data {
             opcode: h.opcode,
             fin: h.fin,
