@@ -145,7 +145,11 @@ pub struct Reactor {
     /// Graceful shutdown in progress: responses carry `Connection: close`.
     pub(crate) draining: bool,
     /// The last health transitions, newest last (status page).
-    pub(crate) transitions: std::collections::VecDeque<String>,
+    pub(crate) transitions: std::collections::VecDeque<(Instant, String)>,
+    /// The last ten minutes per group and server (status page charts).
+    pub(crate) history: crate::history::History,
+    /// Start-up check: does any server of each group accept a connection?
+    pub(crate) reach: crate::reach::Reach,
     requests: Arc<Requests>,
     waker: Arc<mio::Waker>,
     /// The other workers' handles (signals arrive at the first worker only).
@@ -185,6 +189,8 @@ impl Reactor {
             max_headers: protocol::h1::MAX_HEADERS,
             max_body_bytes: cfg.frontend.max_body_bytes,
         };
+        let servers = [groups[0].servers.len(), groups[1].servers.len()];
+        let reach = crate::reach::Reach::new(servers);
         Ok(Reactor {
             poll,
             listener: Some(listener),
@@ -214,6 +220,8 @@ impl Reactor {
             driving: None,
             draining: false,
             transitions: Default::default(),
+            reach,
+            history: crate::history::History::new(now, crate::history::STEP, servers),
             requests: Default::default(),
             waker,
             peers: Vec::new(),
@@ -297,6 +305,7 @@ impl Reactor {
         }
         self.fire_timers();
         self.drive_ready();
+        self.sample_history();
     }
 
     fn dispatch_event(&mut self, token: Token, ready: Ready) {
@@ -494,6 +503,7 @@ impl Reactor {
             Ok(s) => s,
             Err(e) => {
                 debug!("connect {addr}: {e}");
+                self.reached(srv, Err("connect failed"));
                 return None;
             }
         };
@@ -593,6 +603,9 @@ impl Reactor {
             self.listen_addr,
             self.cfg.frontend.max_connections
         );
+        if let Some(admin) = self.admin_addr() {
+            info!("admin endpoint on http://{admin}/status (/metrics, /status.json)");
+        }
         for g in &self.groups {
             if g.servers.is_empty() {
                 continue;
@@ -602,7 +615,7 @@ impl Reactor {
                 GroupKind::WebSocket => "websocket",
             };
             info!(
-                "[{name}] algorithm {:?}, health checks {}, {} server(s)",
+                "[{name}] algorithm {}, health checks {}, {} server(s)",
                 g.cfg.algorithm,
                 if g.cfg.enable_health_check {
                     format!(
@@ -615,6 +628,14 @@ impl Reactor {
                 g.servers.len()
             );
             for s in &g.servers {
+                if g.cfg.kind == GroupKind::WebSocket {
+                    // No pool: every tunnel has its own connection.
+                    info!(
+                        "[{name}] {} {} ({}) weight {}",
+                        s.cfg.name, s.cfg.addr_text, s.cfg.addr, s.cfg.weight
+                    );
+                    continue;
+                }
                 info!(
                     "[{name}] {} {} ({}) pool {}..{} connections, queue {}, weight {}",
                     s.cfg.name,

@@ -200,3 +200,13 @@ fn max_connections_per_client() {
         "t.ini:2: [frontend] max_connections_per_client: 1000001 is out of range 0..=1000000"
     );
 }
+
+#[test]
+fn algorithm_names_are_the_config_spellings() {
+    for (spelling, algorithm) in ALGORITHMS {
+        assert_eq!(algorithm.name(), spelling);
+        assert_eq!(algorithm.to_string(), spelling);
+        let c = ok(&format!("[http]\nalgorithm={spelling}\nserver1=a:1\n"));
+        assert_eq!(c.http.algorithm.name(), spelling);
+    }
+}
