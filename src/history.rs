@@ -176,8 +176,9 @@ impl History {
             Of::Server(s) => readings.get(s).copied().unwrap_or_default(),
         };
         let last = self.series(g, of).map_or(current, |s| s.last);
+        // At least a second: just after a point, a few requests would read as a spike.
         let secs = now.saturating_duration_since(self.last_at).as_secs_f64();
-        point(&last, &current, secs)
+        point(&last, &current, secs.max(1.0))
     }
 
     /// Time between points.
@@ -349,6 +350,9 @@ mod tests {
         let current = [reading(110, 0, 0, &[])];
         assert_eq!(h.live(now, 0, Of::Server(0), &current).rps, 5.0);
         assert_eq!(h.live(now, 0, Of::Group, &current).rps, 5.0);
+        // Just after a point, the interval in progress counts at least a second.
+        let soon = t0 + Duration::from_millis(50_010);
+        assert_eq!(h.live(soon, 0, Of::Group, &current).rps, 10.0);
     }
 
     #[test]
