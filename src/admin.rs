@@ -4,9 +4,11 @@
 //! Answers are built on demand from the live state; nothing is kept just for them except
 //! the per-group response-time histogram.
 
+use crate::config::GroupKind;
 use crate::group::{Group, HTTP};
 use crate::health::Verdict;
 use crate::histogram::BUCKETS;
+use crate::history::{History, Of, Point, Reading};
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -31,14 +33,18 @@ pub struct Snapshot<'a> {
     pub requests: u64,
     /// A drain is in progress.
     pub draining: bool,
-    /// The last health transitions, newest last.
-    pub transitions: &'a VecDeque<String>,
     /// WebSocket tunnels closed by rebalancing, and rebalance episodes.
     pub rebalanced: (u64, u64),
     /// Per-client limit: connections rejected, client addresses tracked.
     pub client_limit: (u64, usize),
     /// Access-log lines written and dropped.
     pub access_log: crate::access_log::Stats,
+    /// The last health transitions and ejections with their time, newest last.
+    pub transitions: &'a VecDeque<(Instant, String)>,
+    /// The last ten minutes, per group and server (charts).
+    pub history: &'a History,
+    /// Each server's counters now, per group (the charts' interval in progress).
+    pub readings: [Vec<Reading>; 2],
 }
 
 fn group_name(g: usize) -> &'static str {
@@ -355,7 +361,7 @@ impl Snapshot<'_> {
         let mut j = String::with_capacity(4096);
         let _ = write!(
             j,
-            "{{\"version\":\"{}\",\"uptime_seconds\":{:.1},\"connections\":{},\"backend_connections\":{},\"accepted\":{},\"requests\":{},\"rss_bytes\":{},\"draining\":{},\"groups\":[",
+            "{{\"version\":\"{}\",\"uptime_seconds\":{:.1},\"connections\":{},\"backend_connections\":{},\"accepted\":{},\"requests\":{},\"rss_bytes\":{},\"draining\":{},\"chart_step_seconds\":{},\"groups\":[",
             env!("CARGO_PKG_VERSION"),
             now.saturating_duration_since(self.started).as_secs_f64(),
             self.clients,
@@ -363,7 +369,8 @@ impl Snapshot<'_> {
             self.accepted,
             self.requests,
             rss_bytes(),
-            self.draining
+            self.draining,
+            self.history.step().as_secs_f64()
         );
         for (g, group) in self.groups.iter().enumerate() {
             if g > 0 {
@@ -372,11 +379,13 @@ impl Snapshot<'_> {
             self.group_json(&mut j, g, group, tunnels);
         }
         j.push_str("],\"transitions\":[");
-        for (k, t) in self.transitions.iter().enumerate() {
+        for (k, (at, line)) in self.transitions.iter().enumerate() {
             if k > 0 {
                 j.push(',');
             }
-            json_str(&mut j, t);
+            let _ = write!(j, "{{\"ago_seconds\":{},\"line\":", self.ago(*at));
+            json_str(&mut j, line);
+            j.push('}');
         }
         j.push_str("]}");
         j
@@ -384,15 +393,18 @@ impl Snapshot<'_> {
 
     fn group_json(&self, j: &mut String, g: usize, group: &Group, tunnels: &[Vec<u64>; 2]) {
         let now = self.now;
+        let pooled = group.cfg.kind == GroupKind::Http;
         let _ = write!(
             j,
-            "{{\"name\":\"{}\",\"algorithm\":\"{:?}\",\"health_checks\":{},\"panic\":{},\"panic_picks\":{},\"servers\":[",
+            "{{\"name\":\"{}\",\"algorithm\":\"{}\",\"health_checks\":{},\"panic\":{},\"panic_picks\":{},\"pooled\":{pooled},",
             group_name(g),
-            group.cfg.algorithm,
+            group.cfg.algorithm.name(),
             group.cfg.enable_health_check,
             group.panic(now),
             group.panic_picks()
         );
+        self.chart_json(j, g, Of::Group);
+        j.push_str(",\"servers\":[");
         let mut first = true;
         for (s, sv) in group.servers.iter().enumerate() {
             if sv.removed {
@@ -402,38 +414,130 @@ impl Snapshot<'_> {
                 j.push(',');
             }
             first = false;
-            let p = &sv.pool;
             let r = &sv.stats.responses;
             let _ = write!(
                 j,
-                "{{\"name\":\"{}\",\"addr\":\"{}\",\"health\":\"{}\",\"usable\":{},\"ejected\":{},\"weight\":{},\"active\":{},\"tunnels\":{},\"pool\":{{\"idle\":{},\"busy\":{},\"connecting\":{},\"min\":{},\"max\":{}}},\"queue\":{},\"requests\":{},\"responses\":{{\"1xx\":{},\"2xx\":{},\"3xx\":{},\"4xx\":{},\"5xx\":{}}},\"failures\":{},\"checks_ok\":{},\"checks_failed\":{},\"last_failure\":",
+                "{{\"name\":\"{}\",\"addr\":\"{}\",\"health\":\"{}\",\"usable\":{},\"ejected\":{},\"weight\":{},\"configured_weight\":{},\"weight_reason\":",
                 sv.cfg.name,
                 sv.cfg.addr,
                 if sv.health.verdict() == Verdict::Up { "up" } else { "down" },
                 sv.health.is_usable(now),
                 sv.health.is_ejected(now),
                 sv.health.effective_weight(now),
+                sv.cfg.weight,
+            );
+            match weight_reason(&sv.health, now) {
+                Some(why) => json_str(j, why),
+                None => j.push_str("null"),
+            }
+            let _ = write!(
+                j,
+                ",\"since_seconds\":{},\"ejected_seconds_left\":{},\"active\":{},\"tunnels\":{},",
+                self.ago_or_null(sv.stats.verdict_since),
+                match sv
+                    .health
+                    .ejected_until()
+                    .filter(|_| sv.health.is_ejected(now))
+                {
+                    Some(until) =>
+                        format!("{:.1}", until.saturating_duration_since(now).as_secs_f64()),
+                    None => "null".to_string(),
+                },
                 sv.active,
                 tunnels[g][s],
-                p.idle().len(),
-                p.busy(),
-                p.connecting(),
-                sv.cfg.min_workers,
-                sv.cfg.max_workers,
-                p.queue().len(),
+            );
+            if pooled {
+                let p = &sv.pool;
+                let _ = write!(
+                    j,
+                    "\"pool\":{{\"idle\":{},\"busy\":{},\"connecting\":{},\"min\":{},\"max\":{}}},\"queue\":{},",
+                    p.idle().len(),
+                    p.busy(),
+                    p.connecting(),
+                    sv.cfg.min_workers,
+                    sv.cfg.max_workers,
+                    p.queue().len(),
+                );
+            }
+            let _ = write!(
+                j,
+                "\"requests\":{},\"responses\":{{\"1xx\":{},\"2xx\":{},\"3xx\":{},\"4xx\":{},\"5xx\":{}}},\"failures\":{},\"errors\":{},\"checks_ok\":{},\"checks_failed\":{},\"last_failure\":",
                 sv.stats.requests,
                 r[1], r[2], r[3], r[4], r[5],
                 sv.stats.failures,
+                sv.stats.errors,
                 sv.health.checks_ok(),
                 sv.health.checks_failed(),
             );
-            match sv.health.last_failure() {
-                Some(f) => json_str(j, &f.to_string()),
-                None => j.push_str("null"),
+            match sv.stats.last_failure {
+                Some((at, f)) => {
+                    json_str(j, &f.to_string());
+                    let _ = write!(j, ",\"last_failure_seconds\":{}", self.ago(at));
+                }
+                None => j.push_str("null,\"last_failure_seconds\":null"),
             }
+            j.push(',');
+            self.chart_json(j, g, Of::Server(s));
             j.push('}');
         }
         j.push_str("]}");
+    }
+
+    /// `"chart":{...}`: the series' points, oldest first, then the interval in
+    /// progress; `null` where a percentile has no requests.
+    fn chart_json(&self, j: &mut String, g: usize, of: Of) {
+        let live = self.history.live(self.now, g, of, &self.readings[g]);
+        let points: Vec<Point> = self.history.points(g, of).chain([live]).collect();
+        type Field = fn(&Point) -> Option<f32>;
+        let fields: [(&str, Field); 5] = [
+            ("rps", |p| Some(p.rps)),
+            ("p50_ms", |p| p.p50_ms),
+            ("p99_ms", |p| p.p99_ms),
+            ("tunnels", |p| Some(p.tunnels as f32)),
+            ("errors", |p| Some(p.errors as f32)),
+        ];
+        j.push_str("\"chart\":{");
+        for (k, (name, f)) in fields.iter().enumerate() {
+            if k > 0 {
+                j.push(',');
+            }
+            let _ = write!(j, "\"{name}\":[");
+            for (i, p) in points.iter().enumerate() {
+                if i > 0 {
+                    j.push(',');
+                }
+                match f(p) {
+                    Some(v) if v.is_finite() => {
+                        let _ = write!(j, "{}", (f64::from(v) * 100.0).round() / 100.0);
+                    }
+                    _ => j.push_str("null"),
+                }
+            }
+            j.push(']');
+        }
+        j.push('}');
+    }
+
+    /// Seconds from `at` to the snapshot's `now`, one decimal.
+    fn ago(&self, at: Instant) -> String {
+        format!(
+            "{:.1}",
+            self.now.saturating_duration_since(at).as_secs_f64()
+        )
+    }
+
+    fn ago_or_null(&self, at: Option<Instant>) -> String {
+        at.map_or_else(|| "null".to_string(), |t| self.ago(t))
+    }
+}
+
+/// Why a server's effective weight differs from its configured one, if it does.
+fn weight_reason(h: &crate::health::ServerHealth, now: Instant) -> Option<&'static str> {
+    match (h.load_reported(now), h.ramp_permille(now) < 1000) {
+        (true, true) => Some("reported load, slow start"),
+        (true, false) => Some("reported load"),
+        (false, true) => Some("slow start"),
+        (false, false) => None,
     }
 }
 
@@ -467,10 +571,12 @@ mod tests {
     use super::*;
 
     use crate::config;
+    use crate::group::Failure;
+    use std::time::Duration;
 
     fn groups(now: Instant) -> [Group; 2] {
-        let text = "[http]\nserver1_addr = 127.0.0.1:9001\nserver2_addr = 127.0.0.1:9002\n\
-                    [websocket]\nserver1_addr = 127.0.0.1:9101\n";
+        let text = "[http]\nalgorithm=round-robin\nserver1_addr = 127.0.0.1:9001\nserver2_addr = 127.0.0.1:9002\n\
+                    [websocket]\nalgorithm=least-connections\nserver1_addr = 127.0.0.1:9101\n";
         let no_dns = |_: &str, _: u16| Err("no names here".to_string());
         let cfg = config::parse(text, "test.ini", &no_dns).expect("valid config");
         [Group::new(&cfg.http, now), Group::new(&cfg.websocket, now)]
@@ -479,7 +585,8 @@ mod tests {
     fn snapshot<'a>(
         now: Instant,
         groups: &'a [Group; 2],
-        transitions: &'a VecDeque<String>,
+        transitions: &'a VecDeque<(Instant, String)>,
+        history: &'a History,
     ) -> Snapshot<'a> {
         Snapshot {
             now,
@@ -498,7 +605,13 @@ mod tests {
                 lines: 9,
                 dropped: 2,
             },
+            history,
+            readings: [vec![Reading::default(); 2], vec![Reading::default(); 1]],
         }
+    }
+
+    fn history(now: Instant) -> History {
+        History::new(now, crate::history::STEP, [2, 1])
     }
 
     #[test]
@@ -508,7 +621,8 @@ mod tests {
         g[0].servers[1].stats.requests = 17;
         g[0].servers[1].active = 2;
         let t = VecDeque::new();
-        let m = snapshot(now, &g, &t).metrics();
+        let h = history(now);
+        let m = snapshot(now, &g, &t, &h).metrics();
         let has = |line: &str| m.lines().any(|l| l == line);
         assert!(has("sluice_open_connections 12"), "{m}");
         assert!(has("sluice_backend_connections 5"));
@@ -543,13 +657,107 @@ mod tests {
     fn status_json_renders_a_snapshot() {
         let now = Instant::now();
         let g = groups(now);
-        let t: VecDeque<String> = ["server1 up".to_string()].into();
-        let j = snapshot(now, &g, &t).status_json();
+        let t: VecDeque<_> = [(now - Duration::from_secs(4), "server1 up".to_string())].into();
+        let h = history(now);
+        let j = snapshot(now, &g, &t, &h).status_json();
         assert!(j.starts_with('{') && j.ends_with('}'), "{j}");
         assert!(j.contains("\"draining\":true"), "{j}");
         assert!(j.contains("\"panic\":false,\"panic_picks\":0"), "{j}");
         assert!(j.contains("\"server1 up\""), "{j}");
+        assert!(
+            j.contains("{\"ago_seconds\":4.0,\"line\":\"server1 up\"}"),
+            "{j}"
+        );
         assert!(j.contains("127.0.0.1:9002"), "{j}");
+    }
+
+    /// The group's part of the JSON (from `"name":"<group>"` to the next group).
+    fn group_part<'a>(j: &'a str, group: &str) -> &'a str {
+        let start = j.find(&format!("{{\"name\":\"{group}\"")).expect("group");
+        let rest = &j[start..];
+        let end = rest[1..]
+            .find("{\"name\":\"websocket\"")
+            .map_or(rest.len(), |e| e + 1);
+        &rest[..end]
+    }
+
+    #[test]
+    fn status_json_speaks_config_and_explains_itself() {
+        let now = Instant::now();
+        let mut g = groups(now);
+        // A passive failure names its reason; the verdict changed 12 s ago.
+        g[0].servers[0].stats.last_failure = Some((
+            now - Duration::from_secs(3),
+            Failure::Passive("connect failed"),
+        ));
+        g[0].servers[0].stats.verdict_since = Some(now - Duration::from_secs(12));
+        // Slow start scales the effective weight below the configured one.
+        g[0].servers[1]
+            .health
+            .set_slow_start(Some(Duration::from_secs(10)));
+        g[0].servers[1].health.begin_slow_start(now);
+        let t = VecDeque::new();
+        let h = history(now);
+        let j = snapshot(now, &g, &t, &h).status_json();
+        let http = group_part(&j, "http");
+        let ws = group_part(&j, "websocket");
+        assert!(http.contains("\"algorithm\":\"round-robin\""), "{j}");
+        assert!(ws.contains("\"algorithm\":\"least-connections\""), "{j}");
+        assert!(
+            http.contains("\"pool\":{") && http.contains("\"queue\":"),
+            "{j}"
+        );
+        assert!(!ws.contains("\"pool\"") && !ws.contains("\"queue\""), "{j}");
+        assert!(
+            http.contains("\"last_failure\":\"connect failed\",\"last_failure_seconds\":3.0"),
+            "{j}"
+        );
+        assert!(http.contains("\"since_seconds\":12.0"), "{j}");
+        assert!(
+            http.contains("\"weight\":10,\"configured_weight\":1,\"weight_reason\":\"slow start\""),
+            "{j}"
+        );
+        assert!(
+            http.contains("\"weight\":100,\"configured_weight\":1,\"weight_reason\":null"),
+            "{j}"
+        );
+    }
+
+    #[test]
+    fn status_json_carries_the_charts_with_the_interval_in_progress() {
+        let now = Instant::now();
+        let g = groups(now);
+        let t = VecDeque::new();
+        let mut h = history(now);
+        let r = h.readings([2, 1]);
+        r[0][0].requests = 50;
+        r[1][0].tunnels = 3;
+        h.sample(now + crate::history::STEP);
+        let later = now + crate::history::STEP * 2;
+        let mut snap = snapshot(later, &g, &t, &h);
+        snap.readings[0][0].requests = 60;
+        let j = snap.status_json();
+        assert!(j.contains("\"chart_step_seconds\":5"), "{j}");
+        let http = group_part(&j, "http");
+        // The group: 10 req/s in the first point, 2 req/s in the live one.
+        assert!(
+            http.starts_with("{\"name\":\"http\",\"algorithm\":\"round-robin\",\"health_checks\":false,\"panic\":false,\"panic_picks\":0,\"pooled\":true,\"chart\":{\"rps\":[10,2],\"p50_ms\":[null,null],"),
+            "{http}"
+        );
+        let ws = group_part(&j, "websocket");
+        assert!(ws.contains("\"tunnels\":[3,0]"), "{ws}");
+    }
+
+    #[test]
+    fn the_status_page_is_self_contained() {
+        // The SVG namespace is a name, not a request.
+        let page = include_str!("admin/status.html").replace("http://www.w3.org/2000/svg", "");
+        for external in [
+            "src=", "href=", "url(", "@import", "http://", "https://", "//cdn",
+        ] {
+            assert!(!page.contains(external), "the status page loads {external}");
+        }
+        assert!(page.contains("<svg") || page.contains("createElementNS"));
     }
 
     #[test]

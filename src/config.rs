@@ -107,6 +107,16 @@ pub enum GroupKind {
     WebSocket,
 }
 
+impl std::fmt::Display for GroupKind {
+    /// The section name: `http`, `websocket`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GroupKind::Http => "http",
+            GroupKind::WebSocket => "websocket",
+        })
+    }
+}
+
 /// `[http]` or `[websocket]`: a backend group. A missing section is an empty group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
@@ -245,6 +255,22 @@ const ALGORITHMS: [(&str, Algorithm); 5] = [
     ("least-connections", Algorithm::LeastConnections),
     ("power-of-two", Algorithm::PowerOfTwo),
 ];
+
+impl Algorithm {
+    /// The configuration spelling (`round-robin`), for logs and the status page.
+    pub fn name(self) -> &'static str {
+        ALGORITHMS
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map_or("random", |(n, _)| n)
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {

@@ -40,7 +40,7 @@ pub struct SrvId {
     pub server: usize,
 }
 
-/// Per-server counters.
+/// Per-server counters, and what the status page says about the server's failures.
 #[derive(Default, Debug, Clone, Copy)]
 pub struct ServerStats {
     /// Requests sent to this server.
@@ -51,6 +51,34 @@ pub struct ServerStats {
     pub failures: u64,
     /// Response bytes sent to clients.
     pub bytes_out: u64,
+    /// Failures plus 5xx responses not already counted as failures (`fail_on_5xx`):
+    /// each failed request once (status page charts).
+    pub errors: u64,
+    /// Response times of this server's requests (status page charts).
+    pub latency: crate::histogram::Histogram,
+    /// The last failure (a failed probe, or the reason a passive failure names) and
+    /// when it happened.
+    pub last_failure: Option<(Instant, Failure)>,
+    /// When the active-check verdict last changed; `None`: as it was at start.
+    pub verdict_since: Option<Instant>,
+}
+
+/// Why a server last failed, as the status page shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// An active health check failed.
+    Probe(crate::health::FailReason),
+    /// A proxied request failed: the reason its passive-failure log line names.
+    Passive(&'static str),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Probe(r) => write!(f, "health check: {r}"),
+            Failure::Passive(why) => f.write_str(why),
+        }
+    }
 }
 
 /// A configured server at run time.
@@ -206,19 +234,19 @@ impl Group {
                     keep[s] = true;
                     let server = &mut self.servers[s];
                     if server.removed {
-                        info!("{} {} added back", scfg.name, scfg.addr);
+                        info!("[{}] {} {} added back", cfg.kind, scfg.name, scfg.addr);
                     }
                     server.removed = false;
                     server.cfg = scfg.clone();
                     if let Some(t) = server.health.set_params(params, scfg.weight) {
                         info!(
-                            "{} {}: health checks off, now {:?}",
-                            scfg.name, scfg.addr, t.to
+                            "[{}] {} {}: health checks off, now {:?}",
+                            cfg.kind, scfg.name, scfg.addr, t.to
                         );
                     }
                 }
                 None => {
-                    info!("{} {} added", scfg.name, scfg.addr);
+                    info!("[{}] {} {} added", cfg.kind, scfg.name, scfg.addr);
                     keep.push(true);
                     self.servers.push(Server {
                         cfg: scfg.clone(),
@@ -232,14 +260,20 @@ impl Group {
                 }
             }
         }
+        if cfg.algorithm != self.cfg.algorithm {
+            info!(
+                "[{}] algorithm {} -> {}",
+                cfg.kind, self.cfg.algorithm, cfg.algorithm
+            );
+        }
         self.cfg = cfg.clone();
         let mut removed = Vec::new();
         for (s, kept) in keep.iter().enumerate() {
             let server = &mut self.servers[s];
             if !kept && !server.removed {
                 info!(
-                    "{} {} removed: no new work, connections drain",
-                    server.cfg.name, server.cfg.addr
+                    "[{}] {} {} removed: no new work, connections drain",
+                    cfg.kind, server.cfg.name, server.cfg.addr
                 );
                 server.removed = true;
                 removed.push(s);

@@ -452,6 +452,12 @@ impl ServerHealth {
         }
     }
 
+    /// A load report is in effect at `now`: the effective weight follows it, not
+    /// the configured weight alone (the status page says so).
+    pub fn load_reported(&self, now: Instant) -> bool {
+        self.report_is_fresh(now)
+    }
+
     /// Sets the slow-start span (`None` = off), e.g. after a reload. A ramp in
     /// progress continues with the new span.
     pub fn set_slow_start(&mut self, span: Option<Duration>) {

@@ -7,7 +7,7 @@ pub const BUCKETS: [f64; 12] = [
 ];
 
 /// A cumulative-on-export response-time histogram.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Histogram {
     /// Observations per bucket (not cumulative); the last one is `+Inf`.
     pub counts: [u64; BUCKETS.len() + 1],

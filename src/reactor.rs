@@ -158,7 +158,11 @@ pub struct Reactor {
     /// Graceful shutdown in progress: responses carry `Connection: close`.
     pub(crate) draining: bool,
     /// The last health transitions, newest last (status page).
-    pub(crate) transitions: std::collections::VecDeque<String>,
+    pub(crate) transitions: std::collections::VecDeque<(Instant, String)>,
+    /// The last ten minutes per group and server (status page charts).
+    pub(crate) history: crate::history::History,
+    /// Start-up check: does any server of each group accept a connection?
+    pub(crate) reach: crate::reach::Reach,
     requests: Arc<Requests>,
     waker: Arc<mio::Waker>,
     /// The other workers' handles (signals arrive at the first worker only).
@@ -212,6 +216,8 @@ impl Reactor {
             max_headers: protocol::h1::MAX_HEADERS,
             max_body_bytes: cfg.frontend.max_body_bytes,
         };
+        let servers = [groups[0].servers.len(), groups[1].servers.len()];
+        let reach = crate::reach::Reach::new(servers);
         Ok(Reactor {
             poll,
             listener: Some(listener),
@@ -243,6 +249,8 @@ impl Reactor {
             driving: None,
             draining: false,
             transitions: Default::default(),
+            reach,
+            history: crate::history::History::new(now, crate::history::STEP, servers),
             requests: Default::default(),
             waker,
             peers: Vec::new(),
@@ -338,6 +346,7 @@ impl Reactor {
         self.fire_timers();
         self.drive_ready();
         self.access.flush();
+        self.sample_history();
     }
 
     fn dispatch_event(&mut self, token: Token, ready: Ready) {
@@ -547,6 +556,7 @@ impl Reactor {
             Ok(s) => s,
             Err(e) => {
                 debug!("connect {addr}: {e}");
+                self.reached(srv, Err("connect failed"));
                 return None;
             }
         };
@@ -653,6 +663,9 @@ impl Reactor {
             self.listen_addr,
             self.cfg.frontend.max_connections
         );
+        if let Some(admin) = self.admin_addr() {
+            info!("admin endpoint on http://{admin}/status (/metrics, /status.json)");
+        }
         for g in &self.groups {
             if g.servers.is_empty() {
                 continue;
@@ -662,7 +675,7 @@ impl Reactor {
                 GroupKind::WebSocket => "websocket",
             };
             info!(
-                "[{name}] algorithm {:?}, health checks {}, {} server(s)",
+                "[{name}] algorithm {}, health checks {}, {} server(s)",
                 g.cfg.algorithm,
                 if g.cfg.enable_health_check {
                     format!(
@@ -675,6 +688,14 @@ impl Reactor {
                 g.servers.len()
             );
             for s in &g.servers {
+                if g.cfg.kind == GroupKind::WebSocket {
+                    // No pool: every tunnel has its own connection.
+                    info!(
+                        "[{name}] {} {} ({}) weight {}",
+                        s.cfg.name, s.cfg.addr_text, s.cfg.addr, s.cfg.weight
+                    );
+                    continue;
+                }
                 info!(
                     "[{name}] {} {} ({}) pool {}..{} connections, queue {}, weight {}",
                     s.cfg.name,

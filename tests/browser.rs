@@ -101,11 +101,32 @@ fn browser_renders_status_page_and_echoes_a_websocket_message_through_sluice() {
         "the echo came back through sluice:\n{page}"
     );
 
-    // The status page: its script fetched /status.json and drew each group's servers.
+    // Some traffic for the charts.
+    for _ in 0..20 {
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        use std::io::{Read, Write};
+        c.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        assert!(
+            out.starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+
+    // The status page: its script fetched /status.json and drew each group's servers
+    // and charts. It is served with a Content-Security-Policy that allows nothing
+    // from elsewhere, and shows in #csp what the browser blocked: nothing.
     let status = rendered(&format!("http://{admin}/status"), "[websocket]");
+    assert!(
+        status.contains("<div id=\"csp\"></div>"),
+        "the status page tried to load something from elsewhere:\n{status}"
+    );
     for want in [
-        "[http] RoundRobin",
-        "[websocket] LeastConnections",
+        "[http] round-robin",
+        "[websocket] least-connections",
         &http[0].to_string(),
         &wss[1].to_string(),
     ] {
@@ -119,6 +140,39 @@ fn browser_renders_status_page_and_echoes_a_websocket_message_through_sluice() {
         status.contains("<div id=\"err\"></div>"),
         "status page could not fetch status.json:\n{status}"
     );
+    // Charts: per group (a row) and per server (a table cell), each an inline SVG; the
+    // HTTP group's requests/s chart has a drawn line after the traffic above.
+    let http_row = status
+        .split("data-group=\"http\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</div></div>").next())
+        .unwrap_or("");
+    let line = http_row
+        .split("data-metric=\"rps\"")
+        .nth(1)
+        .and_then(|svg| svg.split("</svg>").next())
+        .unwrap_or("");
+    let points = line
+        .split("class=\"s0\" points=\"")
+        .nth(1)
+        .and_then(|p| p.split('"').next())
+        .unwrap_or("");
+    assert!(
+        points.split(' ').filter(|p| p.contains(',')).count() >= 2,
+        "the http group's requests/s chart has no line:\n{status}"
+    );
+    let heights: Vec<f64> = points
+        .split(' ')
+        .filter_map(|p| p.split(',').nth(1)?.parse().ok())
+        .collect();
+    assert!(
+        heights.iter().any(|&y| y < 59.0),
+        "the requests/s line stays at zero after traffic: {points}"
+    );
+    let svgs = status.matches("<svg").count();
+    // http: 3 group charts + 3 per server (2); websocket: 4 + 4 per server (2).
+    assert!(svgs >= 3 + 6 + 4 + 8, "{svgs} charts:\n{status}");
+    assert!(status.contains("data-metric=\"tunnels\""), "{status}");
 
     stop.stop();
     thread.join().unwrap();

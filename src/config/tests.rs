@@ -251,3 +251,13 @@ fn request_buffer_bytes_is_http_only_and_at_most_one_buffer() {
         "t.ini:3: [websocket] request_buffer_bytes: only valid in [http]"
     );
 }
+
+#[test]
+fn algorithm_names_are_the_config_spellings() {
+    for (spelling, algorithm) in ALGORITHMS {
+        assert_eq!(algorithm.name(), spelling);
+        assert_eq!(algorithm.to_string(), spelling);
+        let c = ok(&format!("[http]\nalgorithm={spelling}\nserver1=a:1\n"));
+        assert_eq!(c.http.algorithm.name(), spelling);
+    }
+}

@@ -2,11 +2,17 @@
 
 use super::Reactor;
 use crate::admin::Snapshot;
+use crate::group::Group;
+use crate::history::Reading;
 use crate::io::append;
 use crate::session::Phase;
 use protocol::h1::{self, Method, RequestHead};
 
 const STATUS_PAGE: &str = include_str!("../admin/status.html");
+
+/// The status page may run its own inline script and style and fetch `/status.json`
+/// from where it came from, and nothing else: it stays self-contained.
+const STATUS_PAGE_POLICY: &str = "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:\r\n";
 
 impl Reactor {
     /// Answers one admin request on client `i` (head complete in its rbuf).
@@ -41,8 +47,13 @@ impl Reactor {
             }
         };
         let close = !head.keep_alive || status >= 400 || self.draining;
+        let policy = if ctype.starts_with("text/html") {
+            STATUS_PAGE_POLICY
+        } else {
+            ""
+        };
         let mut out = format!(
-            "HTTP/1.1 {status} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{}\r\n",
+            "HTTP/1.1 {status} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n{policy}{}\r\n",
             h1::reason_phrase(status),
             body.len(),
             if close { "Connection: close\r\n" } else { "" }
@@ -77,13 +88,44 @@ impl Reactor {
         t
     }
 
+    /// Takes the charts' next point when one is due (every turn: one comparison;
+    /// a due point reads each server's counters and counts the open tunnels, and
+    /// allocates nothing once the rings exist).
+    pub(crate) fn sample_history(&mut self) {
+        if !self.history.due(self.now) {
+            return;
+        }
+        let servers = [self.groups[0].servers.len(), self.groups[1].servers.len()];
+        let readings = self.history.readings(servers);
+        fill_readings(&self.groups, readings);
+        for (_, c) in self.clients.iter() {
+            if let Phase::Tunnel(tun) = &c.phase {
+                if let Some(r) = readings[tun.srv.group].get_mut(tun.srv.server) {
+                    r.tunnels += 1;
+                }
+            }
+        }
+        self.history.sample(self.now);
+    }
+
     /// What the admin pages show, read from the reactor's state at `now`.
     pub(crate) fn snapshot(&self) -> Snapshot<'_> {
+        let tunnels = self.tunnels_per_server();
+        let mut readings = [
+            vec![Reading::default(); self.groups[0].servers.len()],
+            vec![Reading::default(); self.groups[1].servers.len()],
+        ];
+        fill_readings(&self.groups, &mut readings);
+        for (g, per_server) in readings.iter_mut().enumerate() {
+            for (r, &t) in per_server.iter_mut().zip(&tunnels[g]) {
+                r.tunnels = t;
+            }
+        }
         Snapshot {
             now: self.now,
             started: self.started,
             groups: &self.groups,
-            tunnels: self.tunnels_per_server(),
+            tunnels,
             clients: self.clients.len(),
             backends: self.backends.len(),
             accepted: self.stats.accepted,
@@ -93,6 +135,8 @@ impl Reactor {
             rebalanced: self.rebalanced,
             client_limit: (self.client_limits.rejected(), self.client_limits.tracked()),
             access_log: self.access.stats(),
+            history: &self.history,
+            readings,
         }
     }
 
@@ -104,5 +148,19 @@ impl Reactor {
     /// The current state as JSON.
     pub fn status_json(&self) -> String {
         self.snapshot().status_json()
+    }
+}
+
+/// Each server's cumulative counters (tunnels are counted by the caller).
+fn fill_readings(groups: &[Group; 2], readings: &mut [Vec<Reading>; 2]) {
+    for (group, per_server) in groups.iter().zip(readings.iter_mut()) {
+        for (server, r) in group.servers.iter().zip(per_server.iter_mut()) {
+            *r = Reading {
+                requests: server.stats.requests,
+                errors: server.stats.errors,
+                tunnels: 0,
+                latency: server.stats.latency,
+            };
+        }
     }
 }

@@ -3,10 +3,12 @@
 
 use super::Reactor;
 use crate::backend::{idle_deadline, idle_expired, BState};
-use crate::group::SrvId;
+use crate::group::{Failure, SrvId};
+use crate::reach::Verdict;
 use crate::timer::Owner;
 use crate::token::{BRef, CRef};
 use log::{debug, warn};
+use std::fmt::Write;
 use std::io::Read;
 
 impl Reactor {
@@ -83,6 +85,7 @@ impl Reactor {
     }
 
     fn on_connected(&mut self, i: usize) {
+        self.reached(self.backends[i].srv, Ok(()));
         if !self.backends[i].pooled {
             match self.backends[i].owner.take() {
                 Some(c) if self.client_valid(c) => self.dispatch(c.index, i),
@@ -97,6 +100,7 @@ impl Reactor {
 
     fn on_connect_failed(&mut self, i: usize, why: &'static str) {
         let srv = self.backends[i].srv;
+        self.reached(srv, Err(why));
         let owner = self.backends[i].owner.take();
         self.close_backend(i);
         // Only a connection some request was waiting for counts against the server
@@ -234,20 +238,49 @@ impl Reactor {
     }
 
     /// Counts a failure against a server (passive health) and logs an ejection.
-    pub(crate) fn passive_failure(&mut self, srv: SrvId, why: &str) {
+    pub(crate) fn passive_failure(&mut self, srv: SrvId, why: &'static str) {
         let now = self.now;
         let name = self.server_name(srv);
         let server = &mut self.groups[srv.group].servers[srv.server];
         server.stats.failures += 1;
+        server.stats.errors += 1;
+        server.stats.last_failure = Some((now, Failure::Passive(why)));
         if server.health.on_passive_failure(now) {
             let group = &self.groups[srv.group].cfg;
-            warn!(
+            let line = format!(
                 "{name} {} ejected for {:?}: {} failures within {:?}, last: {why}",
                 server.cfg.addr, group.fail_timeout, group.max_fails, group.fail_timeout
             );
+            warn!("{line}");
+            self.record_transition(srv, line);
             self.close_idle(srv);
             self.redispatch_queue(srv);
         }
+    }
+
+    /// Reports a connect outcome to the start-up reachability check (`reach`) and
+    /// warns, once per group, when no server of the group accepted a connection.
+    pub(crate) fn reached(&mut self, srv: SrvId, result: Result<(), &'static str>) {
+        if self.reach.decided(srv.group)
+            || self.reach.outcome(srv.group, srv.server, result) != Verdict::NoneReachable
+        {
+            return;
+        }
+        let group = &self.groups[srv.group];
+        let mut why = String::new();
+        for (s, server) in group.servers.iter().enumerate() {
+            let reason = self.reach.reason(srv.group, s).unwrap_or("not tried");
+            let sep = if s > 0 { "; " } else { "" };
+            let _ = write!(
+                why,
+                "{sep}{} {}: {reason}",
+                server.cfg.name, server.cfg.addr
+            );
+        }
+        warn!(
+            "[{}] no server accepts connections ({why}): requests to this group fail until one is started",
+            group.cfg.kind
+        );
     }
 
     /// Closes every idle pooled connection of a server (it went down or was ejected).

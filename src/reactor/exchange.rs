@@ -473,6 +473,10 @@ impl Reactor {
         let server = &mut self.groups[srv.group].servers[srv.server];
         server.stats.bytes_out += bytes_out;
         server.stats.responses[(status / 100).min(5) as usize] += 1;
+        server.stats.latency.observe(secs);
+        if status >= 500 && !fail_5xx {
+            server.stats.errors += 1;
+        }
         if fail_5xx {
             self.passive_failure(srv, "5xx response");
         } else {

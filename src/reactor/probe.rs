@@ -2,7 +2,7 @@
 
 use super::Reactor;
 use crate::backend::BState;
-use crate::group::SrvId;
+use crate::group::{Failure, SrvId};
 use crate::health::{FailReason, ProbeOutcome, Verdict};
 use crate::io::{fill, flush, Io};
 use crate::probe::judge;
@@ -75,10 +75,12 @@ impl Reactor {
             match self.backends[i].connect_result() {
                 None => return,
                 Some(false) => {
+                    self.reached(srv, Err("connection refused"));
                     self.probe_done(srv, Some(i), ProbeOutcome::Unhealthy(FailReason::Refused));
                     return;
                 }
                 Some(true) => {
+                    self.reached(srv, Ok(()));
                     let group = &self.groups[srv.group];
                     let server = &group.servers[srv.server];
                     let req = format!(
@@ -115,6 +117,9 @@ impl Reactor {
     /// A probe's deadline passed.
     pub(crate) fn on_probe_timeout(&mut self, i: usize) {
         let srv = self.backends[i].srv;
+        if matches!(self.backends[i].state, BState::Probe { sent: false }) {
+            self.reached(srv, Err("connect timeout"));
+        }
         self.probe_done(srv, Some(i), ProbeOutcome::Unhealthy(FailReason::Timeout));
     }
 
@@ -130,7 +135,11 @@ impl Reactor {
         let name = self.server_name(srv);
         let server = &mut self.groups[srv.group].servers[srv.server];
         let addr = server.cfg.addr;
+        if let ProbeOutcome::Unhealthy(r) = outcome {
+            server.stats.last_failure = Some((now, Failure::Probe(r)));
+        }
         if let Some(t) = server.health.probe_finished(now, outcome, jitter) {
+            server.stats.verdict_since = Some(now);
             let why = match outcome {
                 ProbeOutcome::Unhealthy(r) => r.to_string(),
                 ProbeOutcome::Healthy { .. } => "health check passed".to_string(),
@@ -155,11 +164,11 @@ impl Reactor {
     }
 
     /// Keeps the last transitions for the status page (bounded).
-    fn record_transition(&mut self, _srv: SrvId, line: String) {
+    pub(crate) fn record_transition(&mut self, _srv: SrvId, line: String) {
         const KEEP: usize = 20;
         if self.transitions.len() == KEEP {
             self.transitions.pop_front();
         }
-        self.transitions.push_back(line);
+        self.transitions.push_back((self.now, line));
     }
 }
