@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod h1;
 pub mod ws;
 
