@@ -10,6 +10,7 @@
 
 pub mod dns;
 pub mod h1;
+pub mod proxy;
 pub mod ws;
 
 /// The outcome of feeding bytes to an incremental parser.
