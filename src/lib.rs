@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod pool;
 pub mod probe;
 pub mod reactor;
+pub mod resolv_conf;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod timer;
