@@ -23,6 +23,7 @@ pub mod pool;
 pub mod probe;
 pub mod reactor;
 pub mod resolv_conf;
+pub mod resolver;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod timer;
