@@ -21,6 +21,7 @@ pub mod io;
 pub mod pool;
 pub mod probe;
 pub mod reactor;
+pub mod readiness;
 pub mod rebalance;
 pub mod resolv_conf;
 pub mod resolver;
@@ -32,5 +33,6 @@ pub mod simnet;
 pub mod timer;
 pub mod token;
 pub mod tunnel;
+pub mod watch;
 
 pub use reactor::{Reactor, StopHandle};

@@ -84,7 +84,8 @@ impl StopHandle {
         self.requests.stop.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
     }
-    /// Asks the reactor to start a graceful drain.
+    /// Asks the reactor to shut down as on SIGTERM: a graceful drain, after
+    /// `shutdown_delay` when one is set.
     pub fn drain(&self) {
         self.requests.drain.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
@@ -122,6 +123,11 @@ pub struct Reactor {
     pub(crate) drain_tunnels: Vec<(Instant, CRef)>,
     /// When a drain gives up waiting.
     pub(crate) drain_until: Option<Instant>,
+    /// SIGTERM arrived: `/readyz` fails and the drain starts at this time
+    /// (`shutdown_delay`).
+    pub(crate) shutdown_until: Option<Instant>,
+    /// `reload_on_change`: the configuration file's last version and next check.
+    pub(crate) watch: Option<crate::watch::Watch>,
     /// The listener was readable and not drained (at `max_connections`).
     listener_ready: bool,
     pub(crate) clients: Slab<Client>,
@@ -197,6 +203,8 @@ impl Reactor {
             reactor_deadline: Default::default(),
             drain_tunnels: Vec::new(),
             drain_until: None,
+            shutdown_until: None,
+            watch: None,
             listener_ready: false,
             clients: Slab::new(),
             backends: Slab::new(),
@@ -285,6 +293,7 @@ impl Reactor {
         self.now = now;
         self.start_pools();
         self.start_health();
+        self.sync_watch();
     }
 
     /// One turn after the poll: every event, then the deadlines that are due at
@@ -371,7 +380,7 @@ impl Reactor {
 
     fn take_requests(&mut self) {
         if self.requests.drain.swap(false, Ordering::SeqCst) {
-            self.begin_drain();
+            self.shutdown();
         }
         if self.requests.reload.swap(false, Ordering::SeqCst) {
             self.reload();
