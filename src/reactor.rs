@@ -41,6 +41,7 @@ mod exchange;
 mod http;
 mod lifecycle;
 mod probe;
+mod proxy;
 mod tunnel;
 
 /// Where a token points.
@@ -465,12 +466,21 @@ impl Reactor {
         }
         let mut client = Client::new(token, Sock::new(stream), peer);
         client.admin = admin;
+        let proxy = self.cfg.frontend.accept_proxy.filter(|_| !admin);
+        if let Some(accept) = proxy {
+            client.set_phase(Phase::Proxy { accept });
+        }
         let inserted = self.clients.insert(client);
         debug_assert_eq!(inserted, index);
         if !admin {
             self.stats.accepted += 1;
         }
-        let idle = self.now + self.cfg.frontend.client_idle_timeout;
+        // The PROXY header is bounded by the header timeout, as a request head is.
+        let idle = self.now
+            + match proxy {
+                Some(_) => self.cfg.frontend.request_header_timeout,
+                None => self.cfg.frontend.client_idle_timeout,
+            };
         let c = &mut self.clients[index];
         c.deadline
             .set(Some(idle), Owner::Client(token.0), &mut self.timers);
