@@ -81,6 +81,14 @@ pub struct Frontend {
     pub drain_timeout: Duration,
     /// `max_connections_per_client`; 0 or absent = unlimited.
     pub max_connections_per_client: Option<usize>,
+    /// After SIGTERM: `/readyz` answers 503 and sluice keeps serving this long before
+    /// the drain starts (0 = drain at once).
+    pub shutdown_delay: Duration,
+    /// Stat the configuration file every 2 s and reload it when it changed.
+    pub reload_on_change: bool,
+    /// `accept_proxy`: the PROXY protocol versions a client connection must start
+    /// with; `None` (`off`, the default) = plain HTTP.
+    pub accept_proxy: Option<protocol::proxy::Accept>,
 }
 
 impl Default for Frontend {
@@ -97,6 +105,9 @@ impl Default for Frontend {
             workers: 1,
             drain_timeout: Duration::from_secs(30),
             max_connections_per_client: None,
+            shutdown_delay: Duration::ZERO,
+            reload_on_change: false,
+            accept_proxy: None,
         }
     }
 }
@@ -219,6 +230,9 @@ pub struct ServerConfig {
     pub buffer_size: usize,
     /// `serverN_slow_start`, else the group's `slow_start`; `None` = off.
     pub slow_start: Option<Duration>,
+    /// `serverN_send_proxy = v1 | v2`: each connection to the server starts with a
+    /// PROXY header; such connections are private to one client (never pooled).
+    pub send_proxy: Option<protocol::proxy::Version>,
 }
 
 impl ServerConfig {
@@ -235,6 +249,7 @@ impl ServerConfig {
             worker_timeout: Duration::from_secs(3),
             buffer_size: 10,
             slow_start: None,
+            send_proxy: None,
         }
     }
 }
@@ -508,6 +523,10 @@ impl Doc<'_> {
         let (_, hi) = MAX_CONNECTIONS_RANGE;
         let off_if_0 = |v: &str| num(0, hi)(v).map(|n: usize| Some(n).filter(|&n| n > 0));
         set!(self, s, f.max_connections_per_client, off_if_0);
+        let zero_if_off = |v: &str| optional_duration(v).map(Option::unwrap_or_default);
+        set!(self, s, f.shutdown_delay, zero_if_off);
+        set!(self, s, f.reload_on_change, parse_bool);
+        set!(self, s, f.accept_proxy, accept_proxy);
         Ok(f)
     }
 
@@ -651,6 +670,7 @@ impl Doc<'_> {
         )?;
         let (lo, hi) = BUFFER_SIZE_RANGE;
         self.set(s, &key("buffer_size"), &mut srv.buffer_size, &num(lo, hi))?;
+        self.set(s, &key("send_proxy"), &mut srv.send_proxy, &send_proxy)?;
         if srv.min_workers > srv.max_workers {
             let (min, max) = (key("min_workers"), key("max_workers"));
             let line = self.line(s, &min).or_else(|| self.line(s, &max));
@@ -796,6 +816,29 @@ fn host(v: &str) -> Result<String, String> {
         return Err(format!("expected a host name or IP address, got {v:?}"));
     }
     Ok(v.into())
+}
+
+/// `v1 | v2 | any | off`.
+fn accept_proxy(v: &str) -> Result<Option<protocol::proxy::Accept>, String> {
+    use protocol::proxy::Accept;
+    match v.to_ascii_lowercase().as_str() {
+        "off" => Ok(None),
+        "v1" => Ok(Some(Accept::V1)),
+        "v2" => Ok(Some(Accept::V2)),
+        "any" => Ok(Some(Accept::Any)),
+        _ => Err(format!("expected v1, v2, any or off, got {v:?}")),
+    }
+}
+
+/// `v1 | v2 | off`.
+fn send_proxy(v: &str) -> Result<Option<protocol::proxy::Version>, String> {
+    use protocol::proxy::Version;
+    match v.to_ascii_lowercase().as_str() {
+        "off" => Ok(None),
+        "v1" => Ok(Some(Version::V1)),
+        "v2" => Ok(Some(Version::V2)),
+        _ => Err(format!("expected v1, v2 or off, got {v:?}")),
+    }
 }
 
 fn workers(v: &str) -> Result<usize, String> {

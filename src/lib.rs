@@ -26,8 +26,11 @@ pub mod pool;
 pub mod probe;
 pub mod reach;
 pub mod reactor;
+pub mod readiness;
 pub mod ready;
 pub mod rebalance;
+pub mod resolv_conf;
+pub mod resolver;
 pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -36,5 +39,6 @@ pub mod simnet;
 pub mod timer;
 pub mod token;
 pub mod tunnel;
+pub mod watch;
 
 pub use reactor::{Reactor, StopHandle};

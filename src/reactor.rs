@@ -43,6 +43,7 @@ mod http;
 mod lifecycle;
 mod limits;
 mod probe;
+mod proxy;
 mod rebalance;
 mod tunnel;
 
@@ -88,7 +89,8 @@ impl StopHandle {
         self.requests.stop.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
     }
-    /// Asks the reactor to start a graceful drain.
+    /// Asks the reactor to shut down as on SIGTERM: a graceful drain, after
+    /// `shutdown_delay` when one is set.
     pub fn drain(&self) {
         self.requests.drain.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
@@ -131,6 +133,11 @@ pub struct Reactor {
     pub(crate) drain_tunnels: Vec<(Instant, CRef)>,
     /// When a drain gives up waiting.
     pub(crate) drain_until: Option<Instant>,
+    /// SIGTERM arrived: `/readyz` fails and the drain starts at this time
+    /// (`shutdown_delay`).
+    pub(crate) shutdown_until: Option<Instant>,
+    /// `reload_on_change`: the configuration file's last version and next check.
+    pub(crate) watch: Option<crate::watch::Watch>,
     /// The listener was readable and not drained (at `max_connections`).
     listener_ready: bool,
     pub(crate) clients: Slab<Client>,
@@ -230,6 +237,8 @@ impl Reactor {
             reactor_deadline: Default::default(),
             drain_tunnels: Vec::new(),
             drain_until: None,
+            shutdown_until: None,
+            watch: None,
             listener_ready: false,
             clients: Slab::new(),
             backends: Slab::new(),
@@ -333,6 +342,7 @@ impl Reactor {
         self.start_pools();
         self.start_health();
         self.set_rebalance_timer(Some(now + crate::rebalance::CHECK_INTERVAL));
+        self.sync_watch();
     }
 
     /// One turn after the poll: every event, then the deadlines that are due at
@@ -421,7 +431,7 @@ impl Reactor {
 
     fn take_requests(&mut self) {
         if self.requests.drain.swap(false, Ordering::SeqCst) {
-            self.begin_drain();
+            self.shutdown();
         }
         if self.requests.reload.swap(false, Ordering::SeqCst) {
             self.reload();
@@ -509,16 +519,27 @@ impl Reactor {
         }
         let mut client = Client::new(token, Sock::new(stream), peer);
         client.admin = admin;
+        let proxy = self.cfg.frontend.accept_proxy.filter(|_| !admin);
+        if let Some(accept) = proxy {
+            client.set_phase(Phase::Proxy { accept });
+        }
         let inserted = self.clients.insert(client);
         debug_assert_eq!(inserted, index);
         if !admin {
             self.stats.accepted += 1;
         }
-        let idle = self.now + self.cfg.frontend.client_idle_timeout;
+        // The PROXY header is bounded by the header timeout, as a request head is.
+        let idle = self.now
+            + match proxy {
+                Some(_) => self.cfg.frontend.request_header_timeout,
+                None => self.cfg.frontend.client_idle_timeout,
+            };
         let c = &mut self.clients[index];
         c.deadline
             .set(Some(idle), Owner::Client(token.0), &mut self.timers);
-        if !admin && self.client_limits.enabled() {
+        // Behind a PROXY header the client's address is known once the header is read:
+        // it is counted then (`reactor/proxy.rs`).
+        if !admin && proxy.is_none() && self.client_limits.enabled() {
             self.admit_client(index, peer.ip());
         }
     }

@@ -51,6 +51,12 @@ impl Peer {
     pub fn ip_str(&self) -> &str {
         std::str::from_utf8(self.ip()).unwrap_or("?")
     }
+    /// The address again (parsed back from the text: for the rare uses that need a
+    /// `SocketAddr`, such as a PROXY header toward a server).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        let ip: std::net::IpAddr = self.ip_str().parse().ok()?;
+        Some(SocketAddr::new(ip, self.port))
+    }
 }
 
 impl std::fmt::Display for Peer {
@@ -69,7 +75,8 @@ pub struct Client {
     pub token: Token,
     /// The socket.
     pub sock: Sock,
-    /// Peer address.
+    /// The client's address: the socket's peer, or the one a PROXY header gave
+    /// (`set_peer`). The one field every use reads (X-Forwarded-For, logs, limits).
     pub peer: Peer,
     /// Bytes received, not yet forwarded.
     pub rbuf: Option<Buf>,
@@ -88,6 +95,12 @@ pub struct Client {
 
 /// A client's state.
 pub enum Phase {
+    /// Waiting for (the rest of) the PROXY protocol header (`[frontend] accept_proxy`):
+    /// nothing is read as HTTP before it is whole and valid.
+    Proxy {
+        /// The versions accepted (fixed at accept; a reload does not change it).
+        accept: protocol::proxy::Accept,
+    },
     /// Waiting for (the rest of) a request head; `started` is when its first byte came.
     Head {
         /// First byte of the current head, if any arrived.
@@ -128,6 +141,8 @@ impl Phase {
     pub fn on_drain(&self, buffered: bool) -> Drain {
         match self {
             Phase::Head { started: None } if !buffered => Drain::Close,
+            // No request can have started before the header is whole.
+            Phase::Proxy { .. } => Drain::Close,
             Phase::Tunnel(_) => Drain::Tunnel,
             _ => Drain::Finish,
         }
@@ -136,6 +151,7 @@ impl Phase {
     /// The phase's name, for logs and traces.
     pub fn name(&self) -> &'static str {
         match self {
+            Phase::Proxy { .. } => "proxy",
             Phase::Head { .. } => "head",
             Phase::Exchange(_) => "exchange",
             Phase::Tunnel(_) => "tunnel",
@@ -176,6 +192,12 @@ impl Client {
             admin: false,
             counted: false,
         }
+    }
+
+    /// The client's real address, from a PROXY header: replaces the socket's peer
+    /// for everything that follows.
+    pub fn set_peer(&mut self, addr: SocketAddr) {
+        self.peer = Peer::new(&addr);
     }
 
     /// The one place a session changes phase. Moving out of the old phase (to take its

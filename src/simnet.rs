@@ -344,6 +344,11 @@ impl Stream {
         self.with_end(|n, id, side| Ok(n.conns[id].ends[side].error.take().map(io::Error::from)))
     }
 
+    /// This end's own address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.with_end(|n, id, side| Ok(n.conns[id].ends[side].addr))
+    }
+
     /// The peer's address once connected.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.with_end(|n, id, side| {

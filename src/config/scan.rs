@@ -63,6 +63,9 @@ const FRONTEND_KEYS: &[&str] = &[
     "workers",
     "drain_timeout",
     "max_connections_per_client",
+    "shutdown_delay",
+    "reload_on_change",
+    "accept_proxy",
 ];
 const GROUP_KEYS: &[&str] = &[
     "enable_health_check",
@@ -102,6 +105,8 @@ pub(super) enum ServerField {
     Addr,
     Weight,
     SlowStart,
+    /// `serverN_send_proxy`.
+    SendProxy,
     /// The `[http]`-only pool keys.
     Pool,
 }
@@ -116,6 +121,7 @@ pub(super) fn server_key(key: &str) -> Result<Option<(u32, ServerField)>, String
         "" | "_addr" => ServerField::Addr,
         "_weight" => ServerField::Weight,
         "_slow_start" => ServerField::SlowStart,
+        "_send_proxy" => ServerField::SendProxy,
         "_max_workers" | "_min_workers" | "_worker_timeout" | "_buffer_size" => ServerField::Pool,
         _ => return Ok(None),
     };

@@ -253,6 +253,31 @@ fn request_buffer_bytes_is_http_only_and_at_most_one_buffer() {
 }
 
 #[test]
+fn kubernetes_lifecycle_keys() {
+    let f = ok("[http]\nserver1=a:1\n").frontend;
+    assert_eq!(
+        (f.shutdown_delay, f.reload_on_change),
+        (Duration::ZERO, false)
+    );
+    let f =
+        ok("[frontend]\nshutdown_delay=5s\nreload_on_change=true\n[http]\nserver1=a:1\n").frontend;
+    assert_eq!(
+        (f.shutdown_delay, f.reload_on_change),
+        (Duration::from_secs(5), true)
+    );
+    let f = ok("[frontend]\nshutdown_delay=0\n[http]\nserver1=a:1\n").frontend;
+    assert_eq!(f.shutdown_delay, Duration::ZERO);
+    assert_eq!(
+        err("[frontend]\nshutdown_delay=soon\n[http]\nserver1=a:1\n"),
+        "t.ini:2: [frontend] shutdown_delay: expected a duration like 10, 500ms, 2s, 1m or 1h, got \"soon\""
+    );
+    assert_eq!(
+        err("[frontend]\nreload_on_change=maybe\n[http]\nserver1=a:1\n"),
+        "t.ini:2: [frontend] reload_on_change: expected true/false/on/off/yes/no/1/0, got \"maybe\""
+    );
+}
+
+#[test]
 fn algorithm_names_are_the_config_spellings() {
     for (spelling, algorithm) in ALGORITHMS {
         assert_eq!(algorithm.name(), spelling);
@@ -260,4 +285,31 @@ fn algorithm_names_are_the_config_spellings() {
         let c = ok(&format!("[http]\nalgorithm={spelling}\nserver1=a:1\n"));
         assert_eq!(c.http.algorithm.name(), spelling);
     }
+}
+
+#[test]
+fn proxy_protocol_keys() {
+    use protocol::proxy::{Accept, Version};
+    let with = |v: &str| {
+        ok(&format!(
+            "[frontend]\naccept_proxy={v}\n[http]\nserver1=a:1\n"
+        ))
+    };
+    assert_eq!(ok("[http]\nserver1=a:1\n").frontend.accept_proxy, None);
+    assert_eq!(with("off").frontend.accept_proxy, None);
+    assert_eq!(with("v1").frontend.accept_proxy, Some(Accept::V1));
+    assert_eq!(with("V2").frontend.accept_proxy, Some(Accept::V2));
+    assert_eq!(with("any").frontend.accept_proxy, Some(Accept::Any));
+    assert_eq!(
+        err("[frontend]\naccept_proxy=v3\n[http]\nserver1=a:1\n"),
+        "t.ini:2: [frontend] accept_proxy: expected v1, v2, any or off, got \"v3\""
+    );
+    let c = ok("[http]\nserver1=a:1\nserver1_send_proxy=v2\nserver2=b:1\n[websocket]\nserver1=c:1\nserver1_send_proxy=v1\n");
+    assert_eq!(c.http.servers[0].send_proxy, Some(Version::V2));
+    assert_eq!(c.http.servers[1].send_proxy, None);
+    assert_eq!(c.websocket.servers[0].send_proxy, Some(Version::V1));
+    assert_eq!(
+        err("[http]\nserver1=a:1\nserver1_send_proxy=any\n"),
+        "t.ini:3: [http] server1_send_proxy: expected v1, v2 or off, got \"any\""
+    );
 }

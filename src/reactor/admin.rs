@@ -5,6 +5,7 @@ use crate::admin::Snapshot;
 use crate::group::Group;
 use crate::history::Reading;
 use crate::io::append;
+use crate::readiness::{self, Stage};
 use crate::session::Phase;
 use protocol::h1::{self, Method, RequestHead};
 
@@ -36,13 +37,19 @@ impl Reactor {
             )
         } else {
             match path {
+                b"/livez" => (200, "text/plain", "ok\n".to_string()),
+                b"/readyz" => match self.readiness() {
+                    Ok(()) => (200, "text/plain", "ready\n".to_string()),
+                    Err(why) => (503, "text/plain", format!("not ready: {why}\n")),
+                },
                 b"/metrics" => (200, "text/plain; version=0.0.4", self.metrics()),
                 b"/status.json" => (200, "application/json", self.status_json()),
                 b"/status" | b"/" => (200, "text/html; charset=utf-8", STATUS_PAGE.to_string()),
                 _ => (
                     404,
                     "text/plain",
-                    "not found: try /status, /status.json or /metrics\n".to_string(),
+                    "not found: try /status, /status.json, /metrics, /livez or /readyz\n"
+                        .to_string(),
                 ),
             }
         };
@@ -70,6 +77,18 @@ impl Reactor {
         if close {
             c.set_phase(Phase::Closing { linger: true });
         }
+    }
+
+    /// `/readyz`: `Ok`, or why this replica should get no new clients.
+    fn readiness(&self) -> Result<(), String> {
+        let stage = if self.draining {
+            Stage::Draining
+        } else if self.shutdown_until.is_some() {
+            Stage::ShuttingDown
+        } else {
+            Stage::Serving
+        };
+        readiness::check(self.listener.is_some(), stage, &self.groups, self.now)
     }
 
     /// Open tunnels per server, per group.

@@ -33,6 +33,7 @@ impl Reactor {
             let server = &self.groups[srv.group].servers[srv.server];
             if !server.pool.needs_refill(server.limits())
                 || server.removed
+                || server.cfg.send_proxy.is_some()
                 || !server.health.is_usable(now)
             {
                 return;

@@ -62,6 +62,7 @@ impl Reactor {
             });
             let step = match self.clients.get(i).map(|c| &c.phase) {
                 None | Some(Phase::Closed) => return,
+                Some(Phase::Proxy { .. }) => self.step_proxy(i),
                 Some(Phase::Head { .. }) => self.step_head(i),
                 Some(Phase::Exchange(_)) => self.step_exchange(i),
                 Some(Phase::Tunnel(_)) => self.step_tunnel(i),
@@ -316,7 +317,12 @@ impl Reactor {
         let server = &mut self.groups[srv.group].servers[srv.server];
         server.active += 1;
         server.stats.requests += 1;
-        if ex.upgrade.is_some() {
+        // A PROXY header names one client: such connections are private (proxy.rs).
+        let private = self.groups[srv.group].servers[srv.server]
+            .cfg
+            .send_proxy
+            .is_some();
+        if ex.upgrade.is_some() || private {
             self.connect_fresh(i, srv);
         } else {
             self.acquire(i, srv);
@@ -484,6 +490,12 @@ impl Reactor {
     pub(crate) fn on_client_timeout(&mut self, i: usize) {
         let c = &self.clients[i];
         match &c.phase {
+            Phase::Proxy { .. } => {
+                let t = self.cfg.frontend.request_header_timeout;
+                warn!("{}: no PROXY protocol header within {t:?}, closing", c.peer);
+                self.close_client(i);
+                return;
+            }
             Phase::Head { started: Some(_) } => {
                 self.reject(i, status::REQUEST_TIMEOUT, "request head timeout")
             }
@@ -547,6 +559,7 @@ impl Reactor {
             return format!("client slot {i}, closed");
         };
         let phase = match &c.phase {
+            Phase::Proxy { .. } => "reading a PROXY header",
             Phase::Head { .. } => "reading a request head",
             Phase::Exchange(_) => "in an exchange",
             Phase::Tunnel(t) if t.finishing() => "closing its WebSocket tunnel",

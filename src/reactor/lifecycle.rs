@@ -1,5 +1,9 @@
 //! Process lifecycle: graceful drain (SIGTERM/SIGINT), hot reload (SIGHUP).
 //!
+//! Shutdown delay (`[frontend] shutdown_delay`, for Kubernetes): on SIGTERM `/readyz`
+//! answers 503 at once while sluice keeps accepting and serving for that long, so the
+//! endpoint is removed from Services before the listener closes; then the drain below.
+//!
 //! Drain: stop accepting; idle keep-alive clients are closed at once; requests in flight
 //! finish and their response carries `Connection: close`; WebSocket tunnels are sent
 //! Close 1001 at a frame boundary, spread over the first half of `drain_timeout` so
@@ -13,6 +17,10 @@
 //! server keeps its pool and health state; a removed one stops receiving new work, its
 //! idle connections close and busy ones finish their exchange; open tunnels and
 //! in-flight requests are untouched. The listeners cannot move without a restart.
+//!
+//! Reload on change (`[frontend] reload_on_change`): the reactor that receives the
+//! process's signals stats the file every 2 s (`watch.rs` says whether it changed)
+//! and, when it did, does what SIGHUP does: reloads, and has the other workers reload.
 
 use super::Reactor;
 use crate::config::{self, Config};
@@ -34,21 +42,21 @@ impl Reactor {
             match sig {
                 SIGHUP => peer.reload(),
                 SIGUSR1 => peer.reopen_logs(),
-                _ if self.draining => peer.stop(),
+                _ if self.stopping() => peer.stop(),
                 _ => peer.drain(),
             }
         }
         match sig {
             SIGHUP => self.reload(),
             SIGUSR1 => self.access.reopen(),
-            SIGTERM | SIGINT if self.draining => {
+            SIGTERM | SIGINT if self.stopping() => {
                 warn!(
                     "second stop signal: exiting now with {} clients open",
                     self.clients.len()
                 );
                 self.stop_now();
             }
-            SIGTERM | SIGINT => self.begin_drain(),
+            SIGTERM | SIGINT => self.shutdown(),
             _ => {}
         }
     }
@@ -58,11 +66,33 @@ impl Reactor {
         self.draining && self.clients.is_empty()
     }
 
+    /// A shutdown (after `shutdown_delay`) or a drain has begun.
+    pub(crate) fn stopping(&self) -> bool {
+        self.draining || self.shutdown_until.is_some()
+    }
+
+    /// SIGTERM: with a `shutdown_delay`, readiness fails now and the drain starts when
+    /// the delay is over; without one, the drain starts now.
+    pub fn shutdown(&mut self) {
+        if self.stopping() {
+            return;
+        }
+        let delay = self.cfg.frontend.shutdown_delay;
+        if delay.is_zero() {
+            self.begin_drain();
+            return;
+        }
+        info!("shutting down: /readyz answers 503; still serving for {delay:?}, then draining");
+        self.shutdown_until = Some(self.now + delay);
+        self.set_reactor_deadline();
+    }
+
     /// Starts a graceful drain.
     pub fn begin_drain(&mut self) {
         if self.draining {
             return;
         }
+        self.shutdown_until = None;
         let now = self.now;
         let timeout = self.cfg.frontend.drain_timeout;
         info!(
@@ -103,10 +133,11 @@ impl Reactor {
 
     fn set_reactor_deadline(&mut self) {
         let next_tunnel = self.drain_tunnels.last().map(|(at, _)| *at);
-        let at = match (next_tunnel, self.drain_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let watch = self.watch.as_ref().map(|w| w.next_check());
+        let at = [next_tunnel, self.drain_until, self.shutdown_until, watch]
+            .into_iter()
+            .flatten()
+            .min();
         self.reactor_deadline
             .set(at, Owner::Reactor, &mut self.timers);
     }
@@ -114,6 +145,13 @@ impl Reactor {
     /// The reactor-level deadline: close due tunnels, or end an overdue drain.
     pub(crate) fn on_reactor_timeout(&mut self) {
         let now = self.now;
+        if self.watch.as_ref().is_some_and(|w| now >= w.next_check()) {
+            self.check_config_file();
+        }
+        if self.shutdown_until.is_some_and(|d| now >= d) {
+            self.begin_drain();
+            return;
+        }
         if self.drain_until.is_some_and(|d| now >= d) {
             warn!(
                 "drain timeout: exiting with {} clients still open",
@@ -141,6 +179,41 @@ impl Reactor {
         };
         self.finish_tunnel(c.index, both, "server shutting down");
         self.drive_client(c.index);
+    }
+
+    /// Starts or stops watching the configuration file as `reload_on_change` says.
+    /// Only the reactor that receives signals watches: it forwards reloads to the
+    /// other workers as it does SIGHUP.
+    pub(crate) fn sync_watch(&mut self) {
+        let path = self.config_path.as_ref().filter(|_| self.signals.is_some());
+        match path {
+            Some(p) if self.cfg.frontend.reload_on_change => {
+                if self.watch.is_none() {
+                    let first = crate::watch::stamp(std::path::Path::new(p)).ok();
+                    self.watch = Some(crate::watch::Watch::new(first, self.now));
+                    info!("watching {p} for changes (reload_on_change)");
+                }
+            }
+            _ => self.watch = None,
+        }
+        self.set_reactor_deadline();
+    }
+
+    /// The watch timer: stat the file, reload (here and in the other workers) when
+    /// it changed.
+    fn check_config_file(&mut self) {
+        let (Some(path), Some(watch)) = (self.config_path.clone(), self.watch.as_mut()) else {
+            return;
+        };
+        let seen = crate::watch::stamp(std::path::Path::new(&path)).ok();
+        if !watch.observe(seen, self.now) {
+            return;
+        }
+        info!("{path} changed: reloading (reload_on_change)");
+        for peer in self.peers() {
+            peer.reload();
+        }
+        self.reload();
     }
 
     /// Re-reads the configuration file and applies it, or keeps the running one.
@@ -217,6 +290,7 @@ impl Reactor {
         }
         self.cfg = new;
         self.reconfigure_rebalance();
+        self.sync_watch();
     }
 
     /// Exits the loop at its next turn.

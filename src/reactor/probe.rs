@@ -88,6 +88,11 @@ impl Reactor {
                         group.cfg.health_check_path, server.cfg.addr_text
                     );
                     let be = &mut self.backends[i];
+                    if let Some(v) = server.cfg.send_proxy {
+                        self.scratch.clear();
+                        super::proxy::header_local(v, &mut self.scratch);
+                        crate::io::append(&mut be.wbuf, &mut self.bufs, &self.scratch);
+                    }
                     crate::io::append(&mut be.wbuf, &mut self.bufs, req.as_bytes());
                     be.state = BState::Probe { sent: true };
                 }

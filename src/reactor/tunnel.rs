@@ -63,7 +63,8 @@ impl Reactor {
         self.choose_server(i, "no server is available");
     }
 
-    /// Opens a fresh, unpooled connection for the client's upgrade.
+    /// Opens a fresh, unpooled connection for the client's upgrade (or for a request
+    /// to a `send_proxy` server, whose header is queued first).
     pub(crate) fn connect_fresh(&mut self, i: usize, srv: SrvId) {
         let cref = self.clients[i].cref(i);
         match self.connect_backend(srv, BState::Connecting) {
@@ -71,6 +72,13 @@ impl Reactor {
                 let be = &mut self.backends[b];
                 be.pooled = false;
                 be.owner = Some(cref);
+                if let Some(v) = self.groups[srv.group].servers[srv.server].cfg.send_proxy {
+                    let c = &self.clients[i];
+                    let local = c.sock.stream.local_addr().unwrap_or(self.listen_addr);
+                    self.scratch.clear();
+                    super::proxy::header_for(v, c.peer.addr(), local, &mut self.scratch);
+                    crate::io::append(&mut be.wbuf, &mut self.bufs, &self.scratch);
+                }
             }
             None => {
                 self.passive_failure(srv, "connect failed");
