@@ -22,6 +22,8 @@ pub mod pool;
 pub mod probe;
 pub mod reactor;
 pub mod rebalance;
+pub mod resolv_conf;
+pub mod resolver;
 pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;

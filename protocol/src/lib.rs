@@ -8,7 +8,9 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod h1;
+pub mod proxy;
 pub mod ws;
 
 /// The outcome of feeding bytes to an incremental parser.
