@@ -33,6 +33,8 @@ pub struct Snapshot<'a> {
     pub draining: bool,
     /// The last health transitions, newest last.
     pub transitions: &'a VecDeque<String>,
+    /// DNS discovery's counters.
+    pub dns: crate::discovery::DnsStats,
 }
 
 fn group_name(g: usize) -> &'static str {
@@ -214,7 +216,25 @@ impl Snapshot<'_> {
                 "sluice_request_duration_seconds_count{{group=\"{name}\"}} {total}"
             );
         }
-        let process: [(&str, &str, &str, u64); 6] = [
+        let process: [(&str, &str, &str, u64); 9] = [
+            (
+                "sluice_dns_queries_total",
+                "DNS queries sent for server names",
+                "counter",
+                self.dns.queries,
+            ),
+            (
+                "sluice_dns_failures_total",
+                "DNS resolution failures (timeout, SERVFAIL, NXDOMAIN), once per streak",
+                "counter",
+                self.dns.failures,
+            ),
+            (
+                "sluice_dns_changes_total",
+                "changes of a discovered name's addresses",
+                "counter",
+                self.dns.changes,
+            ),
             (
                 "sluice_open_connections",
                 "client connections open",
@@ -426,6 +446,7 @@ mod tests {
             requests: 33,
             draining: true,
             transitions,
+            dns: Default::default(),
         }
     }
 

@@ -4,8 +4,8 @@
 //! clock once (`self.now`), dispatch every event through one `match` on the token's
 //! kind, then fire expired deadlines. This is the only module that reads the clock.
 //!
-//! Tokens: `token = generation << 32 | index << 2 | kind`. The kind picks the slab
-//! (listener, client, backend); the generation is a counter bumped on every
+//! Tokens: `token = generation << 32 | index << 3 | kind`. The kind picks the slab
+//! (listener, client, backend, DNS query socket); the generation is a counter bumped on every
 //! registration and stored in the slab entry, so an event for a socket that died,
 //! whose slot was reused in the same turn, finds a different token and is ignored.
 
@@ -37,6 +37,7 @@ const EVENTS_PER_POLL: usize = 1024;
 
 mod admin;
 mod backend;
+mod dns;
 mod exchange;
 mod http;
 mod lifecycle;
@@ -50,6 +51,7 @@ enum Source {
     Signal,
     Client(usize),
     Backend(usize),
+    Dns(usize),
     Stale,
 }
 
@@ -150,6 +152,12 @@ pub struct Reactor {
     waker: Arc<mio::Waker>,
     /// The other workers' handles (signals arrive at the first worker only).
     peers: Vec<StopHandle>,
+    /// DNS discovery of server names (the component; `reactor/dns.rs` does its IO).
+    pub(crate) discovery: crate::discovery::Discovery,
+    /// Its query sockets (`Kind::Dns`).
+    pub(crate) dns_socks: Slab<dns::DnsSock>,
+    /// When the resolver next needs the loop.
+    pub(crate) dns_deadline: crate::timer::Deadline,
 }
 
 impl Reactor {
@@ -179,7 +187,14 @@ impl Reactor {
         };
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
         let now = Instant::now();
-        let groups = [Group::new(&cfg.http, now), Group::new(&cfg.websocket, now)];
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = crate::resolv_conf::parse_resolv_conf(&resolv);
+        let mut discovery = crate::discovery::Discovery::new(&cfg.resolver, resolv, seed);
+        discovery.set_templates([&cfg.http, &cfg.websocket], now);
+        let groups = [
+            Group::new(&discovery.expand(0), now),
+            Group::new(&discovery.expand(1), now),
+        ];
         let limits = protocol::h1::Limits {
             max_head_bytes: cfg.frontend.max_header_bytes,
             max_headers: protocol::h1::MAX_HEADERS,
@@ -217,6 +232,9 @@ impl Reactor {
             requests: Default::default(),
             waker,
             peers: Vec::new(),
+            discovery,
+            dns_socks: Slab::new(),
+            dns_deadline: Default::default(),
         })
     }
 
@@ -254,8 +272,14 @@ impl Reactor {
     /// Runs until stopped.
     pub fn run(&mut self) -> io::Result<()> {
         self.log_summary();
-        self.start(Instant::now());
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        if self.cfg.resolver.init == crate::config::InitMode::Required && !self.discovery.is_empty()
+        {
+            self.resolve_at_start(&mut events)?;
+        }
+        self.start(Instant::now());
+        self.accept_all();
+        self.accept_admin();
         while !self.requests.stop.load(Ordering::Relaxed) && !self.drained() {
             let timeout = self
                 .timers
@@ -280,11 +304,28 @@ impl Reactor {
         Ok(())
     }
 
-    /// Opens the pools and schedules the first health checks.
+    /// Opens the pools, schedules the first health checks and sends the first DNS queries.
     fn start(&mut self, now: Instant) {
         self.now = now;
         self.start_pools();
         self.start_health();
+        self.dns_flush();
+    }
+
+    /// Before `start` (`resolve_at_start`): DNS events are handled, listener readiness is
+    /// only remembered (accepted after start), anything else cannot happen yet.
+    fn on_start_event(&mut self, token: Token) {
+        match self.source(token) {
+            Source::Listener => self.listener_ready = true,
+            Source::Admin => self.admin_ready = true,
+            Source::Signal => self.on_signals(),
+            Source::Dns(i) => self.on_dns_event(i),
+            _ => {}
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.requests.stop.load(Ordering::Relaxed)
     }
 
     /// One turn after the poll: every event, then the deadlines that are due at
@@ -318,6 +359,7 @@ impl Reactor {
                 self.backends[i].sock.on_event(ready);
                 self.on_backend_event(i);
             }
+            Source::Dns(i) => self.on_dns_event(i),
             Source::Stale => {}
         }
     }
@@ -345,6 +387,14 @@ impl Reactor {
             }
             (Kind::Backend, index) if BRef { index, token }.alive(&self.backends) => {
                 Source::Backend(index)
+            }
+            (Kind::Dns, index)
+                if self
+                    .dns_socks
+                    .get(index)
+                    .is_some_and(|d| d.token() == token) =>
+            {
+                Source::Dns(index)
             }
             _ => Source::Stale,
         }
@@ -580,6 +630,11 @@ impl Reactor {
                 Owner::Reactor => {
                     if self.reactor_deadline.fire(now, owner, &mut self.timers) {
                         self.on_reactor_timeout();
+                    }
+                }
+                Owner::Dns => {
+                    if self.dns_deadline.fire(now, owner, &mut self.timers) {
+                        self.on_dns_timeout();
                     }
                 }
             }

@@ -24,6 +24,8 @@ pub enum Owner {
     Health(usize, usize),
     /// The process-wide drain deadline and other reactor-level work.
     Reactor,
+    /// The resolver's next try deadline or scheduled query (DNS discovery).
+    Dns,
 }
 
 /// A deadline that its owner holds, with what has been scheduled for it.

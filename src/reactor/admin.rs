@@ -90,6 +90,7 @@ impl Reactor {
             requests: self.stats.requests,
             draining: self.draining,
             transitions: &self.transitions,
+            dns: self.discovery.stats(),
         }
     }
 
