@@ -435,8 +435,10 @@ impl Reactor {
     /// (a half-finished exchange must never be reused) and the queue entry removed.
     pub(crate) fn abandon_exchange(&mut self, i: usize, token: Token, mut ex: Exchange) {
         ex.uncount(&mut self.groups);
-        let server = &mut self.groups[ex.srv.group].servers[ex.srv.server];
-        server.pool.remove_waiter(CRef { index: i, token });
+        // A group whose only servers are discovered names with no address yet is empty.
+        if let Some(server) = self.groups[ex.srv.group].servers.get_mut(ex.srv.server) {
+            server.pool.remove_waiter(CRef { index: i, token });
+        }
         if let Some(b) = ex.backend {
             if b.alive(&self.backends) {
                 self.close_backend(b.index);
@@ -529,18 +531,21 @@ impl Reactor {
             Method::Other => "OTHER",
         };
         let target = String::from_utf8_lossy(&ex.log_target[..ex.log_target_len as usize]);
-        let server = &self.groups[ex.srv.group].servers[ex.srv.server].cfg;
+        let server = self.groups[ex.srv.group]
+            .servers
+            .get(ex.srv.server)
+            .map_or("-", |s| s.cfg.name.as_str());
         let ms = self.now.saturating_duration_since(ex.started).as_secs_f64() * 1000.0;
         match self.cfg.log.access_log_format {
             crate::config::AccessLogFormat::Common => info!(
                 target: "access",
                 "{} \"{method} {target}\" {} {} {} {:.3}ms",
-                c.peer.ip_str(), ex.status, ex.bytes_out, server.name, ms
+                c.peer.ip_str(), ex.status, ex.bytes_out, server, ms
             ),
             crate::config::AccessLogFormat::Json => info!(
                 target: "access",
                 "{{\"client\":\"{}\",\"method\":\"{method}\",\"target\":{:?},\"status\":{},\"bytes\":{},\"server\":\"{}\",\"ms\":{:.3}}}",
-                c.peer.ip_str(), target, ex.status, ex.bytes_out, server.name, ms
+                c.peer.ip_str(), target, ex.status, ex.bytes_out, server, ms
             ),
         }
     }

@@ -4,7 +4,9 @@
 //! from another port, both with a decoy address, sent before the real one).
 #![allow(dead_code)]
 
-use protocol::dns::{read_name, rcode, write_response, Header, Name, Question, RData, Record, RecordType, CLASS_IN};
+use protocol::dns::{
+    rcode, read_name, write_response, Header, Name, Question, RData, Record, RecordType, CLASS_IN,
+};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
@@ -74,7 +76,8 @@ impl DnsServer {
             })
             .expect("a free port for UDP and TCP");
         let addr = udp.local_addr().unwrap();
-        udp.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        udp.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
         tcp.set_nonblocking(true).unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -103,7 +106,11 @@ impl DnsServer {
     /// Forgets `name` (NXDOMAIN from now on).
     pub fn remove(&self, name: &str) {
         let name = name.to_ascii_lowercase();
-        self.state.lock().unwrap().records.retain(|k, _| k.0 != name);
+        self.state
+            .lock()
+            .unwrap()
+            .records
+            .retain(|k, _| k.0 != name);
     }
 
     pub fn fault(&self, fault: Fault) {
@@ -121,7 +128,10 @@ impl DnsServer {
 
     /// Queries seen for `name` (any type, any transport).
     pub fn count(&self, name: &str) -> usize {
-        self.seen().iter().filter(|s| s.name.eq_ignore_ascii_case(name)).count()
+        self.seen()
+            .iter()
+            .filter(|s| s.name.eq_ignore_ascii_case(name))
+            .count()
     }
 }
 
@@ -143,11 +153,20 @@ fn question(query: &[u8]) -> Option<(u16, Name, RecordType)> {
 }
 
 /// The answer to `query`, or None to stay silent.
-fn answer(state: &Mutex<State>, query: &[u8], tcp: bool, id_xor: u16, decoy: bool) -> Option<Vec<u8>> {
+fn answer(
+    state: &Mutex<State>,
+    query: &[u8],
+    tcp: bool,
+    id_xor: u16,
+    decoy: bool,
+) -> Option<Vec<u8>> {
     let (id, name, qtype) = question(query)?;
     let st = state.lock().unwrap();
     let fault = st.fault.unwrap_or(Fault::None);
-    let key = (name.to_string().trim_end_matches('.').to_ascii_lowercase(), qtype.as_u16());
+    let key = (
+        name.to_string().trim_end_matches('.').to_ascii_lowercase(),
+        qtype.as_u16(),
+    );
     let found = st.records.get(&key).cloned();
     let known = st.records.keys().any(|k| k.0 == key.0);
     let decoy_data = st.decoy.clone();
@@ -178,7 +197,10 @@ fn answer(state: &Mutex<State>, query: &[u8], tcp: bool, id_xor: u16, decoy: boo
         qtype,
         qclass: CLASS_IN,
     };
-    let records: Vec<Record> = data.into_iter().map(|d| Record::new(name.clone(), ttl, d)).collect();
+    let records: Vec<Record> = data
+        .into_iter()
+        .map(|d| Record::new(name.clone(), ttl, d))
+        .collect();
     let mut out = Vec::new();
     write_response(&header, Some(&q), &records, &[], &[], &mut out).ok()?;
     Some(out)
