@@ -192,9 +192,10 @@ impl Discovery {
         while let Some(ev) = self.resolver.poll_event() {
             match ev {
                 Event::Changed { watch, data } => {
-                    changed = true;
-                    self.stats.changes += 1;
-                    self.changed(watch, data, now);
+                    if self.changed(watch, data, now) {
+                        changed = true;
+                        self.stats.changes += 1;
+                    }
                 }
                 Event::Failed {
                     watch,
@@ -206,17 +207,23 @@ impl Discovery {
         changed
     }
 
-    fn changed(&mut self, watch: WatchId, data: Vec<RData>, now: Instant) {
+    /// New data for a watch; false when it is the same set in another order (DNS
+    /// servers rotate their answers).
+    fn changed(&mut self, watch: WatchId, mut data: Vec<RData>, now: Instant) -> bool {
         let Some(w) = self.watched.get_mut(watch) else {
-            return;
+            return false;
         };
+        data.sort_by_key(|d| format!("{d:?}"));
+        if w.data.as_ref() == Some(&data) {
+            return false;
+        }
         let shown = show(&data);
         let was = w.data.as_deref().map_or("none".to_string(), show);
         info!("dns {} {:?}: {shown} (was {was})", w.name, w.qtype);
         w.failed = None;
         w.data = Some(data).filter(|d| !d.is_empty());
         if w.qtype != RecordType::Srv {
-            return;
+            return true;
         }
         let key = w.key.clone();
         let targets: Vec<String> = w
@@ -232,6 +239,7 @@ impl Discovery {
             let t = t.trim_end_matches('.').to_string();
             self.watch(&t, RecordType::A, vec![t.clone()], key.clone(), now);
         }
+        true
     }
 
     fn failed(&mut self, watch: WatchId, failure: Failure, kept: bool, now: Instant) {
