@@ -7,6 +7,7 @@
 
 mod dnsutil;
 mod util;
+mod wsutil;
 
 use dnsutil::{a, srv, DnsServer, Fault};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ const LOCAL: [u8; 4] = [127, 0, 0, 1];
 
 fn resolver(dns: &DnsServer, extra: &str) -> String {
     format!(
-        "\n[resolver]\nnameservers = {}\ntimeout = 200ms\nattempts = 1\n{extra}\n",
+        "\n[resolver]\nnameservers = {}\ntimeout = 500ms\nattempts = 2\n{extra}\n",
         dns.addr
     )
 }
@@ -338,4 +339,57 @@ fn one_query_per_name_per_ttl() {
     assert!(elapsed >= Duration::from_millis(1800), "{elapsed:?}");
     let n = dns.count("web.test");
     assert!(n <= 4, "{n} queries in {:?}", started.elapsed());
+}
+
+/// A WebSocket tunnel to a server whose address vanished stays open (in flight) and
+/// gets 1001 once `drain_timeout` has passed; new upgrades go to the new address.
+#[test]
+fn removed_address_keeps_its_tunnels_until_drain_timeout() {
+    use tungstenite::Message;
+    use wsutil::{expect_close, next_msg, ws_connect, EchoBackend};
+    let (e1, e2) = (EchoBackend::start(), EchoBackend::start());
+    let dns = DnsServer::start();
+    dns.set("b.test", 60, vec![a(LOCAL)]);
+    dns.set(
+        "_ws._tcp.web.test",
+        1,
+        vec![srv(0, 1, e1.addr.port(), "b.test")],
+    );
+    let ini = format!(
+        "[frontend]\nhost = 127.0.0.1\nport = 0\ndrain_timeout = 2s\n\
+         [websocket]\nserver1_srv = _ws._tcp.web.test.\n{}",
+        resolver(&dns, "")
+    );
+    let proxy = Proxy::start_with_admin(&ini, &[]);
+    let (mut ws, _) = ws_connect(proxy.addr, "/", &[]);
+    ws.send(Message::text("before")).unwrap();
+    assert_eq!(next_msg(&mut ws), Message::text("before"));
+    dns.set(
+        "_ws._tcp.web.test",
+        1,
+        vec![srv(0, 1, e2.addr.port(), "b.test")],
+    );
+    assert!(wait_until(
+        || proxy.metric("sluice_dns_changes_total") >= 3.0
+    ));
+    let changed = Instant::now();
+    ws.send(Message::text("after")).unwrap();
+    assert_eq!(
+        next_msg(&mut ws),
+        Message::text("after"),
+        "the tunnel stays"
+    );
+    let (mut ws2, _) = ws_connect(proxy.addr, "/", &[]);
+    ws2.send(Message::text("new")).unwrap();
+    assert_eq!(next_msg(&mut ws2), Message::text("new"));
+    assert_eq!((e1.accepted(), e2.accepted()), (1, 1));
+    let close = expect_close(&mut ws);
+    assert_eq!(close, (1001, "backend address removed".to_string()));
+    let waited = changed.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "closed after drain_timeout: {waited:?}"
+    );
+    ws2.send(Message::text("still")).unwrap();
+    assert_eq!(next_msg(&mut ws2), Message::text("still"));
 }

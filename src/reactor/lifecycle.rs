@@ -137,7 +137,11 @@ impl Reactor {
             to_client: Some(GOING_AWAY),
             to_backend: Some(GOING_AWAY),
         };
-        self.finish_tunnel(c.index, both, "server shutting down");
+        let why = match self.draining {
+            true => "server shutting down",
+            false => "backend address removed",
+        };
+        self.finish_tunnel(c.index, both, why);
         self.drive_client(c.index);
     }
 
