@@ -13,7 +13,8 @@
 //! `true/false/on/off/yes/no/1/0`.
 //!
 //! Invariants of an `Ok` config: at least one server; each group's servers are sorted by id with
-//! unique ids >= 1 and non-zero ports; every duration is in `1ms..=MAX_DURATION`; health check
+//! unique ids >= 1 and non-zero ports (a discovered server's template, `dns` set, has the port of
+//! its `host:port`, or 0 for SRV: `discovery` expands it into real addresses); every duration is in `1ms..=MAX_DURATION`; health check
 //! timeout < interval; `min_workers <= max_workers`; the ranges named by the constants below hold.
 //! Every error names the file, the line (when one is to blame) and the key.
 
