@@ -45,6 +45,8 @@ pub struct Snapshot<'a> {
     pub history: &'a History,
     /// Each server's counters now, per group (the charts' interval in progress).
     pub readings: [Vec<Reading>; 2],
+    /// DNS discovery's counters.
+    pub dns: crate::discovery::DnsStats,
 }
 
 fn group_name(g: usize) -> &'static str {
@@ -227,7 +229,25 @@ impl Snapshot<'_> {
             );
         }
         self.group_metrics(&mut m);
-        let process: [(&str, &str, &str, u64); 12] = [
+        let process: [(&str, &str, &str, u64); 15] = [
+            (
+                "sluice_dns_queries_total",
+                "DNS queries sent for server names",
+                "counter",
+                self.dns.queries,
+            ),
+            (
+                "sluice_dns_failures_total",
+                "DNS resolution failures (timeout, SERVFAIL, NXDOMAIN), once per streak",
+                "counter",
+                self.dns.failures,
+            ),
+            (
+                "sluice_dns_changes_total",
+                "changes of a discovered name's addresses",
+                "counter",
+                self.dns.changes,
+            ),
             (
                 "sluice_open_connections",
                 "client connections open",
@@ -607,6 +627,7 @@ mod tests {
             },
             history,
             readings: [vec![Reading::default(); 2], vec![Reading::default(); 1]],
+            dns: Default::default(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! INI text -> [`Config`]: pure, no sockets (names go through a resolver passed in), no clock.
 //!
 //! The format is the one of the Go WebsocketReverseProxy it replaces: sections `[frontend]`,
-//! `[http]`, `[websocket]`, plus sluice's `[log]` and `[admin]`; its example file loads unchanged.
+//! `[http]`, `[websocket]`, plus sluice's `[log]`, `[admin]` and `[resolver]`; its example file
+//! loads unchanged.
 //! `configparser` supplies the values. It lowercases keys and silently keeps the last of a
 //! duplicate, so a line scan that mirrors its rules runs first and rejects, with the line number,
 //! every unknown section, unknown key, duplicate key and malformed line.
@@ -12,7 +13,8 @@
 //! `true/false/on/off/yes/no/1/0`.
 //!
 //! Invariants of an `Ok` config: at least one server; each group's servers are sorted by id with
-//! unique ids >= 1 and non-zero ports; every duration is in `1ms..=MAX_DURATION`; health check
+//! unique ids >= 1 and non-zero ports (a discovered server's template, `dns` set, has the port of
+//! its `host:port`, or 0 for SRV: `discovery` expands it into real addresses); every duration is in `1ms..=MAX_DURATION`; health check
 //! timeout < interval; `min_workers <= max_workers`; the ranges named by the constants below hold.
 //! Every error names the file, the line (when one is to blame) and the key.
 
@@ -20,7 +22,7 @@ use configparser::ini::Ini;
 use scan::{ini_defaults, scan, server_key, Scan, Section, ServerField};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 mod scan;
@@ -61,6 +63,73 @@ pub struct Config {
     pub websocket: Group,
     pub log: LogConfig,
     pub admin: Option<Admin>,
+    pub resolver: ResolverSettings,
+}
+
+/// `[resolver]`: DNS discovery of server names (see `discovery`). Absent keys keep
+/// `/etc/resolv.conf`'s values (nameservers, timeout, attempts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolverSettings {
+    /// `nameservers = ip:port, ...`: replaces resolv.conf's nameserver lines.
+    pub nameservers: Option<Vec<SocketAddr>>,
+    /// Per-try timeout; `None` = resolv.conf's `options timeout`.
+    pub timeout: Option<Duration>,
+    /// Rounds over the nameservers; `None` = resolv.conf's `options attempts`.
+    pub attempts: Option<u8>,
+    /// Shortest re-query interval (and retry interval after a failure).
+    pub min_ttl: Duration,
+    /// Longest re-query interval.
+    pub max_ttl: Duration,
+    /// How long NXDOMAIN must last before a name's addresses are removed.
+    pub hold_nx: Duration,
+    /// Whether start-up waits for every name (`required`) or serves 503 for it meanwhile.
+    pub init: InitMode,
+}
+
+/// `[resolver] init`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitMode {
+    /// Start fails, naming the key, when a name does not resolve.
+    Required,
+    /// Start anyway; the name's servers join when it resolves.
+    Optional,
+}
+
+impl Default for ResolverSettings {
+    fn default() -> Self {
+        ResolverSettings {
+            nameservers: None,
+            timeout: None,
+            attempts: None,
+            min_ttl: Duration::from_secs(1),
+            max_ttl: Duration::from_secs(300),
+            hold_nx: Duration::from_secs(30),
+            init: InitMode::Required,
+        }
+    }
+}
+
+/// How a server's name becomes run-time servers (`serverN_resolve`, `serverN_srv`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResolveMode {
+    /// One server on the lowest address (`serverN_resolve = first`, the default).
+    First,
+    /// One server per address, named `serverN#ip` (`serverN_resolve = all`).
+    All,
+    /// One server per SRV target and port, named `serverN#ip:port`, SRV weights.
+    Srv,
+}
+
+/// A server address to discover with DNS in the loop (not an IP literal, not in /etc/hosts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discover {
+    /// The name as written (an SRV owner name for `ResolveMode::Srv`).
+    pub name: String,
+    /// The port (unused for SRV: the records carry it).
+    pub port: u16,
+    pub mode: ResolveMode,
+    /// The key that set it (`server1_addr`), for messages.
+    pub key: String,
 }
 
 /// `[frontend]`: where clients connect and the limits they get.
@@ -222,7 +291,11 @@ pub struct ServerConfig {
     pub name: String,
     /// As written, e.g. `"es1_hc:8080"`.
     pub addr_text: String,
+    /// The address; for a discovered server's template (`dns` set) only its port counts.
     pub addr: SocketAddr,
+    /// Set when the address is discovered with DNS (`Group::servers` of a live group then
+    /// holds one expansion of it per address; see `discovery`).
+    pub dns: Option<Discover>,
     pub weight: u32,
     pub max_workers: usize,
     pub min_workers: usize,
@@ -243,6 +316,7 @@ impl ServerConfig {
             name: format!("server{id}"),
             addr_text: addr_text.into(),
             addr,
+            dns: None,
             weight: 1,
             max_workers: 3,
             min_workers: 1,
@@ -354,17 +428,16 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Resolves `host` with the system resolver (std `ToSocketAddrs`), preferring IPv4.
-/// Blocking: call it at startup only, through [`load`] or [`parse`].
+/// Resolves `host` from the static table `/etc/hosts` (as `hosts: files` does), preferring
+/// IPv4. Never a DNS query and never `getaddrinfo`: server names it does not know are
+/// discovered in the reactor's loop (`discovery`); other names are an error.
 pub fn resolve_system(host: &str, port: u16) -> Result<SocketAddr, String> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .collect();
-    let v4 = addrs.iter().find(|a| a.is_ipv4());
-    v4.or(addrs.first())
-        .copied()
-        .ok_or_else(|| "no addresses found".into())
+    let text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let ips = crate::resolv_conf::parse_hosts(&text).lookup(host);
+    let v4 = ips.iter().find(|a| a.is_ipv4());
+    v4.or(ips.first())
+        .map(|&ip| SocketAddr::new(ip, port))
+        .ok_or_else(|| "not an IP address and not in /etc/hosts".into())
 }
 
 /// Reads and parses the file at `path`, resolving names with [`resolve_system`].
@@ -377,7 +450,8 @@ pub fn load(path: &str) -> Result<Config, ConfigError> {
     parse(&text, path, &resolve_system)
 }
 
-/// Parses INI `text` (named `path` in errors). Host names (not IP literals) go to `resolve`.
+/// Parses INI `text` (named `path` in errors). Host names (not IP literals) go to `resolve`;
+/// a server name it does not know is discovered with DNS in the loop (`ServerConfig::dns`).
 pub fn parse(
     text: &str,
     path: &str,
@@ -409,6 +483,7 @@ pub fn parse(
         websocket: doc.group(Section::WebSocket)?,
         log: doc.log()?,
         admin: doc.admin()?,
+        resolver: doc.resolver()?,
     };
     if config.http.servers.is_empty() && config.websocket.servers.is_empty() {
         return Err(ConfigError {
@@ -634,13 +709,13 @@ impl Doc<'_> {
         let name = format!("server{id}");
         let addrs: Vec<&str> = keys
             .iter()
-            .filter(|k| k.0 == ServerField::Addr)
+            .filter(|k| matches!(k.0, ServerField::Addr | ServerField::Srv))
             .map(|k| k.1)
             .collect();
         let addr_key = match addrs[..] {
             [key] => key,
-            [_, second, ..] => {
-                let msg = format!("{name} and {name}_addr both set the address of {name}");
+            [first, second, ..] => {
+                let msg = format!("{first} and {second} both set the address of {name}");
                 return Err(self.error(s, second, self.line(s, second), &msg));
             }
             [] => {
@@ -649,12 +724,12 @@ impl Doc<'_> {
                 return Err(self.error(s, key, self.line(s, key), &msg));
             }
         };
-        let text = self.text(s, addr_key);
-        let bad_addr = |msg: String| self.error(s, addr_key, self.line(s, addr_key), &msg);
-        let (host, port) = split_addr(&text).map_err(bad_addr)?;
-        let mut srv = ServerConfig::new(id, &text, self.resolve(s, addr_key, host, port)?);
-        srv.slow_start = slow_start;
         let key = |suffix: &str| format!("{name}_{suffix}");
+        let text = self.text(s, addr_key);
+        let mut srv = self.server_addr(s, &name, addr_key, &text)?;
+        srv.id = id;
+        srv.name = name.clone();
+        srv.slow_start = slow_start;
         let slow = key("slow_start");
         self.set(s, &slow, &mut srv.slow_start, &optional_duration)?;
         let (lo, hi) = WEIGHT_RANGE;
@@ -678,6 +753,95 @@ impl Doc<'_> {
             return Err(self.error(s, &min, line, &format!("{lo} is greater than {max} ({hi})")));
         }
         Ok(srv)
+    }
+
+    /// The address part of a server: an IP literal or a name `resolve` knows (static), or a
+    /// name to discover with DNS (`serverN_resolve`, `serverN_srv`).
+    fn server_addr(
+        &self,
+        s: Section,
+        name: &str,
+        addr_key: &str,
+        text: &str,
+    ) -> Result<ServerConfig, ConfigError> {
+        let resolve_key = format!("{name}_resolve");
+        let at = |key: &str, msg: &str| self.error(s, key, self.line(s, key), msg);
+        let mut mode = ResolveMode::First;
+        self.set(
+            s,
+            &resolve_key,
+            &mut mode,
+            &|v| match v.to_ascii_lowercase().as_str() {
+                "first" => Ok(ResolveMode::First),
+                "all" => Ok(ResolveMode::All),
+                _ => Err(format!("expected first or all, got {v:?}")),
+            },
+        )?;
+        let dns_name = |host: &str| {
+            protocol::dns::Name::from_dotted(host.trim_end_matches('.'))
+                .map(|_| ())
+                .map_err(|e| at(addr_key, &format!("invalid DNS name {host:?}: {e}")))
+        };
+        if addr_key.ends_with("_srv") {
+            if self.line(s, &resolve_key).is_some() {
+                let msg = format!("does not apply to {addr_key} (SRV makes one server per target)");
+                return Err(at(&resolve_key, &msg));
+            }
+            if text.is_empty() || text.contains(char::is_whitespace) {
+                let msg = format!("expected an SRV name like _http._tcp.backend, got {text:?}");
+                return Err(at(addr_key, &msg));
+            }
+            dns_name(text)?;
+            let mut srv = ServerConfig::new(0, text, SocketAddr::from(([0, 0, 0, 0], 0)));
+            srv.dns = Some(Discover {
+                name: text.into(),
+                port: 0,
+                mode: ResolveMode::Srv,
+                key: addr_key.into(),
+            });
+            return Ok(srv);
+        }
+        let (host, port) = split_addr(text).map_err(|msg| at(addr_key, &msg))?;
+        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        if let Ok(ip) = bare.unwrap_or(host).parse::<IpAddr>() {
+            return Ok(ServerConfig::new(0, text, SocketAddr::new(ip, port)));
+        }
+        if let Ok(addr) = (self.resolve)(host, port) {
+            return Ok(ServerConfig::new(0, text, addr));
+        }
+        dns_name(host)?;
+        let mut srv = ServerConfig::new(0, text, SocketAddr::from(([0, 0, 0, 0], port)));
+        srv.dns = Some(Discover {
+            name: host.into(),
+            port,
+            mode,
+            key: addr_key.into(),
+        });
+        Ok(srv)
+    }
+
+    fn resolver(&self) -> Result<ResolverSettings, ConfigError> {
+        let s = Section::Resolver;
+        let mut r = ResolverSettings::default();
+        set!(self, s, r.nameservers, nameservers);
+        let some_duration = |v: &str| parse_duration(v).map(Some);
+        set!(self, s, r.timeout, some_duration);
+        set!(self, s, r.attempts, |v: &str| num(1, 5)(v).map(Some));
+        set!(self, s, r.min_ttl, parse_duration);
+        set!(self, s, r.max_ttl, parse_duration);
+        set!(self, s, r.hold_nx, parse_duration);
+        let init = |v: &str| match v.to_ascii_lowercase().as_str() {
+            "required" => Ok(InitMode::Required),
+            "optional" => Ok(InitMode::Optional),
+            _ => Err(format!("expected required or optional, got {v:?}")),
+        };
+        set!(self, s, r.init, init);
+        if r.min_ttl > r.max_ttl {
+            let (min, max) = (show(r.min_ttl), show(r.max_ttl));
+            let msg = format!("{min} is greater than max_ttl ({max})");
+            return Err(self.error(s, "min_ttl", self.line(s, "min_ttl"), &msg));
+        }
+        Ok(r)
     }
 
     fn log(&self) -> Result<LogConfig, ConfigError> {
@@ -858,6 +1022,18 @@ fn probe_path(v: &str) -> Result<String, String> {
         ));
     }
     Ok(v.into())
+}
+
+/// `[resolver] nameservers`: `ip:port` or `ip` (port 53), comma-separated, at least one.
+fn nameservers(v: &str) -> Result<Option<Vec<SocketAddr>>, String> {
+    let one = |a: &str| {
+        let a = a.trim();
+        a.parse::<SocketAddr>()
+            .or_else(|_| a.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+            .map_err(|_| format!("expected ip:port, ... got {a:?}"))
+    };
+    let list = v.split(',').map(one).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(list))
 }
 
 /// `host:port` or `[v6]:port`, port in 1..=65535.

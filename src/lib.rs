@@ -16,6 +16,7 @@ pub mod buf;
 pub mod clients;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod exchange;
 pub mod group;
 pub mod health;

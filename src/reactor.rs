@@ -4,8 +4,8 @@
 //! clock once (`self.now`), dispatch every event through one `match` on the token's
 //! kind, then fire expired deadlines. This is the only module that reads the clock.
 //!
-//! Tokens: `token = generation << 32 | index << 2 | kind`. The kind picks the slab
-//! (listener, client, backend); the generation is a counter bumped on every
+//! Tokens: `token = generation << 32 | index << 3 | kind`. The kind picks the slab
+//! (listener, client, backend, DNS query socket); the generation is a counter bumped on every
 //! registration and stored in the slab entry, so an event for a socket that died,
 //! whose slot was reused in the same turn, finds a different token and is ignored.
 
@@ -38,6 +38,7 @@ const EVENTS_PER_POLL: usize = 1024;
 
 mod admin;
 mod backend;
+mod dns;
 mod exchange;
 mod http;
 mod lifecycle;
@@ -54,6 +55,7 @@ enum Source {
     Signal,
     Client(usize),
     Backend(usize),
+    Dns(usize),
     Stale,
 }
 
@@ -184,6 +186,12 @@ pub struct Reactor {
     pub(crate) rebalanced: (u64, u64),
     /// Connections per client address (`[frontend] max_connections_per_client`).
     pub(crate) client_limits: crate::clients::ClientLimits,
+    /// DNS discovery of server names (the component; `reactor/dns.rs` does its IO).
+    pub(crate) discovery: crate::discovery::Discovery,
+    /// Its query sockets (`Kind::Dns`).
+    pub(crate) dns_socks: Slab<dns::DnsSock>,
+    /// When the resolver next needs the loop.
+    pub(crate) dns_deadline: crate::timer::Deadline,
 }
 
 impl Reactor {
@@ -214,7 +222,14 @@ impl Reactor {
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
         let access = open_access_log(&cfg)?;
         let now = Instant::now();
-        let groups = [Group::new(&cfg.http, now), Group::new(&cfg.websocket, now)];
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = crate::resolv_conf::parse_resolv_conf(&resolv);
+        let mut discovery = crate::discovery::Discovery::new(&cfg.resolver, resolv, seed);
+        discovery.set_templates([&cfg.http, &cfg.websocket], now);
+        let groups = [
+            Group::new(&discovery.expand(0), now),
+            Group::new(&discovery.expand(1), now),
+        ];
         let rebalancer = crate::rebalance::Rebalancer::new(rebalance::params(&cfg));
         let client_limits =
             crate::clients::ClientLimits::new(cfg.frontend.max_connections_per_client);
@@ -268,6 +283,9 @@ impl Reactor {
             rebalance_closed: Vec::new(),
             rebalanced: (0, 0),
             client_limits,
+            discovery,
+            dns_socks: Slab::new(),
+            dns_deadline: Default::default(),
         })
     }
 
@@ -306,8 +324,14 @@ impl Reactor {
     /// Runs until stopped.
     pub fn run(&mut self) -> io::Result<()> {
         self.log_summary();
-        self.start(Instant::now());
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        if self.cfg.resolver.init == crate::config::InitMode::Required && !self.discovery.is_empty()
+        {
+            self.resolve_at_start(&mut events)?;
+        }
+        self.start(Instant::now());
+        self.accept_all();
+        self.accept_admin();
         while !self.requests.stop.load(Ordering::Relaxed) && !self.drained() {
             let timeout = self
                 .timers
@@ -336,13 +360,30 @@ impl Reactor {
         Ok(())
     }
 
-    /// Opens the pools and schedules the first health checks.
+    /// Opens the pools, schedules the first health checks and sends the first DNS queries.
     fn start(&mut self, now: Instant) {
         self.now = now;
         self.start_pools();
         self.start_health();
         self.set_rebalance_timer(Some(now + crate::rebalance::CHECK_INTERVAL));
         self.sync_watch();
+        self.dns_flush();
+    }
+
+    /// Before `start` (`resolve_at_start`): DNS events are handled, listener readiness is
+    /// only remembered (accepted after start), anything else cannot happen yet.
+    fn on_start_event(&mut self, token: Token) {
+        match self.source(token) {
+            Source::Listener => self.listener_ready = true,
+            Source::Admin => self.admin_ready = true,
+            Source::Signal => self.on_signals(),
+            Source::Dns(i) => self.on_dns_event(i),
+            _ => {}
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.requests.stop.load(Ordering::Relaxed)
     }
 
     /// One turn after the poll: every event, then the deadlines that are due at
@@ -378,6 +419,7 @@ impl Reactor {
                 self.backends[i].sock.on_event(ready);
                 self.on_backend_event(i);
             }
+            Source::Dns(i) => self.on_dns_event(i),
             Source::Stale => {}
         }
     }
@@ -405,6 +447,14 @@ impl Reactor {
             }
             (Kind::Backend, index) if BRef { index, token }.alive(&self.backends) => {
                 Source::Backend(index)
+            }
+            (Kind::Dns, index)
+                if self
+                    .dns_socks
+                    .get(index)
+                    .is_some_and(|d| d.token() == token) =>
+            {
+                Source::Dns(index)
             }
             _ => Source::Stale,
         }
@@ -671,6 +721,11 @@ impl Reactor {
                 Owner::Rebalance => {
                     if self.rebalance_timer.fire(now, owner, &mut self.timers) {
                         self.on_rebalance_timer();
+                    }
+                }
+                Owner::Dns => {
+                    if self.dns_deadline.fire(now, owner, &mut self.timers) {
+                        self.on_dns_timeout();
                     }
                 }
             }

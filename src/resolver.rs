@@ -156,6 +156,23 @@ impl Resolver {
         self.watches.len() - 1
     }
 
+    /// Points `watch` at another name (the next search-list candidate) and
+    /// forgets its state; the first query goes out at the next `poll_transmit`.
+    pub fn retarget(&mut self, watch: WatchId, name: Name, now: Instant) {
+        if let Some(w) = self.watches.get_mut(watch) {
+            let qtype = w.qtype;
+            *w = Watch {
+                name,
+                qtype,
+                last: None,
+                next_query: Some(now),
+                query: None,
+                failure_reported: false,
+                nx_since: None,
+            };
+        }
+    }
+
     /// The last good data of a watch.
     pub fn current(&self, watch: WatchId) -> Option<&[RData]> {
         self.watches.get(watch)?.last.as_deref()

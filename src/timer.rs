@@ -26,6 +26,8 @@ pub enum Owner {
     Reactor,
     /// The WebSocket rebalancer's next check (`[websocket] rebalance = on`).
     Rebalance,
+    /// The resolver's next try deadline or scheduled query (DNS discovery).
+    Dns,
 }
 
 /// A deadline that its owner holds, with what has been scheduled for it.

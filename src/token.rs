@@ -1,6 +1,6 @@
 //! Tokens and checked references to slab entries.
 //!
-//! `token = generation << 32 | index << 2 | kind`. The kind says which slab (or
+//! `token = generation << 32 | index << 3 | kind`. The kind says which slab (or
 //! listener) a token names; the generation is bumped on every registration and kept in
 //! the entry, so an event or a timer for a socket that died, whose slot was reused,
 //! carries a token that no longer matches and is ignored. This is the only place that
@@ -19,6 +19,8 @@ pub enum Kind {
     Backend,
     /// The admin listener.
     Admin,
+    /// A DNS query socket (UDP, or a TCP fallback connection).
+    Dns,
 }
 
 impl Kind {
@@ -28,25 +30,27 @@ impl Kind {
             Kind::Client => 1,
             Kind::Backend => 2,
             Kind::Admin => 3,
+            Kind::Dns => 4,
         }
     }
 }
 
 /// Packs a token.
 pub const fn encode(generation: u32, index: usize, kind: Kind) -> Token {
-    Token(((generation as usize) << 32) | (index << 2) | kind.bits())
+    Token(((generation as usize) << 32) | (index << 3) | kind.bits())
 }
 
 /// Unpacks a token into its kind and slab index (the generation is checked by
 /// comparing the whole token with the entry's).
 pub const fn decode(token: usize) -> (Kind, usize) {
-    let kind = match token & 3 {
+    let kind = match token & 7 {
         0 => Kind::Listener,
         1 => Kind::Client,
         2 => Kind::Backend,
-        _ => Kind::Admin,
+        3 => Kind::Admin,
+        _ => Kind::Dns,
     };
-    (kind, (token & 0xffff_ffff) >> 2)
+    (kind, (token & 0xffff_ffff) >> 3)
 }
 
 /// A client slab entry named with its token (so a reused slot is never mistaken for it).
@@ -104,8 +108,15 @@ mod tests {
 
     #[test]
     fn round_trip_every_kind() {
-        for kind in [Kind::Listener, Kind::Client, Kind::Backend, Kind::Admin] {
-            for (generation, index) in [(0, 0), (1, 7), (u32::MAX, (1 << 30) - 1)] {
+        let kinds = [
+            Kind::Listener,
+            Kind::Client,
+            Kind::Backend,
+            Kind::Admin,
+            Kind::Dns,
+        ];
+        for kind in kinds {
+            for (generation, index) in [(0, 0), (1, 7), (u32::MAX, (1 << 29) - 1)] {
                 let t = encode(generation, index, kind);
                 assert_eq!(decode(t.0), (kind, index), "{generation} {index} {kind:?}");
                 assert_eq!((t.0 >> 32) as u32, generation);

@@ -291,7 +291,14 @@ fn errors() {
         // servers
         (&format!("{h}server1_addr=a:1\n"), "t.ini:3: [http] server1_addr: server1 and server1_addr both set the address of server1"),
         (&format!("{h}server2_weight=3\n"), "t.ini:3: [http] server2_weight: server2 has no address (add server2 = host:port)"),
-        ("[http]\nserver1_addr=nowhere:80\n", "t.ini:2: [http] server1_addr: cannot resolve nowhere:80: unknown host"),
+        ("[http]\nserver1_addr=bad..name:80\n", "t.ini:2: [http] server1_addr: invalid DNS name \"bad..name\": DNS label empty or longer than 63 bytes"),
+        ("[http]\nserver1_srv=_http._tcp.b\nserver1_resolve=all\n", "t.ini:3: [http] server1_resolve: does not apply to server1_srv (SRV makes one server per target)"),
+        ("[http]\nserver1_srv=_http._tcp.b\nserver1=a:1\n", "t.ini:3: [http] server1: server1_srv and server1 both set the address of server1"),
+        ("[http]\nserver1=b.test:1\nserver1_resolve=some\n", "t.ini:3: [http] server1_resolve: expected first or all, got \"some\""),
+        ("[http]\nserver1=a:1\n[resolver]\nnameservers=10.0.0.1:53, x\n", "t.ini:4: [resolver] nameservers: expected ip:port, ... got \"x\""),
+        ("[http]\nserver1=a:1\n[resolver]\nmin_ttl=10s\nmax_ttl=5s\n", "t.ini:4: [resolver] min_ttl: 10s is greater than max_ttl (5s)"),
+        ("[http]\nserver1=a:1\n[resolver]\ninit=maybe\n", "t.ini:4: [resolver] init: expected required or optional, got \"maybe\""),
+        ("[http]\nserver1=a:1\n[resolver]\nttl=1\n", "t.ini:4: [resolver] ttl: unknown key"),
         ("[http]\nserver1=a\n", "t.ini:2: [http] server1: expected host:port, got \"a\""),
         ("[http]\nserver1=::1:80\n", "t.ini:2: [http] server1: expected host:port, got \"::1:80\""),
         ("[http]\nserver1=a:0\n", "t.ini:2: [http] server1: port: 0 is out of range 1..=65535"),
@@ -325,11 +332,58 @@ fn errors() {
     for (text, expected) in cases {
         assert_eq!(err(text).to_string(), *expected, "for {text:?}");
     }
-    let e = err("[http]\nserver1_addr=nowhere:80\n");
-    assert_eq!((e.path.as_str(), e.line), ("t.ini", Some(2)));
+}
+
+/// A name neither an IP literal nor known statically is discovered with DNS in the loop.
+#[test]
+fn dns_names_and_resolver_section() {
+    use sluice::config::{InitMode, ResolveMode};
+    let c = ok("[http]\nserver1_addr=nowhere:80\nserver1_resolve=ALL\nserver2_srv=_http._tcp.web.test\nserver3=a:1\n\
+                [resolver]\nnameservers=127.0.0.1:5353, 10.0.0.2\nmin_ttl=2s\nmax_ttl=1m\nhold_nx=5s\ninit=optional\ntimeout=500ms\nattempts=3\n");
+    let d = c.http.servers[0].dns.as_ref().expect("discovered");
     assert_eq!(
-        e.message,
-        "[http] server1_addr: cannot resolve nowhere:80: unknown host"
+        (d.name.as_str(), d.port, d.mode, d.key.as_str()),
+        ("nowhere", 80, ResolveMode::All, "server1_addr")
+    );
+    let d = c.http.servers[1].dns.as_ref().expect("discovered");
+    assert_eq!(
+        (d.name.as_str(), d.mode),
+        ("_http._tcp.web.test", ResolveMode::Srv)
+    );
+    assert!(c.http.servers[2].dns.is_none(), "a is known statically");
+    let r = &c.resolver;
+    assert_eq!(
+        r.nameservers,
+        Some(vec![
+            "127.0.0.1:5353".parse().unwrap(),
+            "10.0.0.2:53".parse().unwrap()
+        ])
+    );
+    assert_eq!(
+        (r.min_ttl, r.max_ttl, r.hold_nx),
+        (
+            Duration::from_secs(2),
+            Duration::from_secs(60),
+            Duration::from_secs(5)
+        )
+    );
+    assert_eq!(
+        (r.init, r.timeout, r.attempts),
+        (
+            InitMode::Optional,
+            Some(Duration::from_millis(500)),
+            Some(3)
+        )
+    );
+    let d = ok("[http]\nserver1=a:1\n").resolver;
+    assert_eq!(
+        (d.min_ttl, d.max_ttl, d.hold_nx, d.init),
+        (
+            Duration::from_secs(1),
+            Duration::from_secs(300),
+            Duration::from_secs(30),
+            InitMode::Required
+        )
     );
 }
 

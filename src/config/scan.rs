@@ -30,14 +30,16 @@ pub(super) enum Section {
     WebSocket,
     Log,
     Admin,
+    Resolver,
 }
 
-const SECTIONS: [(&str, Section); 5] = [
+const SECTIONS: [(&str, Section); 6] = [
     ("frontend", Section::Frontend),
     ("http", Section::Http),
     ("websocket", Section::WebSocket),
     ("log", Section::Log),
     ("admin", Section::Admin),
+    ("resolver", Section::Resolver),
 ];
 
 impl Section {
@@ -48,6 +50,7 @@ impl Section {
             Section::WebSocket => "websocket",
             Section::Log => "log",
             Section::Admin => "admin",
+            Section::Resolver => "resolver",
         }
     }
 }
@@ -97,6 +100,15 @@ const WEBSOCKET_KEYS: &[&str] = &[
 ];
 const LOG_KEYS: &[&str] = &["level", "access_log", "access_log_format"];
 const ADMIN_KEYS: &[&str] = &["host", "port"];
+const RESOLVER_KEYS: &[&str] = &[
+    "nameservers",
+    "timeout",
+    "attempts",
+    "min_ttl",
+    "max_ttl",
+    "hold_nx",
+    "init",
+];
 
 /// What a `serverN...` key sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +119,10 @@ pub(super) enum ServerField {
     SlowStart,
     /// `serverN_send_proxy`.
     SendProxy,
+    /// `serverN_resolve = first | all`.
+    Resolve,
+    /// `serverN_srv = _service._proto.name` (instead of an address).
+    Srv,
     /// The `[http]`-only pool keys.
     Pool,
 }
@@ -122,6 +138,8 @@ pub(super) fn server_key(key: &str) -> Result<Option<(u32, ServerField)>, String
         "_weight" => ServerField::Weight,
         "_slow_start" => ServerField::SlowStart,
         "_send_proxy" => ServerField::SendProxy,
+        "_resolve" => ServerField::Resolve,
+        "_srv" => ServerField::Srv,
         "_max_workers" | "_min_workers" | "_worker_timeout" | "_buffer_size" => ServerField::Pool,
         _ => return Ok(None),
     };
@@ -147,6 +165,7 @@ fn check_key(section: Section, key: &str) -> Result<(), String> {
         Section::Frontend => FRONTEND_KEYS.contains(&key),
         Section::Log => LOG_KEYS.contains(&key),
         Section::Admin => ADMIN_KEYS.contains(&key),
+        Section::Resolver => RESOLVER_KEYS.contains(&key),
         Section::Http | Section::WebSocket => {
             let http = section == Section::Http;
             if http && WEBSOCKET_KEYS.contains(&key) {

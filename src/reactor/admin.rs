@@ -156,6 +156,7 @@ impl Reactor {
             access_log: self.access.stats(),
             history: &self.history,
             readings,
+            dns: self.discovery.stats(),
         }
     }
 

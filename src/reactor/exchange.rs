@@ -434,8 +434,10 @@ impl Reactor {
     /// (a half-finished exchange must never be reused) and the queue entry removed.
     pub(crate) fn abandon_exchange(&mut self, i: usize, token: Token, mut ex: Exchange) {
         ex.uncount(&mut self.groups);
-        let server = &mut self.groups[ex.srv.group].servers[ex.srv.server];
-        server.pool.remove_waiter(CRef { index: i, token });
+        // A group whose only servers are discovered names with no address yet is empty.
+        if let Some(server) = self.groups[ex.srv.group].servers.get_mut(ex.srv.server) {
+            server.pool.remove_waiter(CRef { index: i, token });
+        }
         if let Some(b) = ex.backend {
             if b.alive(&self.backends) {
                 self.close_backend(b.index);
@@ -529,7 +531,10 @@ impl Reactor {
             status: ex.status,
             bytes_in: ex.bytes_in,
             bytes_out: ex.bytes_out,
-            server: &self.groups[ex.srv.group].servers[ex.srv.server].cfg.name,
+            server: self.groups[ex.srv.group]
+                .servers
+                .get(ex.srv.server)
+                .map_or("-", |s| s.cfg.name.as_str()),
             connect_us: connect,
             response_us: head.saturating_sub(connect),
             total_us: total_us.min(u64::MAX.into()) as u64,

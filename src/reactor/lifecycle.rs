@@ -177,7 +177,11 @@ impl Reactor {
             to_client: Some(GOING_AWAY),
             to_backend: Some(GOING_AWAY),
         };
-        self.finish_tunnel(c.index, both, "server shutting down");
+        let why = match self.draining {
+            true => "server shutting down",
+            false => "backend address removed",
+        };
+        self.finish_tunnel(c.index, both, why);
         self.drive_client(c.index);
     }
 
@@ -243,32 +247,16 @@ impl Reactor {
         if self.admin_addr().is_some() && new.admin != self.cfg.admin {
             warn!("[admin] changed: restart sluice to move the admin listener");
         }
-        let groups = [new.http.clone(), new.websocket.clone()];
-        for (g, gcfg) in groups.iter().enumerate() {
-            let removed = self.groups[g].reconfigure(gcfg, now);
-            for s in removed {
-                let srv = SrvId {
-                    group: g,
-                    server: s,
-                };
-                self.groups[g].servers[s].probe_timer.set(
-                    None,
-                    Owner::Health(g, s),
-                    &mut self.timers,
-                );
-                self.close_idle(srv);
-            }
-            for s in 0..self.groups[g].servers.len() {
-                let srv = SrvId {
-                    group: g,
-                    server: s,
-                };
-                if !self.groups[g].servers[s].removed {
-                    self.refill_pool(srv);
-                    self.schedule_probe(srv);
-                }
-            }
+        if new.resolver != self.cfg.resolver {
+            warn!("[resolver] changed: restart sluice to apply it (server names are re-read)");
         }
+        self.discovery
+            .set_templates([&new.http, &new.websocket], now);
+        for g in 0..self.groups.len() {
+            let gcfg = self.discovery.expand(g);
+            self.apply_group(g, &gcfg);
+        }
+        self.dns_flush();
         self.limits.max_head_bytes = new.frontend.max_header_bytes;
         self.limits.max_body_bytes = new.frontend.max_body_bytes;
         if log::max_level() != new.log.level {
@@ -291,6 +279,46 @@ impl Reactor {
         self.cfg = new;
         self.reconfigure_rebalance();
         self.sync_watch();
+    }
+
+    /// Applies one group's configuration in place (reload, or a DNS change): kept servers
+    /// keep their state, new ones open their pools and probes, removed ones stop probing
+    /// and close their idle connections. Returns the removed servers.
+    pub(crate) fn apply_group(&mut self, g: usize, gcfg: &config::Group) -> Vec<usize> {
+        let removed = self.groups[g].reconfigure(gcfg, self.now);
+        for &s in &removed {
+            let srv = SrvId {
+                group: g,
+                server: s,
+            };
+            self.groups[g].servers[s]
+                .probe_timer
+                .set(None, Owner::Health(g, s), &mut self.timers);
+            self.close_idle(srv);
+        }
+        for s in 0..self.groups[g].servers.len() {
+            let srv = SrvId {
+                group: g,
+                server: s,
+            };
+            if !self.groups[g].servers[s].removed {
+                self.refill_pool(srv);
+                self.schedule_probe(srv);
+            }
+        }
+        removed
+    }
+
+    /// Closes these tunnels with 1001 at `at` (or at a frame boundary after), unless they
+    /// end before: the servers they go to were removed.
+    pub(crate) fn schedule_tunnel_closes(&mut self, tunnels: Vec<CRef>, at: std::time::Instant) {
+        if tunnels.is_empty() {
+            return;
+        }
+        self.drain_tunnels
+            .extend(tunnels.into_iter().map(|c| (at, c)));
+        self.drain_tunnels.sort_by_key(|t| std::cmp::Reverse(t.0));
+        self.set_reactor_deadline();
     }
 
     /// Exits the loop at its next turn.

@@ -51,7 +51,9 @@ impl Reactor {
             );
             return;
         }
-        let group = if self.groups[WEBSOCKET].servers.is_empty() {
+        // The configured servers: a discovered [websocket] name that has no address yet
+        // still owns the upgrades (503 until it resolves).
+        let group = if self.cfg.websocket.servers.is_empty() {
             HTTP
         } else {
             WEBSOCKET
