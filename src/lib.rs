@@ -25,6 +25,8 @@ pub mod reactor;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod token;
 pub mod tunnel;
 
