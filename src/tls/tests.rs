@@ -859,3 +859,36 @@ fn backend_config_errors_name_the_server() {
     // Unverified backends need no roots at all.
     assert!(ClientTls::new(&config_with(&[backend_tls(None, false, "a.test")])).is_ok());
 }
+
+#[test]
+fn check_serves_every_pair_in_memory_and_names_the_wrong_one() {
+    let pki = Pki::new("check");
+    let mut config = config_with(&[backend_tls(Some(pki.path("ca.pem")), true, "a.test")]);
+    let pairs = vec![pki.pair("cert", "b", "b"), pki.pair("cert2", "a", "a")];
+    config.tls = Some(pki.listener(pairs, TlsVersion::V1_2));
+    assert_eq!(check(&config), Ok(vec![]));
+
+    // c covers only a.test, which a (listed first) already answers.
+    let pairs = vec![
+        pki.pair("cert", "b", "b"),
+        pki.pair("cert2", "a", "a"),
+        pki.pair("cert3", "c", "c"),
+    ];
+    config.tls = Some(pki.listener(pairs, TlsVersion::V1_3));
+    let warnings = check(&config).expect("usable");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("[tls] cert3: never served"),
+        "{warnings:?}"
+    );
+
+    let pairs = vec![pki.pair("cert", "b", "b"), pki.pair("cert2", "c", "a")];
+    config.tls = Some(pki.listener(pairs, TlsVersion::V1_2));
+    let e = check(&config).expect_err("mismatched");
+    assert!(e.starts_with("[tls] cert2: the key"), "{e}");
+
+    config.tls = None;
+    config.http.servers[0].tls = Some(backend_tls(Some(pki.path("missing.pem")), true, "a.test"));
+    let e = check(&config).expect_err("missing CA");
+    assert!(e.starts_with("[http] server1_tls: cannot read"), "{e}");
+}
