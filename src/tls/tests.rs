@@ -892,3 +892,84 @@ fn check_serves_every_pair_in_memory_and_names_the_wrong_one() {
     let e = check(&config).expect_err("missing CA");
     assert!(e.starts_with("[http] server1_tls: cannot read"), "{e}");
 }
+
+/// End to end over a real 127.0.0.1 socket pair: rustls's blocking client (an independent
+/// peer) against a `TlsSession` driven the way the reactor will drive it, with pooled
+/// buffers between the socket and the session (blocking here, with timeouts, for brevity).
+#[test]
+fn a_real_client_over_loopback_gets_answers_through_the_session() {
+    use std::io::Read;
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    let pki = Pki::new("loopback");
+    let server = ServerTls::new(&pki.listener(vec![pki.pair("cert", "b", "b")], TlsVersion::V1_2))
+        .expect("config");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let client_config = pki.client("ca", rustls::ALL_VERSIONS);
+    let client = std::thread::spawn(move || -> Vec<u8> {
+        let sock = TcpStream::connect(addr).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let conn = connect(client_config, "b.test");
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        for i in 0..3 {
+            let req = format!("GET /{i} HTTP/1.1\r\nHost: b.test\r\n\r\n");
+            tls.write_all(req.as_bytes()).expect("request");
+        }
+        let mut all = Vec::new();
+        // The server sends close_notify after the third answer: a clean end of stream.
+        tls.read_to_end(&mut all)
+            .expect("answers then close_notify");
+        all
+    });
+
+    let (mut sock, _) = listener.accept().expect("accept");
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut bufs = BufPool::default();
+    let mut s = server.accept(t0()).expect("session");
+    let (mut cipher_in, mut rbuf, mut wbuf, mut cipher_out) =
+        (bufs.get(), bufs.get(), bufs.get(), bufs.get());
+    let mut answered = 0;
+    while answered < 3 {
+        let n = sock.read(cipher_in.spare()).expect("read");
+        assert!(n > 0, "client closed early");
+        cipher_in.commit(n);
+        while !cipher_in.is_empty() {
+            s.feed(&mut cipher_in).expect("feed");
+            s.read_plain(&mut rbuf);
+        }
+        // Answer every complete request head in rbuf.
+        while let Some(end) = rbuf.bytes().windows(4).position(|w| w == b"\r\n\r\n") {
+            let path = rbuf.bytes()[4..]
+                .split(|&b| b == b' ')
+                .next()
+                .expect("path")
+                .to_vec();
+            rbuf.consume(end + 4);
+            let body = [b"you asked for ".as_slice(), &path].concat();
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            wbuf.push(head.as_bytes());
+            wbuf.push(&body);
+            answered += 1;
+        }
+        if answered == 3 {
+            s.write_plain(&mut wbuf);
+            s.close();
+        }
+        s.write_plain(&mut wbuf);
+        while s.take_cipher(&mut cipher_out) > 0 {
+            sock.write_all(cipher_out.bytes()).expect("write");
+            cipher_out.consume(cipher_out.len());
+        }
+    }
+    sock.shutdown(Shutdown::Write).expect("shutdown");
+    let got = client.join().expect("client thread");
+    let text = String::from_utf8(got).expect("utf8");
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 3, "{text}");
+    assert!(text.ends_with("you asked for /2"), "{text}");
+    assert!(wbuf.is_empty() && rbuf.is_empty());
+    for b in [cipher_in, rbuf, wbuf, cipher_out] {
+        bufs.put(b);
+    }
+}
