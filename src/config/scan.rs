@@ -30,14 +30,16 @@ pub(super) enum Section {
     WebSocket,
     Log,
     Admin,
+    Tls,
 }
 
-const SECTIONS: [(&str, Section); 5] = [
+const SECTIONS: [(&str, Section); 6] = [
     ("frontend", Section::Frontend),
     ("http", Section::Http),
     ("websocket", Section::WebSocket),
     ("log", Section::Log),
     ("admin", Section::Admin),
+    ("tls", Section::Tls),
 ];
 
 impl Section {
@@ -48,6 +50,7 @@ impl Section {
             Section::WebSocket => "websocket",
             Section::Log => "log",
             Section::Admin => "admin",
+            Section::Tls => "tls",
         }
     }
 }
@@ -81,6 +84,7 @@ const GROUP_KEYS: &[&str] = &[
     "response_timeout",
     "queue_timeout",
     "retries",
+    "tls_ca",
 ];
 const WEBSOCKET_KEYS: &[&str] = &[
     "idle_timeout",
@@ -93,6 +97,21 @@ const WEBSOCKET_KEYS: &[&str] = &[
 ];
 const LOG_KEYS: &[&str] = &["level", "access_log", "access_log_format"];
 const ADMIN_KEYS: &[&str] = &["host", "port"];
+const TLS_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "cert",
+    "key",
+    "min_version",
+    "handshake_timeout",
+];
+
+/// `Some(N)` for `certN` (N >= 1, no leading zero): an extra certificate of `[tls]`.
+pub(super) fn cert_key(key: &str) -> Option<u32> {
+    let n = key.strip_prefix("cert")?;
+    let valid = !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit());
+    n.parse().ok().filter(|_| valid)
+}
 
 /// What a `serverN...` key sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +122,8 @@ pub(super) enum ServerField {
     SlowStart,
     /// The `[http]`-only pool keys.
     Pool,
+    /// `serverN_tls`, `serverN_tls_ca`, `serverN_tls_verify`.
+    Tls,
 }
 
 /// `Ok(None)`: not a server key at all.
@@ -116,6 +137,7 @@ pub(super) fn server_key(key: &str) -> Result<Option<(u32, ServerField)>, String
         "_weight" => ServerField::Weight,
         "_slow_start" => ServerField::SlowStart,
         "_max_workers" | "_min_workers" | "_worker_timeout" | "_buffer_size" => ServerField::Pool,
+        "_tls" | "_tls_ca" | "_tls_verify" => ServerField::Tls,
         _ => return Ok(None),
     };
     if digits == 0 {
@@ -140,6 +162,7 @@ fn check_key(section: Section, key: &str) -> Result<(), String> {
         Section::Frontend => FRONTEND_KEYS.contains(&key),
         Section::Log => LOG_KEYS.contains(&key),
         Section::Admin => ADMIN_KEYS.contains(&key),
+        Section::Tls => TLS_KEYS.contains(&key) || cert_key(key).is_some(),
         Section::Http | Section::WebSocket => {
             let http = section == Section::Http;
             if http && WEBSOCKET_KEYS.contains(&key) {
