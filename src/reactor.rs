@@ -41,11 +41,15 @@ mod exchange;
 mod http;
 mod lifecycle;
 mod probe;
+#[cfg(feature = "tls")]
+mod tls;
 mod tunnel;
 
 /// Where a token points.
 enum Source {
     Listener,
+    #[cfg(feature = "tls")]
+    TlsListener,
     Admin,
     Signal,
     Client(usize),
@@ -100,6 +104,8 @@ const WAKER_TOKEN: Token = Token(usize::MAX);
 const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
 const LISTENER_TOKEN: Token = token::encode(0, 0, Kind::Listener);
 const ADMIN_TOKEN: Token = token::encode(0, 0, Kind::Admin);
+#[cfg(feature = "tls")]
+const TLS_LISTENER_TOKEN: Token = token::encode(0, 1, Kind::Listener);
 
 /// The single-threaded proxy.
 pub struct Reactor {
@@ -150,6 +156,9 @@ pub struct Reactor {
     waker: Arc<mio::Waker>,
     /// The other workers' handles (signals arrive at the first worker only).
     peers: Vec<StopHandle>,
+    /// The `[tls]` listener, certificates, backend trust and handshake counts.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: tls::Tls,
 }
 
 impl Reactor {
@@ -177,6 +186,8 @@ impl Reactor {
             }
             None => None,
         };
+        #[cfg(feature = "tls")]
+        let tls = tls::Tls::new(&cfg, poll.registry(), TLS_LISTENER_TOKEN)?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
         let now = Instant::now();
         let groups = [Group::new(&cfg.http, now), Group::new(&cfg.websocket, now)];
@@ -217,6 +228,8 @@ impl Reactor {
             requests: Default::default(),
             waker,
             peers: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls,
         })
     }
 
@@ -305,6 +318,11 @@ impl Reactor {
                 self.listener_ready = true;
                 self.accept_all();
             }
+            #[cfg(feature = "tls")]
+            Source::TlsListener => {
+                self.tls.ready = true;
+                self.accept_tls();
+            }
             Source::Admin => {
                 self.admin_ready = true;
                 self.accept_admin();
@@ -339,6 +357,8 @@ impl Reactor {
         }
         match token::decode(token.0) {
             (Kind::Listener, _) if token == LISTENER_TOKEN => Source::Listener,
+            #[cfg(feature = "tls")]
+            (Kind::Listener, _) if token == TLS_LISTENER_TOKEN => Source::TlsListener,
             (Kind::Admin, _) if token == ADMIN_TOKEN => Source::Admin,
             (Kind::Client, index) if CRef { index, token }.alive(&self.clients) => {
                 Source::Client(index)
@@ -384,6 +404,8 @@ impl Reactor {
             let _ = self.poll.registry().deregister(&mut l);
         }
         self.listener_ready = false;
+        #[cfg(feature = "tls")]
+        self.tls.close_listener(self.poll.registry());
     }
 
     /// Reads pending signals.
@@ -413,7 +435,9 @@ impl Reactor {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.add_client(stream, peer, false),
+                Ok((stream, peer)) => {
+                    self.add_client(stream, peer, false);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.listener_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -431,7 +455,9 @@ impl Reactor {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.add_client(stream, peer, true),
+                Ok((stream, peer)) => {
+                    self.add_client(stream, peer, true);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.admin_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -442,7 +468,7 @@ impl Reactor {
         }
     }
 
-    fn add_client(&mut self, mut stream: Stream, peer: SocketAddr, admin: bool) {
+    fn add_client(&mut self, mut stream: Stream, peer: SocketAddr, admin: bool) -> Option<usize> {
         let _ = stream.set_nodelay(true);
         let index = self.clients.vacant_key();
         let token = self.next_token(index, Kind::Client);
@@ -452,7 +478,7 @@ impl Reactor {
             Interest::READABLE | Interest::WRITABLE,
         ) {
             warn!("register client {peer}: {e}");
-            return;
+            return None;
         }
         let mut client = Client::new(token, Sock::new(stream), peer);
         client.admin = admin;
@@ -465,6 +491,7 @@ impl Reactor {
         let c = &mut self.clients[index];
         c.deadline
             .set(Some(idle), Owner::Client(token.0), &mut self.timers);
+        Some(index)
     }
 
     /// Closes a client: its buffers go back to the pool, its slot is freed, and any
@@ -477,6 +504,8 @@ impl Reactor {
         let _ = self.poll.registry().deregister(&mut c.sock.stream);
         self.bufs.release(&mut c.rbuf);
         self.bufs.release(&mut c.wbuf);
+        #[cfg(feature = "tls")]
+        self.tls_closed(&mut c.sock, tls::Side::Client, &c.peer);
         match c.take_phase() {
             Phase::Exchange(ex) => self.abandon_exchange(i, c.token, ex),
             Phase::Tunnel(t) => self.drop_tunnel(t),
@@ -484,6 +513,10 @@ impl Reactor {
         }
         if self.listener_ready {
             self.accept_all();
+        }
+        #[cfg(feature = "tls")]
+        if self.tls.ready {
+            self.accept_tls();
         }
     }
 
@@ -514,6 +547,11 @@ impl Reactor {
             .backends
             .insert(Backend::new(token, Sock::new(stream), srv, state));
         debug_assert_eq!(idx, index);
+        #[cfg(feature = "tls")]
+        if !self.tls_connect(idx, srv) {
+            let _ = self.backends.remove(idx);
+            return None;
+        }
         let b = &mut self.backends[idx];
         b.pooled = pooled;
         b.deadline
@@ -530,6 +568,11 @@ impl Reactor {
         let _ = self.poll.registry().deregister(&mut b.sock.stream);
         self.bufs.release(&mut b.rbuf);
         self.bufs.release(&mut b.wbuf);
+        #[cfg(feature = "tls")]
+        if b.sock.tls.is_some() {
+            let name = self.server_name(b.srv);
+            self.tls_closed(&mut b.sock, tls::Side::Backend, &name);
+        }
         if !b.pooled {
             return;
         }

@@ -7,7 +7,7 @@ use crate::backend::BState;
 use crate::buf::BufPool;
 use crate::exchange::{Exchange, Expired, Resp, LOG_TARGET};
 use crate::group::{SrvId, HTTP};
-use crate::io::{append, fill, flush, Io};
+use crate::io::{append, fill, finish, flush, Io};
 use crate::pool::{Acquire, Enqueue};
 use crate::session::{Client, Phase, Step};
 use crate::timer::Owner;
@@ -89,6 +89,9 @@ impl Reactor {
         if let Io::Error(_) = got {
             return Step::Close;
         }
+        #[cfg(feature = "tls")]
+        self.tls_client_step(i);
+        let c = &mut self.clients[i];
         let Some(rbuf) = c.rbuf.as_ref().filter(|b| !b.is_empty()) else {
             if c.sock.eof || (self.draining && c.wbuf.is_none()) {
                 // A clean close between requests: nothing to say.
@@ -380,7 +383,7 @@ impl Reactor {
         let server = &self.groups[ex.srv.group].servers[ex.srv.server];
         let fwd = h1::Forwarded {
             client_ip: c.peer.ip(),
-            proto: b"http",
+            proto: if c.sock.is_tls() { b"https" } else { b"http" },
             default_host: server.cfg.addr_text.as_bytes(),
         };
         self.scratch.clear();
@@ -402,7 +405,7 @@ impl Reactor {
         if let Io::Error(_) = flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
             return Step::Close;
         }
-        if c.wbuf.is_some() {
+        if c.wbuf.is_some() || !finish(&mut c.sock, &mut self.bufs) {
             return Step::Wait;
         }
         if !linger || c.sock.eof {

@@ -194,6 +194,8 @@ impl Reactor {
                 }
             }
         }
+        #[cfg(feature = "tls")]
+        self.tls_reload(&new);
         self.limits.max_head_bytes = new.frontend.max_header_bytes;
         self.limits.max_body_bytes = new.frontend.max_body_bytes;
         if log::max_level() != new.log.level {
