@@ -50,6 +50,9 @@ impl Tls {
     pub(crate) fn new(cfg: &Config, registry: &Registry, token: Token) -> io::Result<Tls> {
         let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
         let mut tls = Tls::default();
+        for w in cfg.warnings() {
+            warn!("{w}");
+        }
         let backends = [&cfg.http, &cfg.websocket];
         if backends
             .iter()
@@ -65,6 +68,7 @@ impl Tls {
         let mut l = bind_listener(lcfg.listen, reuse).map_err(listen_error(lcfg.listen, "tls"))?;
         tls.addr = Some(l.local_addr()?);
         registry.register(&mut l, token, Interest::READABLE)?;
+        log::info!("TLS listening on {}", l.local_addr()?);
         tls.listener = Some(l);
         Ok(tls)
     }

@@ -169,7 +169,9 @@ impl TlsProxy {
             "[frontend]\nhost=127.0.0.1\nport=0\n\n{text}\n\
              [admin]\nhost=127.0.0.1\nport=0\n[log]\nlevel=warn\naccess_log=false\n"
         );
-        let cfg = sluice::config::parse(&text, "test.ini", &sluice::config::resolve_system)
+        // Every host name is 127.0.0.1: backends are named by the certificates' names.
+        let local = |_: &str, port: u16| Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        let cfg = sluice::config::parse(&text, "test.ini", &local)
             .unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
         let mut reactor = sluice::Reactor::with_seed(cfg, 42).expect("reactor starts");
         let addr = reactor.local_addr().expect("local addr");
@@ -265,4 +267,85 @@ pub fn tls_connect(addr: SocketAddr, ca: &str, name: &str) -> TlsStream {
     let s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     rustls::StreamOwned::new(conn, s)
+}
+
+/// A TLS HTTP/1.1 backend in Python (`ssl` + `http.server`): answers every request with
+/// `hs=<handshakes so far> sni=<last SNI> path=<path>`; killed on drop.
+pub struct PyTlsBackend {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+const PY_BACKEND: &str = r#"
+import http.server, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+state = {"hs": 0, "sni": "-"}
+def sni(sock, name, c):
+    state["sni"] = name or "-"
+ctx.sni_callback = sni
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        body = ("hs=%d sni=%s path=%s" % (state["hs"], state["sni"], self.path)).encode()
+        if self.path == "/healthCheck":
+            body = b'{"status":"200"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = do_POST = answer
+    def log_message(self, *a):
+        sys.stderr.write("%s\n" % self.path)
+class S(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        state["hs"] += 1
+        return sock, addr
+httpd = S(("127.0.0.1", 0), H)
+httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+print(httpd.server_address[1], flush=True)
+httpd.serve_forever()
+"#;
+
+impl PyTlsBackend {
+    /// Serves `cert`/`key` (file names in the PKI directory).
+    pub fn start(pki: &Pki, cert: &str, key: &str) -> PyTlsBackend {
+        use std::io::BufRead;
+        let log = std::fs::File::create(pki.path(&format!("py-{cert}-{key}.log"))).unwrap();
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(PY_BACKEND)
+            .arg(pki.path(cert))
+            .arg(pki.path(key))
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the backend's port");
+        let port: u16 = line.trim().parse().expect("a port number");
+        PyTlsBackend {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+impl Drop for PyTlsBackend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
