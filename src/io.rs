@@ -23,29 +23,7 @@ pub use crate::simnet::{Listener, Stream};
 #[cfg(not(feature = "sim"))]
 pub use mio::net::{TcpListener as Listener, TcpStream as Stream};
 
-/// The readiness one event reports, without mio's opaque event type (the simulated
-/// network makes these too).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Ready {
-    /// Bytes (or EOF) to read.
-    pub readable: bool,
-    /// Room to write (or a finished connect).
-    pub writable: bool,
-    /// The peer's FIN or an error was reported.
-    pub hup: bool,
-}
-
-impl Ready {
-    /// What a mio event says.
-    pub fn from_event(ev: &mio::event::Event) -> Ready {
-        let err = ev.is_error();
-        Ready {
-            readable: ev.is_readable() || ev.is_read_closed() || err,
-            writable: ev.is_writable() || ev.is_write_closed() || err,
-            hup: ev.is_read_closed() || err,
-        }
-    }
-}
+pub use crate::ready::Ready;
 
 /// What a read or write step achieved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,9 +2,11 @@
 //! sluice: a tiny, fast, fault-tolerant reverse proxy and load balancer for HTTP/1.1
 //! and WebSocket. One thread, one mio reactor; see ARCHITECTURE.md for the map.
 //!
-//! Pure modules (no IO, time passed in): `config`, `balance`, `health`, `timer`, `buf`.
-//! IO modules (own sockets, driven by the reactor): `reactor`, `http`, `tunnel`,
-//! `pool`, `probe`, `io`.
+//! The reactor (`reactor` and `reactor/*`) owns the poll, the sockets, the slab and the
+//! clock, and carries out what the components decide: `session`, `exchange`, `tunnel`,
+//! `pool`, `group`, `backend`, `probe`, `admin` hold state and decisions and never import
+//! the reactor. Below them the pure parts (`balance`, `health`, `rebalance`, `clients`,
+//! `timer`, `token`, `buf`, `config`) and the sans-IO `protocol` crate.
 
 pub mod admin;
 pub mod backend;
@@ -21,6 +23,7 @@ pub mod io;
 pub mod pool;
 pub mod probe;
 pub mod reactor;
+pub mod ready;
 pub mod rebalance;
 pub mod session;
 #[cfg(feature = "sim")]

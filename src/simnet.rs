@@ -21,7 +21,7 @@ pub mod spin;
 
 pub use spin::{work, Work};
 
-use crate::io::Ready;
+use crate::ready::Ready;
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use slab::Slab;

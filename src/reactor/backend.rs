@@ -5,7 +5,7 @@ use super::Reactor;
 use crate::backend::{idle_deadline, idle_expired, BState};
 use crate::group::SrvId;
 use crate::timer::Owner;
-use crate::token::CRef;
+use crate::token::{BRef, CRef};
 use log::{debug, warn};
 use std::io::Read;
 
@@ -149,7 +149,10 @@ impl Reactor {
         let b = &mut self.backends[i];
         b.state = BState::Idle;
         b.idle_since = Some(self.now);
-        let token = b.token;
+        let me = BRef {
+            index: i,
+            token: b.token,
+        };
         self.groups[srv.group].servers[srv.server].pool.push_idle(i);
         // Bytes or EOF may have arrived before it became idle (the backend closing
         // it, or bytes past the response): look before a waiting request gets it.
@@ -159,10 +162,9 @@ impl Reactor {
         self.serve_queue(srv);
         // An eviction just now may leave waiters with no connection coming.
         self.serve_queue_fresh(srv);
-        let still_idle = self
-            .backends
-            .get(i)
-            .is_some_and(|b| b.token == token && matches!(b.state, BState::Idle));
+        let still_idle = me
+            .get(&self.backends)
+            .is_some_and(|b| matches!(b.state, BState::Idle));
         if still_idle {
             self.set_idle_deadline(i);
         }
