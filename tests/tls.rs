@@ -402,3 +402,36 @@ fn certificates_are_reloaded_on_sighup_and_a_bad_pair_keeps_the_old_one() {
     );
     assert_eq!(out, "GET /r len=0 proto=https", "{err}");
 }
+
+#[test]
+fn check_loads_and_matches_every_pair_and_names_the_wrong_one() {
+    let pki = Pki::new("check");
+    let ini = pki.ini(
+        "[http]\nserver1=127.0.0.1:1\n[tls]\nport=8443\ncert={pki}/a.pem\nkey={pki}/a.key\n\
+         cert2={pki}/b.pem,{pki}/a.key\n",
+    );
+    let path = pki.path("check.ini");
+    std::fs::write(&path, &ini).unwrap();
+    let check = |path: &str| {
+        run(
+            Command::new(env!("CARGO_BIN_EXE_sluice")).args(["--check", "--config", path]),
+            b"",
+        )
+    };
+    let out = check(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("[tls] cert2"), "names the pair: {err}");
+    let good = pki.ini(&ini).replace(
+        &pki.ini("{pki}/b.pem,{pki}/a.key"),
+        &pki.ini("{pki}/b.pem,{pki}/b.key"),
+    );
+    std::fs::write(&path, good).unwrap();
+    let out = check(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+}
