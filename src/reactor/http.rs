@@ -89,9 +89,12 @@ impl Reactor {
         if let Io::Error(_) = got {
             return Step::Close;
         }
+        // The handshake's end re-arms the deadline; the plain build has no such step.
         #[cfg(feature = "tls")]
-        self.tls_client_step(i);
-        let c = &mut self.clients[i];
+        let c = {
+            self.tls_client_step(i);
+            &mut self.clients[i]
+        };
         let Some(rbuf) = c.rbuf.as_ref().filter(|b| !b.is_empty()) else {
             if c.sock.eof || (self.draining && c.wbuf.is_none()) {
                 // A clean close between requests: nothing to say.
