@@ -9,8 +9,10 @@ RUN apk add --no-cache musl-dev
 WORKDIR /src
 COPY . .
 # Alpine's Rust targets musl natively: the release profile (LTO, one codegen unit,
-# stripped, panic=abort) gives a fully static binary.
-RUN cargo build --release --locked --bin sluice \
+# stripped, panic=abort) gives a fully static binary. ring builds its C and assembly with
+# the C compiler musl-dev brings.
+# With `tls` (rustls + ring): the [tls] listener and TLS to backends.
+RUN cargo build --release --locked --features tls --bin sluice \
  && ./target/release/sluice --version
 
 FROM scratch

@@ -19,7 +19,7 @@
 //! Every error names the file, the line (when one is to blame) and the key.
 
 use configparser::ini::Ini;
-use scan::{ini_defaults, scan, server_key, Scan, Section, ServerField};
+use scan::{cert_key, ini_defaults, scan, server_key, Scan, Section, ServerField};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -54,6 +54,9 @@ pub const MAX_EJECTED_PERCENT_RANGE: (u64, u64) = (0, 100);
 pub const REBALANCE_RATE_RANGE: (u64, u64) = (1, 100_000);
 /// `[websocket] rebalance_tolerance` range (percent over the fair share).
 pub const REBALANCE_TOLERANCE_RANGE: (u64, u64) = (1, 1000);
+/// Whether this binary was built with the `tls` feature: without it, every TLS key still
+/// parses (so a config can be checked anywhere) but using one is a config error.
+pub const TLS_BUILT: bool = cfg!(feature = "tls");
 
 /// The whole proxy configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +67,75 @@ pub struct Config {
     pub log: LogConfig,
     pub admin: Option<Admin>,
     pub resolver: ResolverSettings,
+    /// `[tls]`: the HTTPS listener, present only if the section is.
+    pub tls: Option<TlsListener>,
+}
+
+impl Config {
+    /// What start-up and every reload should log at warn level: settings that are accepted
+    /// but weaken security (today: backends whose certificate is not verified).
+    pub fn warnings(&self) -> Vec<String> {
+        let groups = [("http", &self.http), ("websocket", &self.websocket)];
+        let unverified = groups.into_iter().flat_map(|(section, g)| {
+            let off = g
+                .servers
+                .iter()
+                .filter(|s| s.tls.as_ref().is_some_and(|t| !t.verify));
+            off.map(move |s| {
+                format!(
+                    "[{section}] {}_tls_verify = false: the certificate of {} is NOT verified; \
+                     anyone on the path can impersonate this backend",
+                    s.name, s.addr_text
+                )
+            })
+        });
+        unverified.collect()
+    }
+}
+
+/// `[tls]`: a second listener of each reactor, for HTTPS and WSS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsListener {
+    /// Default: `[frontend] host`.
+    pub host: String,
+    /// Required; 0 = any free port (tests).
+    pub port: u16,
+    pub listen: SocketAddr,
+    /// At least one. The first (`cert` + `key`, else the lowest `certN`) is served to clients
+    /// that send no SNI or a name no certificate covers; the others are chosen by SNI.
+    pub certs: Vec<CertPair>,
+    pub min_version: TlsVersion,
+    /// Default: `[frontend] request_header_timeout`.
+    pub handshake_timeout: Duration,
+}
+
+/// A certificate chain and its private key, PEM files as written (relative paths are
+/// relative to the working directory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertPair {
+    /// The key that set it (`cert` or `certN`), so errors say which pair is wrong.
+    pub name: String,
+    pub cert: String,
+    pub key: String,
+}
+
+/// `[tls] min_version`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    V1_2,
+    V1_3,
+}
+
+/// `serverN_tls = true`: the connections to this backend (pooled, tunnels, probes) speak TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendTls {
+    /// PEM bundle of trusted roots: `serverN_tls_ca`, else the group's `tls_ca`, else (None)
+    /// the system's bundle.
+    pub ca: Option<String>,
+    /// `serverN_tls_verify`; false is logged loudly ([`Config::warnings`]).
+    pub verify: bool,
+    /// SNI and the name the certificate must carry: the host of the address as written.
+    pub server_name: String,
 }
 
 /// `[resolver]`: DNS discovery of server names (see `discovery`). Absent keys keep
@@ -238,6 +310,8 @@ pub struct Group {
     pub rebalance_rate: u32,
     /// Percent above its weighted fair share a server may hold before rebalancing.
     pub rebalance_tolerance: u32,
+    /// `tls_ca`: the PEM bundle the group's TLS servers trust (None = the system's).
+    pub tls_ca: Option<String>,
     /// Sorted by id.
     pub servers: Vec<ServerConfig>,
 }
@@ -271,6 +345,7 @@ impl Group {
             rebalance: false,
             rebalance_rate: 10,
             rebalance_tolerance: 20,
+            tls_ca: None,
             servers: Vec::new(),
         }
     }
@@ -306,6 +381,8 @@ pub struct ServerConfig {
     /// `serverN_send_proxy = v1 | v2`: each connection to the server starts with a
     /// PROXY header; such connections are private to one client (never pooled).
     pub send_proxy: Option<protocol::proxy::Version>,
+    /// `serverN_tls = true`; None = plain TCP.
+    pub tls: Option<BackendTls>,
 }
 
 impl ServerConfig {
@@ -324,6 +401,7 @@ impl ServerConfig {
             buffer_size: 10,
             slow_start: None,
             send_proxy: None,
+            tls: None,
         }
     }
 }
@@ -457,6 +535,16 @@ pub fn parse(
     path: &str,
     resolve: &dyn Fn(&str, u16) -> Result<SocketAddr, String>,
 ) -> Result<Config, ConfigError> {
+    parse_for(text, path, resolve, TLS_BUILT)
+}
+
+/// [`parse`] for a build with (`tls_built`) or without the `tls` feature.
+fn parse_for(
+    text: &str,
+    path: &str,
+    resolve: &dyn Fn(&str, u16) -> Result<SocketAddr, String>,
+    tls_built: bool,
+) -> Result<Config, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let fail = |line, message| ConfigError {
         path: path.into(),
@@ -477,14 +565,17 @@ pub fn parse(
         path,
         resolve,
     };
+    let frontend = doc.frontend()?;
     let config = Config {
-        frontend: doc.frontend()?,
         http: doc.group(Section::Http)?,
         websocket: doc.group(Section::WebSocket)?,
         log: doc.log()?,
         admin: doc.admin()?,
         resolver: doc.resolver()?,
+        tls: doc.tls(&frontend)?,
+        frontend,
     };
+    doc.require_tls_feature(&config, tls_built)?;
     if config.http.servers.is_empty() && config.websocket.servers.is_empty() {
         return Err(ConfigError {
             path: path.into(),
@@ -663,6 +754,7 @@ impl Doc<'_> {
             g.rebalance_tolerance,
             percent(REBALANCE_TOLERANCE_RANGE)
         );
+        set!(self, s, g.tls_ca, |v| path(v).map(Some));
         if g.health_check_timeout >= g.health_check_interval {
             let line = self.line(s, key);
             let (timeout, interval) = (show(g.health_check_timeout), show(g.health_check_interval));
@@ -746,6 +838,10 @@ impl Doc<'_> {
         let (lo, hi) = BUFFER_SIZE_RANGE;
         self.set(s, &key("buffer_size"), &mut srv.buffer_size, &num(lo, hi))?;
         self.set(s, &key("send_proxy"), &mut srv.send_proxy, &send_proxy)?;
+        // SNI and the certificate's name: the host as written (for `serverN_srv`, the
+        // SRV name).
+        let host = split_addr(&text).map_or(text.as_str(), |(h, _)| h);
+        srv.tls = self.server_tls(s, &name, host, group_ca(self, s))?;
         if srv.min_workers > srv.max_workers {
             let (min, max) = (key("min_workers"), key("max_workers"));
             let line = self.line(s, &min).or_else(|| self.line(s, &max));
@@ -844,6 +940,132 @@ impl Doc<'_> {
         Ok(r)
     }
 
+    /// `serverN_tls`, `serverN_tls_ca`, `serverN_tls_verify` of one server.
+    fn server_tls(
+        &self,
+        s: Section,
+        name: &str,
+        host: &str,
+        group_ca: Option<String>,
+    ) -> Result<Option<BackendTls>, ConfigError> {
+        let (on, ca, verify) = (
+            format!("{name}_tls"),
+            format!("{name}_tls_ca"),
+            format!("{name}_tls_verify"),
+        );
+        let mut enabled = false;
+        self.set(s, &on, &mut enabled, &parse_bool)?;
+        let mut tls = BackendTls {
+            ca: group_ca,
+            verify: true,
+            server_name: host.into(),
+        };
+        self.set(s, &ca, &mut tls.ca, &|v| path(v).map(Some))?;
+        self.set(s, &verify, &mut tls.verify, &parse_bool)?;
+        if enabled {
+            return Ok(Some(tls));
+        }
+        let stray = [ca, verify].into_iter().find(|k| self.line(s, k).is_some());
+        match stray {
+            Some(key) => Err(self.error_at(s, &key, &format!("only valid with {on} = true"))),
+            None => Ok(None),
+        }
+    }
+
+    /// `[tls]`; absent = no HTTPS listener.
+    fn tls(&self, frontend: &Frontend) -> Result<Option<TlsListener>, ConfigError> {
+        let s = Section::Tls;
+        let Some(header) = self.header(s) else {
+            return Ok(None);
+        };
+        let mut host_name = frontend.host.clone();
+        self.set(s, "host", &mut host_name, &host)?;
+        let mut port = None;
+        self.set(s, "port", &mut port, &|v| num(0, 65535)(v).map(Some))?;
+        let Some(port) = port else {
+            return Err(self.error(s, "port", Some(header), "required when [tls] is present"));
+        };
+        let mut t = TlsListener {
+            listen: self.resolve(s, "host", &host_name, port)?,
+            host: host_name,
+            port,
+            certs: self.cert_pairs(header)?,
+            min_version: TlsVersion::V1_2,
+            handshake_timeout: frontend.request_header_timeout,
+        };
+        set!(self, s, t.min_version, tls_version);
+        set!(self, s, t.handshake_timeout, parse_duration);
+        Ok(Some(t))
+    }
+
+    /// `cert` + `key` first, then every `certN = cert.pem, key.pem` by N.
+    fn cert_pairs(&self, header: usize) -> Result<Vec<CertPair>, ConfigError> {
+        let s = Section::Tls;
+        let mut pairs = Vec::new();
+        match (self.line(s, "cert"), self.line(s, "key")) {
+            (Some(_), Some(_)) => pairs.push(CertPair {
+                name: "cert".into(),
+                cert: path(&self.text(s, "cert")).map_err(|m| self.error_at(s, "cert", &m))?,
+                key: path(&self.text(s, "key")).map_err(|m| self.error_at(s, "key", &m))?,
+            }),
+            (Some(line), None) => {
+                return Err(self.error(s, "key", Some(line), "required with cert"));
+            }
+            (None, Some(line)) => {
+                return Err(self.error(s, "cert", Some(line), "required with key"));
+            }
+            (None, None) => {}
+        }
+        let mut extra: Vec<(u32, &str)> = (self.scan.keys.iter())
+            .filter(|k| k.0 == s)
+            .filter_map(|k| cert_key(&k.1).map(|n| (n, k.1.as_str())))
+            .collect();
+        extra.sort_unstable();
+        for (_, key) in extra {
+            let (cert, pem_key) =
+                cert_and_key(&self.text(s, key)).map_err(|m| self.error_at(s, key, &m))?;
+            pairs.push(CertPair {
+                name: key.into(),
+                cert,
+                key: pem_key,
+            });
+        }
+        if pairs.is_empty() {
+            let msg = "needs a certificate: cert = chain.pem and key = key.pem";
+            return Err(self.error(s, "cert", Some(header), msg));
+        }
+        Ok(pairs)
+    }
+
+    fn error_at(&self, s: Section, key: &str, msg: &str) -> ConfigError {
+        self.error(s, key, self.line(s, key), msg)
+    }
+
+    /// A build without the `tls` feature refuses a config that needs it, naming the first
+    /// line that does.
+    fn require_tls_feature(&self, config: &Config, built: bool) -> Result<(), ConfigError> {
+        if built {
+            return Ok(());
+        }
+        let msg = "this sluice was built without TLS support (cargo build --features tls)";
+        if let Some(header) = self.header(Section::Tls) {
+            return Err(ConfigError {
+                path: self.path.into(),
+                line: Some(header),
+                message: format!("[tls]: {msg}"),
+            });
+        }
+        for (s, g) in [
+            (Section::Http, &config.http),
+            (Section::WebSocket, &config.websocket),
+        ] {
+            if let Some(srv) = g.servers.iter().find(|srv| srv.tls.is_some()) {
+                return Err(self.error_at(s, &format!("{}_tls", srv.name), msg));
+            }
+        }
+        Ok(())
+    }
+
     fn log(&self) -> Result<LogConfig, ConfigError> {
         let s = Section::Log;
         let mut l = LogConfig::default();
@@ -878,6 +1100,37 @@ impl Doc<'_> {
         Ok(Some(Admin {
             listen: self.resolve(s, "host", &host_name, port)?,
         }))
+    }
+}
+
+/// The group's `tls_ca`, if set (read again here: servers are parsed before the group ends).
+fn group_ca(doc: &Doc, s: Section) -> Option<String> {
+    doc.line(s, "tls_ca")
+        .and_then(|_| path(&doc.text(s, "tls_ca")).ok())
+}
+
+/// A file path: not empty (what it names is checked when it is loaded).
+fn path(v: &str) -> Result<String, String> {
+    if v.is_empty() {
+        return Err("expected a file path".into());
+    }
+    Ok(v.into())
+}
+
+/// `cert.pem, key.pem`.
+fn cert_and_key(v: &str) -> Result<(String, String), String> {
+    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
+    match parts[..] {
+        [cert, key] if !cert.is_empty() && !key.is_empty() => Ok((cert.into(), key.into())),
+        _ => Err(format!("expected cert.pem, key.pem, got {v:?}")),
+    }
+}
+
+fn tls_version(v: &str) -> Result<TlsVersion, String> {
+    match v {
+        "1.2" => Ok(TlsVersion::V1_2),
+        "1.3" => Ok(TlsVersion::V1_3),
+        _ => Err(format!("expected 1.2 or 1.3, got {v:?}")),
     }
 }
 

@@ -15,6 +15,9 @@ use crate::buf::{Buf, BufPool};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
+#[cfg(feature = "tls")]
+pub mod wire;
+
 #[cfg(feature = "sim")]
 pub use crate::simnet::{Listener, Stream};
 #[cfg(not(feature = "sim"))]
@@ -45,6 +48,9 @@ pub struct Sock {
     pub eof: bool,
     /// An event reported the peer's FIN: a short read no longer proves the queue is empty.
     pub hup: bool,
+    /// TLS on this socket: `fill` and `flush` move plaintext through it.
+    #[cfg(feature = "tls")]
+    pub tls: Option<Box<wire::Wire>>,
 }
 
 impl Sock {
@@ -56,7 +62,18 @@ impl Sock {
             writable: false,
             eof: false,
             hup: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// True when the socket carries TLS.
+    #[inline]
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// Records the readiness an event reports.
@@ -126,6 +143,10 @@ impl Sock {
 /// Inlined: most calls find the socket not readable and return at once.
 #[inline]
 pub(crate) fn fill(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
+    #[cfg(feature = "tls")]
+    if sock.tls.is_some() {
+        return wire::fill(sock, slot, bufs);
+    }
     if !sock.readable || sock.eof {
         return Io::Moved(0);
     }
@@ -141,12 +162,28 @@ fn fill_now(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
 
 /// Writes an optional buffer to a socket, returning the buffer when it empties.
 pub(crate) fn flush(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
+    #[cfg(feature = "tls")]
+    if sock.tls.is_some() {
+        return wire::flush(sock, slot, bufs);
+    }
     let Some(buf) = slot.as_mut() else {
         return Io::Moved(0);
     };
     let r = sock.write_from(buf);
     bufs.release_if_empty(slot);
     r
+}
+
+/// Before a half-close or close after the last response: a TLS socket queues close_notify
+/// and sends it. True when nothing is left to send (always, for a plain socket).
+#[inline]
+pub(crate) fn finish(sock: &mut Sock, bufs: &mut BufPool) -> bool {
+    #[cfg(feature = "tls")]
+    if sock.tls.is_some() {
+        return wire::finish(sock, bufs);
+    }
+    let _ = (sock, bufs);
+    true
 }
 
 /// Appends bytes to an optional buffer (taking one, growing it if the bytes cannot fit).

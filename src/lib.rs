@@ -38,6 +38,8 @@ pub mod sim;
 #[cfg(feature = "sim")]
 pub mod simnet;
 pub mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod token;
 pub mod tunnel;
 pub mod watch;

@@ -95,6 +95,16 @@ fn main() -> ExitCode {
         }
     };
     if check {
+        // With `tls`, every certificate pair is loaded, matched and test-served, and every
+        // backend CA bundle loaded (without it, TLS keys were already refused above).
+        #[cfg(feature = "tls")]
+        match sluice::tls::check(&cfg) {
+            Ok(warnings) => warnings.iter().for_each(|w| eprintln!("warning: {w}")),
+            Err(e) => {
+                eprintln!("{path}: {e}");
+                return ExitCode::from(1);
+            }
+        }
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }

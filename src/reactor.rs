@@ -46,11 +46,15 @@ mod limits;
 mod probe;
 mod proxy;
 mod rebalance;
+#[cfg(feature = "tls")]
+mod tls;
 mod tunnel;
 
 /// Where a token points.
 enum Source {
     Listener,
+    #[cfg(feature = "tls")]
+    TlsListener,
     Admin,
     Signal,
     Client(usize),
@@ -113,6 +117,8 @@ const WAKER_TOKEN: Token = Token(usize::MAX);
 const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
 const LISTENER_TOKEN: Token = token::encode(0, 0, Kind::Listener);
 const ADMIN_TOKEN: Token = token::encode(0, 0, Kind::Admin);
+#[cfg(feature = "tls")]
+const TLS_LISTENER_TOKEN: Token = token::encode(0, 1, Kind::Listener);
 
 /// The single-threaded proxy.
 pub struct Reactor {
@@ -192,6 +198,9 @@ pub struct Reactor {
     pub(crate) dns_socks: Slab<dns::DnsSock>,
     /// When the resolver next needs the loop.
     pub(crate) dns_deadline: crate::timer::Deadline,
+    /// The `[tls]` listener, certificates, backend trust and handshake counts.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: tls::Tls,
 }
 
 impl Reactor {
@@ -219,6 +228,8 @@ impl Reactor {
             }
             None => None,
         };
+        #[cfg(feature = "tls")]
+        let tls = tls::Tls::new(&cfg, poll.registry(), TLS_LISTENER_TOKEN)?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER_TOKEN)?);
         let access = open_access_log(&cfg)?;
         let now = Instant::now();
@@ -286,6 +297,8 @@ impl Reactor {
             discovery,
             dns_socks: Slab::new(),
             dns_deadline: Default::default(),
+            #[cfg(feature = "tls")]
+            tls,
         })
     }
 
@@ -406,6 +419,11 @@ impl Reactor {
                 self.listener_ready = true;
                 self.accept_all();
             }
+            #[cfg(feature = "tls")]
+            Source::TlsListener => {
+                self.tls.ready = true;
+                self.accept_tls();
+            }
             Source::Admin => {
                 self.admin_ready = true;
                 self.accept_admin();
@@ -441,6 +459,8 @@ impl Reactor {
         }
         match token::decode(token.0) {
             (Kind::Listener, _) if token == LISTENER_TOKEN => Source::Listener,
+            #[cfg(feature = "tls")]
+            (Kind::Listener, _) if token == TLS_LISTENER_TOKEN => Source::TlsListener,
             (Kind::Admin, _) if token == ADMIN_TOKEN => Source::Admin,
             (Kind::Client, index) if CRef { index, token }.alive(&self.clients) => {
                 Source::Client(index)
@@ -497,6 +517,8 @@ impl Reactor {
             let _ = self.poll.registry().deregister(&mut l);
         }
         self.listener_ready = false;
+        #[cfg(feature = "tls")]
+        self.tls.close_listener(self.poll.registry());
     }
 
     /// Reads pending signals.
@@ -526,7 +548,9 @@ impl Reactor {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.add_client(stream, peer, false),
+                Ok((stream, peer)) => {
+                    self.add_client(stream, peer, false);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.listener_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -544,7 +568,9 @@ impl Reactor {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.add_client(stream, peer, true),
+                Ok((stream, peer)) => {
+                    self.add_client(stream, peer, true);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.admin_ready = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -555,7 +581,7 @@ impl Reactor {
         }
     }
 
-    fn add_client(&mut self, mut stream: Stream, peer: SocketAddr, admin: bool) {
+    fn add_client(&mut self, mut stream: Stream, peer: SocketAddr, admin: bool) -> Option<usize> {
         let _ = stream.set_nodelay(true);
         let index = self.clients.vacant_key();
         let token = self.next_token(index, Kind::Client);
@@ -565,7 +591,7 @@ impl Reactor {
             Interest::READABLE | Interest::WRITABLE,
         ) {
             warn!("register client {peer}: {e}");
-            return;
+            return None;
         }
         let mut client = Client::new(token, Sock::new(stream), peer);
         client.admin = admin;
@@ -592,6 +618,7 @@ impl Reactor {
         if !admin && proxy.is_none() && self.client_limits.enabled() {
             self.admit_client(index, peer.ip());
         }
+        Some(index)
     }
 
     /// Closes a client: its buffers go back to the pool, its slot is freed, and any
@@ -607,6 +634,8 @@ impl Reactor {
         if c.counted {
             self.client_closed(&c);
         }
+        #[cfg(feature = "tls")]
+        self.tls_closed(&mut c.sock, tls::Side::Client, &c.peer);
         match c.take_phase() {
             Phase::Exchange(ex) => self.abandon_exchange(i, c.token, ex),
             Phase::Tunnel(t) => {
@@ -617,6 +646,10 @@ impl Reactor {
         }
         if self.listener_ready {
             self.accept_all();
+        }
+        #[cfg(feature = "tls")]
+        if self.tls.ready {
+            self.accept_tls();
         }
     }
 
@@ -648,6 +681,11 @@ impl Reactor {
             .backends
             .insert(Backend::new(token, Sock::new(stream), srv, state));
         debug_assert_eq!(idx, index);
+        #[cfg(feature = "tls")]
+        if !self.tls_connect(idx, srv) {
+            let _ = self.backends.remove(idx);
+            return None;
+        }
         let b = &mut self.backends[idx];
         b.pooled = pooled;
         b.deadline
@@ -664,6 +702,11 @@ impl Reactor {
         let _ = self.poll.registry().deregister(&mut b.sock.stream);
         self.bufs.release(&mut b.rbuf);
         self.bufs.release(&mut b.wbuf);
+        #[cfg(feature = "tls")]
+        if b.sock.tls.is_some() {
+            let name = self.server_name(b.srv);
+            self.tls_closed(&mut b.sock, tls::Side::Backend, &name);
+        }
         if !b.pooled {
             return;
         }

@@ -31,15 +31,17 @@ pub(super) enum Section {
     Log,
     Admin,
     Resolver,
+    Tls,
 }
 
-const SECTIONS: [(&str, Section); 6] = [
+const SECTIONS: [(&str, Section); 7] = [
     ("frontend", Section::Frontend),
     ("http", Section::Http),
     ("websocket", Section::WebSocket),
     ("log", Section::Log),
     ("admin", Section::Admin),
     ("resolver", Section::Resolver),
+    ("tls", Section::Tls),
 ];
 
 impl Section {
@@ -51,6 +53,7 @@ impl Section {
             Section::Log => "log",
             Section::Admin => "admin",
             Section::Resolver => "resolver",
+            Section::Tls => "tls",
         }
     }
 }
@@ -87,6 +90,7 @@ const GROUP_KEYS: &[&str] = &[
     "response_timeout",
     "queue_timeout",
     "retries",
+    "tls_ca",
 ];
 const HTTP_KEYS: &[&str] = &["request_buffer_bytes"];
 const WEBSOCKET_KEYS: &[&str] = &[
@@ -109,6 +113,21 @@ const RESOLVER_KEYS: &[&str] = &[
     "hold_nx",
     "init",
 ];
+const TLS_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "cert",
+    "key",
+    "min_version",
+    "handshake_timeout",
+];
+
+/// `Some(N)` for `certN` (N >= 1, no leading zero): an extra certificate of `[tls]`.
+pub(super) fn cert_key(key: &str) -> Option<u32> {
+    let n = key.strip_prefix("cert")?;
+    let valid = !n.is_empty() && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit());
+    n.parse().ok().filter(|_| valid)
+}
 
 /// What a `serverN...` key sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +144,8 @@ pub(super) enum ServerField {
     Srv,
     /// The `[http]`-only pool keys.
     Pool,
+    /// `serverN_tls`, `serverN_tls_ca`, `serverN_tls_verify`.
+    Tls,
 }
 
 /// `Ok(None)`: not a server key at all.
@@ -141,6 +162,7 @@ pub(super) fn server_key(key: &str) -> Result<Option<(u32, ServerField)>, String
         "_resolve" => ServerField::Resolve,
         "_srv" => ServerField::Srv,
         "_max_workers" | "_min_workers" | "_worker_timeout" | "_buffer_size" => ServerField::Pool,
+        "_tls" | "_tls_ca" | "_tls_verify" => ServerField::Tls,
         _ => return Ok(None),
     };
     if digits == 0 {
@@ -166,6 +188,7 @@ fn check_key(section: Section, key: &str) -> Result<(), String> {
         Section::Log => LOG_KEYS.contains(&key),
         Section::Admin => ADMIN_KEYS.contains(&key),
         Section::Resolver => RESOLVER_KEYS.contains(&key),
+        Section::Tls => TLS_KEYS.contains(&key) || cert_key(key).is_some(),
         Section::Http | Section::WebSocket => {
             let http = section == Section::Http;
             if http && WEBSOCKET_KEYS.contains(&key) {

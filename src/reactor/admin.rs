@@ -162,6 +162,13 @@ impl Reactor {
 
     /// Prometheus text exposition of the current state.
     pub fn metrics(&self) -> String {
+        #[cfg(feature = "tls")]
+        {
+            let mut m = self.snapshot().metrics();
+            self.tls_metrics(&mut m);
+            m
+        }
+        #[cfg(not(feature = "tls"))]
         self.snapshot().metrics()
     }
 

@@ -83,9 +83,23 @@ impl Reactor {
             }
             BState::Probe { .. } => self.on_probe_event(i),
         }
+        #[cfg(feature = "tls")]
+        self.tls_backend_step(i);
     }
 
     fn on_connected(&mut self, i: usize) {
+        // A TLS backend gets its ClientHello now: the handshake runs while the
+        // connection waits in the pool, and a request written meanwhile waits in rustls.
+        #[cfg(feature = "tls")]
+        if self.backends[i].sock.is_tls() {
+            let b = &mut self.backends[i];
+            if let crate::io::Io::Error(_) =
+                crate::io::flush(&mut b.sock, &mut b.wbuf, &mut self.bufs)
+            {
+                self.on_connect_failed(i, "TLS write failed");
+                return;
+            }
+        }
         self.reached(self.backends[i].srv, Ok(()));
         if !self.backends[i].pooled {
             match self.backends[i].owner.take() {
@@ -193,6 +207,13 @@ impl Reactor {
         if !b.sock.readable {
             return;
         }
+        #[cfg(feature = "tls")]
+        if b.sock.is_tls() {
+            if let Some(why) = self.tls_idle_news(i) {
+                self.evict_idle(i, why);
+            }
+            return;
+        }
         let mut probe = [0u8; 64];
         let why = match b.sock.stream.read(&mut probe) {
             Ok(0) => "closed by the backend",
@@ -204,7 +225,11 @@ impl Reactor {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return,
             Err(_) => "reset by the backend",
         };
-        let srv = b.srv;
+        self.evict_idle(i, why);
+    }
+
+    fn evict_idle(&mut self, i: usize, why: &str) {
+        let srv = self.backends[i].srv;
         debug!(
             "evicting idle connection to {}: {why}",
             self.server_name(srv)

@@ -7,7 +7,7 @@ use crate::backend::BState;
 use crate::buf::BufPool;
 use crate::exchange::{Buffering, Exchange, Expired, Resp, LOG_TARGET};
 use crate::group::{SrvId, HTTP};
-use crate::io::{append, fill, flush, Io};
+use crate::io::{append, fill, finish, flush, Io};
 use crate::pool::{Acquire, Enqueue};
 use crate::session::{Client, Phase, Step};
 use crate::timer::Owner;
@@ -90,6 +90,12 @@ impl Reactor {
         if let Io::Error(_) = got {
             return Step::Close;
         }
+        // The handshake's end re-arms the deadline; the plain build has no such step.
+        #[cfg(feature = "tls")]
+        let c = {
+            self.tls_client_step(i);
+            &mut self.clients[i]
+        };
         let Some(rbuf) = c.rbuf.as_ref().filter(|b| !b.is_empty()) else {
             if c.sock.eof || (self.draining && c.wbuf.is_none()) {
                 // A clean close between requests: nothing to say.
@@ -434,7 +440,7 @@ impl Reactor {
         let server = &self.groups[ex.srv.group].servers[ex.srv.server];
         let fwd = h1::Forwarded {
             client_ip: c.peer.ip(),
-            proto: b"http",
+            proto: if c.sock.is_tls() { b"https" } else { b"http" },
             default_host: server.cfg.addr_text.as_bytes(),
         };
         self.scratch.clear();
@@ -456,7 +462,7 @@ impl Reactor {
         if let Io::Error(_) = flush(&mut c.sock, &mut c.wbuf, &mut self.bufs) {
             return Step::Close;
         }
-        if c.wbuf.is_some() {
+        if c.wbuf.is_some() || !finish(&mut c.sock, &mut self.bufs) {
             return Step::Wait;
         }
         if !linger || c.sock.eof {

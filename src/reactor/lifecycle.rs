@@ -257,6 +257,8 @@ impl Reactor {
             self.apply_group(g, &gcfg);
         }
         self.dns_flush();
+        #[cfg(feature = "tls")]
+        self.tls_reload(&new);
         self.limits.max_head_bytes = new.frontend.max_header_bytes;
         self.limits.max_body_bytes = new.frontend.max_body_bytes;
         if log::max_level() != new.log.level {

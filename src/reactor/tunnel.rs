@@ -447,7 +447,7 @@ fn linger(
     if let Io::Error(_) = flush(sock, wbuf, bufs) {
         return (true, false);
     }
-    if wbuf.is_some() {
+    if wbuf.is_some() || !crate::io::finish(sock, bufs) {
         return (false, false);
     }
     // Our last frame is out: FIN now, so the peer sees the end right after it.

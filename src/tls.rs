@@ -1,0 +1,841 @@
+//! TLS (feature `tls`): certificates, rustls configurations and [`TlsSession`], the sans-IO
+//! layer the reactor puts between a socket and the HTTP session.
+//!
+//! No sockets and no clock here. The reactor reads ciphertext from a socket into a pooled
+//! [`Buf`] and hands it to [`TlsSession::feed`]; decrypted bytes move with
+//! [`TlsSession::read_plain`] into the session's own read buffer, where the HTTP code finds them
+//! as if they came from a plain socket. Output goes the other way: [`TlsSession::write_plain`]
+//! takes plaintext from the session's write buffer, [`TlsSession::take_cipher`] moves records
+//! into a pooled buffer the reactor flushes to the socket. rustls keeps its own small buffers
+//! (a 4 KiB deframer once a connection has read, queued records until taken).
+//!
+//! Invariants:
+//! - The handshake is bounded in bytes ([`MAX_HANDSHAKE_BYTES_SERVER`] /
+//!   [`MAX_HANDSHAKE_BYTES_CLIENT`]) and in time (the deadline given at creation, driven by the
+//!   reactor through [`TlsSession::deadline`] and [`TlsSession::on_timeout`]).
+//! - Every way a handshake fails maps to one [`HandshakeFail`] (the `/metrics` label); after a
+//!   failure the session accepts nothing more, and the alert rustls queued (if any) can still be
+//!   taken with [`TlsSession::take_cipher`] before the socket is closed.
+//! - A server offers ALPN `http/1.1` only; the certificate is chosen by SNI over the configured
+//!   pairs, the first one when the name is absent or unknown.
+//! - [`ServerTls::reload`] swaps in a new configuration only when every pair loads and matches;
+//!   open connections keep the configuration they started with.
+
+use crate::buf::Buf;
+use crate::config::{BackendTls, CertPair, Config, TlsListener, TlsVersion};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{self, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{AlertDescription, DigitallySignedStruct, Error, SignatureScheme};
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Ciphertext a client may send before its handshake completes. A ClientHello fits in one
+/// 16 KiB record (RFC 8446 §5.1); the client's second flight (Finished, maybe a
+/// ChangeCipherSpec or a TLS 1.2 key exchange) is small. Past this, the peer is flooding.
+pub const MAX_HANDSHAKE_BYTES_SERVER: usize = 32 * 1024;
+/// Ciphertext a backend may send before its handshake completes: certificate chains can be
+/// long (rustls itself caps one handshake message at 64 KiB).
+pub const MAX_HANDSHAKE_BYTES_CLIENT: usize = 128 * 1024;
+/// Encrypted records rustls may queue for sending (and plaintext waiting to be encrypted):
+/// one pooled buffer's worth, so `write_plain` applies backpressure like a full socket.
+pub const SEND_LIMIT: usize = crate::buf::BUF_SIZE;
+/// The only application protocol offered and accepted (RFC 7301): h2 is not spoken here.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
+/// Where the system's trusted roots usually are (Debian/Ubuntu/Alpine, Fedora/RHEL, openSUSE,
+/// the old RHEL path); the first that exists is used when a backend has no `tls_ca`.
+pub const SYSTEM_CA_PATHS: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Why a handshake failed: one `/metrics` label each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeFail {
+    /// The first bytes look like an HTTP request: a client spoke plain HTTP to the TLS port.
+    PlainHttp,
+    /// Not TLS, or a malformed or out-of-order handshake message.
+    BadHello,
+    /// The handshake did not finish within `handshake_timeout`.
+    Timeout,
+    /// The peer sent more than the handshake byte bound.
+    TooLarge,
+    /// No protocol version, cipher suite, group or ALPN protocol in common (TLS 1.1 clients,
+    /// TLS 1.2 clients when `min_version = 1.3`, h2-only clients).
+    Version,
+    /// A certificate was refused: ours by the peer, or the backend's by us (unknown CA,
+    /// wrong name, expired).
+    Cert,
+    /// The peer closed the connection mid-handshake.
+    Eof,
+    /// The peer sent another fatal alert, or anything else went wrong.
+    Other,
+}
+
+impl HandshakeFail {
+    /// Every reason, in `/metrics` order.
+    pub const ALL: [HandshakeFail; 8] = [
+        HandshakeFail::PlainHttp,
+        HandshakeFail::BadHello,
+        HandshakeFail::Timeout,
+        HandshakeFail::TooLarge,
+        HandshakeFail::Version,
+        HandshakeFail::Cert,
+        HandshakeFail::Eof,
+        HandshakeFail::Other,
+    ];
+
+    /// The `reason` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            HandshakeFail::PlainHttp => "plain_http",
+            HandshakeFail::BadHello => "bad_hello",
+            HandshakeFail::Timeout => "timeout",
+            HandshakeFail::TooLarge => "too_large",
+            HandshakeFail::Version => "version",
+            HandshakeFail::Cert => "cert",
+            HandshakeFail::Eof => "eof",
+            HandshakeFail::Other => "other",
+        }
+    }
+
+    /// The reason a rustls error stands for.
+    fn of(e: &Error) -> HandshakeFail {
+        use AlertDescription as A;
+        match e {
+            Error::InvalidMessage(_)
+            | Error::InappropriateMessage { .. }
+            | Error::InappropriateHandshakeMessage { .. }
+            | Error::PeerMisbehaved(_) => HandshakeFail::BadHello,
+            Error::PeerIncompatible(_) | Error::NoApplicationProtocol => HandshakeFail::Version,
+            Error::InvalidCertificate(_)
+            | Error::NoCertificatesPresented
+            | Error::UnsupportedNameType => HandshakeFail::Cert,
+            Error::AlertReceived(a) => match a {
+                A::ProtocolVersion
+                | A::HandshakeFailure
+                | A::InsufficientSecurity
+                | A::NoApplicationProtocol => HandshakeFail::Version,
+                A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::UnrecognisedName => HandshakeFail::Cert,
+                _ => HandshakeFail::Other,
+            },
+            _ => HandshakeFail::Other,
+        }
+    }
+}
+
+impl fmt::Display for HandshakeFail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Handshake outcomes, for `/metrics`: one counter per reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HandshakeStats {
+    /// Handshakes that completed.
+    pub done: u64,
+    /// Failed handshakes, indexed like [`HandshakeFail::ALL`].
+    pub failed: [u64; HandshakeFail::ALL.len()],
+}
+
+impl HandshakeStats {
+    /// Counts one failure.
+    pub fn fail(&mut self, why: HandshakeFail) {
+        let i = HandshakeFail::ALL.iter().position(|&r| r == why);
+        if let Some(slot) = i.and_then(|i| self.failed.get_mut(i)) {
+            *slot += 1;
+        }
+    }
+
+    /// The count for one reason.
+    pub fn failed(&self, why: HandshakeFail) -> u64 {
+        let i = HandshakeFail::ALL.iter().position(|&r| r == why);
+        i.and_then(|i| self.failed.get(i)).copied().unwrap_or(0)
+    }
+}
+
+/// What went wrong on a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsError {
+    /// The handshake failed: count it, log it at debug, take the alert, close.
+    Handshake(HandshakeFail),
+    /// An established session broke (bad record, fatal alert): close like a reset.
+    Broken,
+}
+
+/// What [`TlsSession::read_plain`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plain {
+    /// Moved this many decrypted bytes (maybe 0).
+    Moved(usize),
+    /// The peer sent close_notify and every byte before it was delivered: a clean EOF.
+    Eof,
+}
+
+// ---------------------------------------------------------------------------------------
+// Certificates and keys
+
+/// The ring provider. rustls 0.23.48 deprecates it only because ring has no post-quantum key
+/// exchange; ring is the provider this project chose (no cmake/NASM, smaller binary), and
+/// X25519 / P-256 / P-384 remain what clients and HAProxy negotiate today.
+#[allow(deprecated)]
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(crypto::ring::default_provider())
+}
+
+fn read_file(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))
+}
+
+/// Every certificate of a PEM file, in order.
+fn load_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = read_file(path)?;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+    let certs = certs.map_err(|e| format!("{path}: bad PEM: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{path} holds no CERTIFICATE"));
+    }
+    Ok(certs)
+}
+
+/// Loads one pair and checks that the key belongs to the first certificate. Errors name the
+/// pair (`[tls] cert2: ...`), for `sluice --check` and reload logs.
+pub fn load_pair(pair: &CertPair, provider: &CryptoProvider) -> Result<Arc<CertifiedKey>, String> {
+    let fail = |msg: String| format!("[tls] {}: {msg}", pair.name);
+    let chain = load_certs(&pair.cert).map_err(fail)?;
+    let pem = read_file(&pair.key).map_err(fail)?;
+    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
+        fail(format!(
+            "{} holds no usable PRIVATE KEY (PKCS#8, RSA or EC): {e}",
+            pair.key
+        ))
+    })?;
+    let key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| fail(format!("{}: unsupported key: {e}", pair.key)))?;
+    let certified = CertifiedKey::new(chain, key);
+    certified.keys_match().map_err(|_| {
+        fail(format!(
+            "the key {} does not match the certificate {}",
+            pair.key, pair.cert
+        ))
+    })?;
+    // Parsing the leaf now means a certificate rustls would refuse is caught here, not at
+    // the first handshake.
+    let leaf = certified
+        .end_entity_cert()
+        .map_err(|e| fail(e.to_string()))?;
+    webpki::EndEntityCert::try_from(leaf)
+        .map_err(|e| fail(format!("{}: bad certificate: {e}", pair.cert)))?;
+    Ok(Arc::new(certified))
+}
+
+/// The configured pairs and the SNI names each covers (from the leaf's DNS SANs).
+#[derive(Debug)]
+struct SniCerts {
+    /// Never empty; `[0]` is the default.
+    pairs: Vec<Arc<CertifiedKey>>,
+    /// (lowercase name, index), exact names.
+    exact: Vec<(String, usize)>,
+    /// (lowercase suffix after `*.`, index): `*.example.com` covers `a.example.com` only.
+    wildcard: Vec<(String, usize)>,
+}
+
+impl SniCerts {
+    fn new(pairs: Vec<Arc<CertifiedKey>>) -> SniCerts {
+        let mut out = SniCerts {
+            pairs: Vec::new(),
+            exact: Vec::new(),
+            wildcard: Vec::new(),
+        };
+        for (i, pair) in pairs.iter().enumerate() {
+            let Some(leaf) = pair.cert.first() else {
+                continue;
+            };
+            let Ok(cert) = webpki::EndEntityCert::try_from(leaf) else {
+                continue;
+            };
+            for name in cert.valid_dns_names() {
+                let name = name.to_ascii_lowercase();
+                match name.strip_prefix("*.") {
+                    Some(suffix) => out.wildcard.push((suffix.into(), i)),
+                    None => out.exact.push((name, i)),
+                }
+            }
+        }
+        out.pairs = pairs;
+        out
+    }
+
+    /// The index of the pair for `sni`: the first that covers it exactly, else the first
+    /// whose wildcard does, else the default (0).
+    fn pick(&self, sni: Option<&str>) -> usize {
+        let Some(name) = sni.map(str::to_ascii_lowercase) else {
+            return 0;
+        };
+        if let Some(&(_, i)) = self.exact.iter().find(|e| e.0 == name) {
+            return i;
+        }
+        let parent = name.split_once('.').map(|p| p.1);
+        let wild = self.wildcard.iter().find(|w| Some(w.0.as_str()) == parent);
+        wild.map_or(0, |w| w.1)
+    }
+}
+
+impl ResolvesServerCert for SniCerts {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.pairs.get(self.pick(hello.server_name())).cloned()
+    }
+}
+
+/// The HTTPS listener's TLS side: the current rustls configuration.
+pub struct ServerTls {
+    config: Arc<rustls::ServerConfig>,
+    timeout: Duration,
+}
+
+impl ServerTls {
+    /// Loads every pair of `[tls]` and builds the configuration. Call at start-up and from
+    /// `sluice --check`; the error names the pair that is wrong.
+    pub fn new(cfg: &TlsListener) -> Result<ServerTls, String> {
+        Ok(ServerTls {
+            config: server_config(cfg)?,
+            timeout: cfg.handshake_timeout,
+        })
+    }
+
+    /// Rebuilds from `cfg` (SIGHUP, a changed certificate file). On error nothing changes:
+    /// the old certificates stay in use and the caller logs the message.
+    pub fn reload(&mut self, cfg: &TlsListener) -> Result<(), String> {
+        self.config = server_config(cfg)?;
+        self.timeout = cfg.handshake_timeout;
+        Ok(())
+    }
+
+    /// A session for a freshly accepted connection; its handshake must finish by
+    /// `now + handshake_timeout`.
+    pub fn accept(&self, now: Instant) -> Result<TlsSession, TlsError> {
+        let conn = rustls::ServerConnection::new(self.config.clone())
+            .map_err(|_| TlsError::Handshake(HandshakeFail::Other))?;
+        let limit = MAX_HANDSHAKE_BYTES_SERVER;
+        Ok(TlsSession::new(conn.into(), now + self.timeout, limit))
+    }
+}
+
+fn versions(min: TlsVersion) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    static TLS13_ONLY: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+    match min {
+        TlsVersion::V1_2 => rustls::ALL_VERSIONS,
+        TlsVersion::V1_3 => &TLS13_ONLY,
+    }
+}
+
+fn server_config(cfg: &TlsListener) -> Result<Arc<rustls::ServerConfig>, String> {
+    let provider = provider();
+    let pairs: Result<Vec<_>, String> = cfg.certs.iter().map(|p| load_pair(p, &provider)).collect();
+    let certs = SniCerts::new(pairs?);
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions(cfg.min_version))
+        .map_err(|e| format!("[tls]: {e}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(certs));
+    config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// `sluice --check` for everything TLS in `config`: loads and matches every pair, then
+/// handshakes in memory with each one (SNI = a name it covers; none for the default) to prove
+/// it is served and usable, and loads every backend CA bundle. Returns warnings (a pair no
+/// name reaches; unverified backends); the error names the pair or server that is wrong.
+pub fn check(config: &Config) -> Result<Vec<String>, String> {
+    let mut warnings = config.warnings();
+    ClientTls::new(config)?;
+    let Some(listener) = &config.tls else {
+        return Ok(warnings);
+    };
+    let server = ServerTls::new(listener)?;
+    let certs = SniCerts::new(
+        (listener.certs.iter())
+            .map(|p| load_pair(p, &provider()))
+            .collect::<Result<_, _>>()?,
+    );
+    for (i, pair) in listener.certs.iter().enumerate() {
+        let name = match i {
+            0 => Some("127.0.0.1".to_string()),
+            _ => (certs.exact.iter().chain(&certs.wildcard))
+                .filter(|n| n.1 == i)
+                .map(|n| n.0.clone())
+                .find(|n| certs.pick(Some(n)) == i),
+        };
+        let Some(name) = name else {
+            warnings.push(format!(
+                "[tls] {}: never served: every name it covers is covered by an earlier certificate",
+                pair.name
+            ));
+            continue;
+        };
+        let served = handshake_in_memory(&server, &name)
+            .map_err(|e| format!("[tls] {}: test handshake failed: {e}", pair.name))?;
+        if Some(&served) != certs.pairs[i].cert.first() {
+            return Err(format!(
+                "[tls] {}: a test handshake got another certificate",
+                pair.name
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// A client (accepting any certificate) and a server session talking through byte vectors;
+/// returns the leaf the client was served.
+fn handshake_in_memory(server: &ServerTls, name: &str) -> Result<CertificateDer<'static>, String> {
+    let provider = provider();
+    let client = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
+        .with_no_client_auth();
+    let host = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
+    let mut client =
+        rustls::ClientConnection::new(Arc::new(client), host).map_err(|e| e.to_string())?;
+    // `--check` runs outside the reactor; the deadline is never consulted here.
+    let mut session = server
+        .accept(Instant::now())
+        .map_err(|e| format!("{e:?}"))?;
+    let mut wire = Vec::new();
+    for _ in 0..16 {
+        wire.clear();
+        while client.wants_write() {
+            client.write_tls(&mut wire).map_err(|e| e.to_string())?;
+        }
+        session
+            .feed_bytes(&wire)
+            .map_err(|e| format!("{e:?} ({:?})", session.last_error()))?;
+        wire.clear();
+        while session.conn.wants_write() {
+            session
+                .conn
+                .write_tls(&mut wire)
+                .map_err(|e| e.to_string())?;
+        }
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            client.read_tls(&mut rest).map_err(|e| e.to_string())?;
+            client.process_new_packets().map_err(|e| e.to_string())?;
+        }
+        if !client.is_handshaking() && session.is_open() {
+            let certs = client.peer_certificates().unwrap_or_default();
+            return certs
+                .first()
+                .cloned()
+                .ok_or_else(|| "no certificate".into());
+        }
+    }
+    Err("the handshake did not finish".into())
+}
+
+// ---------------------------------------------------------------------------------------
+// Backends
+
+/// Client configurations for the TLS backends, one per distinct (CA bundle, verify) so
+/// servers that trust the same roots share one (and its session-resumption cache).
+pub struct ClientTls {
+    configs: Vec<(Trust, Arc<rustls::ClientConfig>)>,
+}
+
+/// What a backend trusts: (its CA bundle, None = the system's; verify).
+type Trust = (Option<String>, bool);
+
+impl ClientTls {
+    /// Loads the CA bundles every `serverN_tls` of `config` needs. Errors name the server.
+    pub fn new(config: &Config) -> Result<ClientTls, String> {
+        let mut out = ClientTls {
+            configs: Vec::new(),
+        };
+        for (section, group) in [("http", &config.http), ("websocket", &config.websocket)] {
+            for srv in &group.servers {
+                let Some(tls) = &srv.tls else { continue };
+                let fail = |e: String| format!("[{section}] {}_tls: {e}", srv.name);
+                ServerName::try_from(tls.server_name.as_str())
+                    .map_err(|_| fail(format!("{:?} is not a valid TLS name", tls.server_name)))?;
+                let key = (tls.ca.clone(), tls.verify);
+                if out.configs.iter().all(|c| c.0 != key) {
+                    let built = client_config(tls.ca.as_deref(), tls.verify).map_err(fail)?;
+                    out.configs.push((key, built));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A session for a new connection to a TLS backend (SNI = its host name when that is a
+    /// DNS name; an IP address is verified against the certificate's IP SANs and sent no SNI).
+    pub fn connect(&self, tls: &BackendTls, deadline: Instant) -> Result<TlsSession, TlsError> {
+        let other = TlsError::Handshake(HandshakeFail::Other);
+        let key = (tls.ca.clone(), tls.verify);
+        let config = self.configs.iter().find(|c| c.0 == key).ok_or(other)?;
+        let name = ServerName::try_from(tls.server_name.clone()).map_err(|_| other)?;
+        let conn = rustls::ClientConnection::new(config.1.clone(), name).map_err(|_| other)?;
+        Ok(TlsSession::new(
+            conn.into(),
+            deadline,
+            MAX_HANDSHAKE_BYTES_CLIENT,
+        ))
+    }
+}
+
+/// The roots in `ca` (a PEM bundle), or the system's.
+fn roots(ca: Option<&str>) -> Result<rustls::RootCertStore, String> {
+    let path = match ca {
+        Some(p) => p,
+        None => SYSTEM_CA_PATHS
+            .iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .ok_or("no system CA bundle found (set tls_ca)")?,
+    };
+    let mut store = rustls::RootCertStore::empty();
+    let (added, _ignored) = store.add_parsable_certificates(load_certs(path)?);
+    if added == 0 {
+        return Err(format!("{path}: no usable CA certificate"));
+    }
+    Ok(store)
+}
+
+fn client_config(ca: Option<&str>, verify: bool) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = provider();
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| e.to_string())?;
+    let mut config = if verify {
+        builder.with_root_certificates(roots(ca)?)
+    } else {
+        let any = Arc::new(AnyServerCert(provider));
+        builder.dangerous().with_custom_certificate_verifier(any)
+    }
+    .with_no_client_auth();
+    config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// `serverN_tls_verify = false`: any certificate is accepted (the handshake's signatures are
+/// still checked, so the session is encrypted, just not authenticated).
+#[derive(Debug)]
+struct AnyServerCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        let algs = &self.0.signature_verification_algorithms;
+        crypto::verify_tls12_signature(message, cert, dss, algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        let algs = &self.0.signature_verification_algorithms;
+        crypto::verify_tls13_signature(message, cert, dss, algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The session
+
+/// Where a session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Handshaking: `seen` ciphertext bytes so far, cut at `deadline`.
+    Handshake { deadline: Instant, seen: usize },
+    /// Application data flows.
+    Open,
+    /// Failed; nothing more is accepted.
+    Failed(TlsError),
+}
+
+/// One TLS connection, client or server side, driven with bytes only.
+pub struct TlsSession {
+    conn: rustls::Connection,
+    state: State,
+    /// Handshake byte bound for this role.
+    limit: usize,
+    /// The rustls error behind a failure, for the debug log.
+    error: Option<Error>,
+}
+
+impl TlsSession {
+    fn new(mut conn: rustls::Connection, deadline: Instant, limit: usize) -> TlsSession {
+        conn.set_buffer_limit(Some(SEND_LIMIT));
+        TlsSession {
+            conn,
+            state: State::Handshake { deadline, seen: 0 },
+            limit,
+            error: None,
+        }
+    }
+
+    /// Feeds ciphertext from the front of `cipher` (bytes read from the socket), consuming
+    /// what was taken. It stops early when decrypted data is waiting: drain it with
+    /// [`read_plain`](Self::read_plain), then call again.
+    pub fn feed(&mut self, cipher: &mut Buf) -> Result<(), TlsError> {
+        let r = self.feed_bytes(cipher.bytes());
+        let taken = match r {
+            Ok(n) => n,
+            // A failed session takes everything: nothing more will be read from it.
+            Err(_) => cipher.len(),
+        };
+        cipher.consume(taken);
+        r.map(|_| ())
+    }
+
+    /// [`feed`](Self::feed) on a slice; returns how many bytes were taken.
+    pub fn feed_bytes(&mut self, bytes: &[u8]) -> Result<usize, TlsError> {
+        if let State::Failed(e) = self.state {
+            return Err(e);
+        }
+        if let State::Handshake { seen: 0, .. } = self.state {
+            if let Some(&first) = bytes.first() {
+                self.check_first_byte(first)?;
+            }
+        }
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = match self.conn.read_tls(&mut rest) {
+                Ok(0) => {
+                    // close_notify was received: what follows it is ignored.
+                    rest = &[];
+                    break;
+                }
+                Ok(n) => n,
+                // Decrypted data waits to be read (backpressure), or the deframer is
+                // full, which `process` reports as the error it is.
+                Err(_) => break,
+            };
+            self.count(n)?;
+            self.process()?;
+        }
+        Ok(bytes.len() - rest.len())
+    }
+
+    /// A server session's first byte must start a handshake record (RFC 8446 §5.1,
+    /// content type 22). An ASCII letter is an HTTP method.
+    fn check_first_byte(&mut self, first: u8) -> Result<(), TlsError> {
+        const HANDSHAKE_RECORD: u8 = 0x16;
+        if matches!(self.conn, rustls::Connection::Client(_)) || first == HANDSHAKE_RECORD {
+            return Ok(());
+        }
+        let why = match first.is_ascii_uppercase() {
+            true => HandshakeFail::PlainHttp,
+            false => HandshakeFail::BadHello,
+        };
+        Err(self.fail(TlsError::Handshake(why)))
+    }
+
+    fn count(&mut self, n: usize) -> Result<(), TlsError> {
+        if let State::Handshake { deadline, seen } = self.state {
+            let seen = seen + n;
+            self.state = State::Handshake { deadline, seen };
+            if seen > self.limit {
+                return Err(self.fail(TlsError::Handshake(HandshakeFail::TooLarge)));
+            }
+        }
+        Ok(())
+    }
+
+    fn process(&mut self) -> Result<(), TlsError> {
+        match self.conn.process_new_packets() {
+            Ok(_) => {
+                if matches!(self.state, State::Handshake { .. }) && !self.conn.is_handshaking() {
+                    self.state = State::Open;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let err = match self.state {
+                    State::Handshake { .. } => TlsError::Handshake(HandshakeFail::of(&e)),
+                    _ => TlsError::Broken,
+                };
+                self.error = Some(e);
+                Err(self.fail(err))
+            }
+        }
+    }
+
+    fn fail(&mut self, e: TlsError) -> TlsError {
+        self.state = State::Failed(e);
+        e
+    }
+
+    /// Moves decrypted bytes into `plain` (the session's read buffer) as far as they fit.
+    pub fn read_plain(&mut self, plain: &mut Buf) -> Plain {
+        let spare = plain.spare();
+        if spare.is_empty() {
+            return Plain::Moved(0);
+        }
+        match std::io::Read::read(&mut self.conn.reader(), spare) {
+            Ok(0) => Plain::Eof,
+            Ok(n) => {
+                plain.commit(n);
+                Plain::Moved(n)
+            }
+            // WouldBlock: nothing decrypted yet. UnexpectedEof (TCP FIN without
+            // close_notify) is seen by the reactor as the socket's own EOF.
+            Err(_) => Plain::Moved(0),
+        }
+    }
+
+    /// True when decrypted bytes wait in the session (drain before reading the socket).
+    pub fn has_plain(&mut self) -> bool {
+        self.conn
+            .process_new_packets()
+            .is_ok_and(|s| s.plaintext_bytes_to_read() > 0)
+    }
+
+    /// Encrypts bytes from the front of `plain` (the session's write buffer), consuming what
+    /// was accepted: at most [`SEND_LIMIT`] waits inside, so a slow peer applies
+    /// backpressure. Before the handshake ends, rustls holds the bytes and sends them after.
+    pub fn write_plain(&mut self, plain: &mut Buf) -> usize {
+        if matches!(self.state, State::Failed(_)) {
+            return 0;
+        }
+        let n = self.conn.writer().write(plain.bytes()).unwrap_or(0);
+        plain.consume(n);
+        n
+    }
+
+    /// Moves ciphertext to send (handshake messages, records, alerts) into `cipher`, as far
+    /// as it fits; the reactor then writes `cipher` to the socket.
+    pub fn take_cipher(&mut self, cipher: &mut Buf) -> usize {
+        let mut total = 0;
+        while self.conn.wants_write() {
+            let mut spare = cipher.spare();
+            if spare.is_empty() {
+                break;
+            }
+            match self.conn.write_tls(&mut spare) {
+                Ok(n) if n > 0 => {
+                    cipher.commit(n);
+                    total += n;
+                }
+                _ => break,
+            }
+        }
+        total
+    }
+
+    /// True when ciphertext waits to be taken.
+    pub fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// True until the handshake has completed.
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self.state, State::Handshake { .. })
+    }
+
+    /// True once application data can flow.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// The failure, once there is one.
+    pub fn failure(&self) -> Option<TlsError> {
+        match self.state {
+            State::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The rustls error behind the failure, for the debug log.
+    pub fn last_error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    /// When the handshake must have finished; None once it has.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Handshake { deadline, .. } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    /// Fails a handshake whose deadline has passed; returns the failure to count.
+    pub fn on_timeout(&mut self, now: Instant) -> Option<HandshakeFail> {
+        match self.state {
+            State::Handshake { deadline, .. } if now >= deadline => {
+                self.fail(TlsError::Handshake(HandshakeFail::Timeout));
+                Some(HandshakeFail::Timeout)
+            }
+            _ => None,
+        }
+    }
+
+    /// The peer closed the socket: mid-handshake that is a failure to count.
+    pub fn on_eof(&mut self) -> Option<HandshakeFail> {
+        match self.state {
+            State::Handshake { .. } => {
+                self.fail(TlsError::Handshake(HandshakeFail::Eof));
+                Some(HandshakeFail::Eof)
+            }
+            _ => None,
+        }
+    }
+
+    /// Queues close_notify (take it with [`take_cipher`](Self::take_cipher) before closing).
+    pub fn close(&mut self) {
+        self.conn.send_close_notify();
+    }
+
+    /// The SNI name a client sent (server side).
+    pub fn sni(&self) -> Option<&str> {
+        match &self.conn {
+            rustls::Connection::Server(s) => s.server_name(),
+            rustls::Connection::Client(_) => None,
+        }
+    }
+
+    /// The negotiated protocol version, once known.
+    pub fn version(&self) -> Option<rustls::ProtocolVersion> {
+        self.conn.protocol_version()
+    }
+}
+
+#[cfg(test)]
+mod tests;
