@@ -263,3 +263,31 @@ fn websocket_upgrade_after_a_proxy_header_and_send_proxy_toward_the_server() {
     assert_eq!(health.src, None, "LOCAL carries no address");
     assert!(health.head.starts_with("GET /healthCheck "));
 }
+
+/// `max_connections_per_client` counts the address from the PROXY header, not the
+/// load balancer's socket address that every connection shares.
+#[test]
+fn per_client_limits_count_the_proxy_address() {
+    let b = Backend::hello("a");
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\naccept_proxy=v2\nmax_connections_per_client=1\n\n[http]\nserver1_addr={}\n",
+        b.addr
+    );
+    let p = ProxyProcess::start_raw(&ini).0;
+    let get = |c: &mut Client, src: &str| {
+        let mut req = v2(src);
+        req.extend_from_slice(b"GET /limit HTTP/1.1\r\nHost: t\r\n\r\n");
+        c.send(&req);
+        c.read_response(false).expect("a response").status
+    };
+    // One client holds its one connection open (keep-alive).
+    let mut first = Client::connect(p.addr);
+    assert_eq!(get(&mut first, "198.51.100.7:40000"), 200);
+    // The same client address again, through the same balancer: over its limit.
+    let mut again = Client::connect(p.addr);
+    assert_eq!(get(&mut again, "198.51.100.7:40001"), 429);
+    // Another client behind the same balancer is not affected.
+    let mut other = Client::connect(p.addr);
+    assert_eq!(get(&mut other, "198.51.100.8:40000"), 200);
+    drop(first);
+}
