@@ -98,7 +98,7 @@ fn main() -> ExitCode {
         // With `tls`, every certificate pair is loaded, matched and test-served, and every
         // backend CA bundle loaded (without it, TLS keys were already refused above).
         #[cfg(feature = "tls")]
-        match sluice::tls::check(&cfg) {
+        match sluice::tls::check(&cfg, std::time::Instant::now()) {
             Ok(warnings) => warnings.iter().for_each(|w| eprintln!("warning: {w}")),
             Err(e) => {
                 eprintln!("{path}: {e}");

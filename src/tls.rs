@@ -362,8 +362,9 @@ fn server_config(cfg: &TlsListener) -> Result<Arc<rustls::ServerConfig>, String>
 /// `sluice --check` for everything TLS in `config`: loads and matches every pair, then
 /// handshakes in memory with each one (SNI = a name it covers; none for the default) to prove
 /// it is served and usable, and loads every backend CA bundle. Returns warnings (a pair no
-/// name reaches; unverified backends); the error names the pair or server that is wrong.
-pub fn check(config: &Config) -> Result<Vec<String>, String> {
+/// name reaches; unverified backends); the error names the pair or server that is wrong. `now` is the
+/// time the test sessions start (the caller reads the clock).
+pub fn check(config: &Config, now: Instant) -> Result<Vec<String>, String> {
     let mut warnings = config.warnings();
     ClientTls::new(config)?;
     let Some(listener) = &config.tls else {
@@ -390,7 +391,7 @@ pub fn check(config: &Config) -> Result<Vec<String>, String> {
             ));
             continue;
         };
-        let served = handshake_in_memory(&server, &name)
+        let served = handshake_in_memory(&server, &name, now)
             .map_err(|e| format!("[tls] {}: test handshake failed: {e}", pair.name))?;
         if Some(&served) != certs.pairs[i].cert.first() {
             return Err(format!(
@@ -404,7 +405,11 @@ pub fn check(config: &Config) -> Result<Vec<String>, String> {
 
 /// A client (accepting any certificate) and a server session talking through byte vectors;
 /// returns the leaf the client was served.
-fn handshake_in_memory(server: &ServerTls, name: &str) -> Result<CertificateDer<'static>, String> {
+fn handshake_in_memory(
+    server: &ServerTls,
+    name: &str,
+    now: Instant,
+) -> Result<CertificateDer<'static>, String> {
     let provider = provider();
     let client = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(rustls::ALL_VERSIONS)
@@ -415,10 +420,8 @@ fn handshake_in_memory(server: &ServerTls, name: &str) -> Result<CertificateDer<
     let host = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
     let mut client =
         rustls::ClientConnection::new(Arc::new(client), host).map_err(|e| e.to_string())?;
-    // `--check` runs outside the reactor; the deadline is never consulted here.
-    let mut session = server
-        .accept(Instant::now())
-        .map_err(|e| format!("{e:?}"))?;
+    // The deadline is never consulted here (the bytes go back and forth in memory).
+    let mut session = server.accept(now).map_err(|e| format!("{e:?}"))?;
     let mut wire = Vec::new();
     for _ in 0..16 {
         wire.clear();

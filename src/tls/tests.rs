@@ -866,7 +866,7 @@ fn check_serves_every_pair_in_memory_and_names_the_wrong_one() {
     let mut config = config_with(&[backend_tls(Some(pki.path("ca.pem")), true, "a.test")]);
     let pairs = vec![pki.pair("cert", "b", "b"), pki.pair("cert2", "a", "a")];
     config.tls = Some(pki.listener(pairs, TlsVersion::V1_2));
-    assert_eq!(check(&config), Ok(vec![]));
+    assert_eq!(check(&config, t0()), Ok(vec![]));
 
     // c covers only a.test, which a (listed first) already answers.
     let pairs = vec![
@@ -875,7 +875,7 @@ fn check_serves_every_pair_in_memory_and_names_the_wrong_one() {
         pki.pair("cert3", "c", "c"),
     ];
     config.tls = Some(pki.listener(pairs, TlsVersion::V1_3));
-    let warnings = check(&config).expect("usable");
+    let warnings = check(&config, t0()).expect("usable");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].starts_with("[tls] cert3: never served"),
@@ -884,12 +884,12 @@ fn check_serves_every_pair_in_memory_and_names_the_wrong_one() {
 
     let pairs = vec![pki.pair("cert", "b", "b"), pki.pair("cert2", "c", "a")];
     config.tls = Some(pki.listener(pairs, TlsVersion::V1_2));
-    let e = check(&config).expect_err("mismatched");
+    let e = check(&config, t0()).expect_err("mismatched");
     assert!(e.starts_with("[tls] cert2: the key"), "{e}");
 
     config.tls = None;
     config.http.servers[0].tls = Some(backend_tls(Some(pki.path("missing.pem")), true, "a.test"));
-    let e = check(&config).expect_err("missing CA");
+    let e = check(&config, t0()).expect_err("missing CA");
     assert!(e.starts_with("[http] server1_tls: cannot read"), "{e}");
 }
 
