@@ -19,13 +19,30 @@
 //! Every error names the file, the line (when one is to blame) and the key.
 
 use configparser::ini::Ini;
-use scan::{cert_key, ini_defaults, scan, server_key, Scan, Section, ServerField};
+use scan::{ini_defaults, scan, server_key, Scan, Section, ServerField};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+/// `set!(doc, section, value.field, parser)`: overwrites the field if the key of the same
+/// name is present, so keys and field names cannot drift apart.
+macro_rules! set {
+    ($doc:expr, $section:expr, $value:ident . $field:ident, $parse:expr) => {
+        $doc.set($section, stringify!($field), &mut $value.$field, &$parse)?
+    };
+}
+
+mod resolver;
 mod scan;
+mod tls;
+mod values;
+
+pub use resolver::{Discover, InitMode, ResolveMode, ResolverSettings};
+use tls::group_ca;
+pub use tls::{BackendTls, CertPair, TlsListener, TlsVersion};
+use values::*;
+pub use values::{parse_bool, parse_duration};
 
 /// Longest accepted duration, so `now + d` can never overflow an `Instant`.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -91,117 +108,6 @@ impl Config {
         });
         unverified.collect()
     }
-}
-
-/// `[tls]`: a second listener of each reactor, for HTTPS and WSS.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsListener {
-    /// Default: `[frontend] host`.
-    pub host: String,
-    /// Required; 0 = any free port (tests).
-    pub port: u16,
-    pub listen: SocketAddr,
-    /// At least one. The first (`cert` + `key`, else the lowest `certN`) is served to clients
-    /// that send no SNI or a name no certificate covers; the others are chosen by SNI.
-    pub certs: Vec<CertPair>,
-    pub min_version: TlsVersion,
-    /// Default: `[frontend] request_header_timeout`.
-    pub handshake_timeout: Duration,
-}
-
-/// A certificate chain and its private key, PEM files as written (relative paths are
-/// relative to the working directory).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertPair {
-    /// The key that set it (`cert` or `certN`), so errors say which pair is wrong.
-    pub name: String,
-    pub cert: String,
-    pub key: String,
-}
-
-/// `[tls] min_version`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
-    V1_2,
-    V1_3,
-}
-
-/// `serverN_tls = true`: the connections to this backend (pooled, tunnels, probes) speak TLS.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BackendTls {
-    /// PEM bundle of trusted roots: `serverN_tls_ca`, else the group's `tls_ca`, else (None)
-    /// the system's bundle.
-    pub ca: Option<String>,
-    /// `serverN_tls_verify`; false is logged loudly ([`Config::warnings`]).
-    pub verify: bool,
-    /// SNI and the name the certificate must carry: the host of the address as written.
-    pub server_name: String,
-}
-
-/// `[resolver]`: DNS discovery of server names (see `discovery`). Absent keys keep
-/// `/etc/resolv.conf`'s values (nameservers, timeout, attempts).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResolverSettings {
-    /// `nameservers = ip:port, ...`: replaces resolv.conf's nameserver lines.
-    pub nameservers: Option<Vec<SocketAddr>>,
-    /// Per-try timeout; `None` = resolv.conf's `options timeout`.
-    pub timeout: Option<Duration>,
-    /// Rounds over the nameservers; `None` = resolv.conf's `options attempts`.
-    pub attempts: Option<u8>,
-    /// Shortest re-query interval (and retry interval after a failure).
-    pub min_ttl: Duration,
-    /// Longest re-query interval.
-    pub max_ttl: Duration,
-    /// How long NXDOMAIN must last before a name's addresses are removed.
-    pub hold_nx: Duration,
-    /// Whether start-up waits for every name (`required`) or serves 503 for it meanwhile.
-    pub init: InitMode,
-}
-
-/// `[resolver] init`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InitMode {
-    /// Start fails, naming the key, when a name does not resolve.
-    Required,
-    /// Start anyway; the name's servers join when it resolves.
-    Optional,
-}
-
-impl Default for ResolverSettings {
-    fn default() -> Self {
-        ResolverSettings {
-            nameservers: None,
-            timeout: None,
-            attempts: None,
-            min_ttl: Duration::from_secs(1),
-            max_ttl: Duration::from_secs(300),
-            hold_nx: Duration::from_secs(30),
-            init: InitMode::Required,
-        }
-    }
-}
-
-/// How a server's name becomes run-time servers (`serverN_resolve`, `serverN_srv`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResolveMode {
-    /// One server on the lowest address (`serverN_resolve = first`, the default).
-    First,
-    /// One server per address, named `serverN#ip` (`serverN_resolve = all`).
-    All,
-    /// One server per SRV target and port, named `serverN#ip:port`, SRV weights.
-    Srv,
-}
-
-/// A server address to discover with DNS in the loop (not an IP literal, not in /etc/hosts).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Discover {
-    /// The name as written (an SRV owner name for `ResolveMode::Srv`).
-    pub name: String,
-    /// The port (unused for SRV: the records carry it).
-    pub port: u16,
-    pub mode: ResolveMode,
-    /// The key that set it (`server1_addr`), for messages.
-    pub key: String,
 }
 
 /// `[frontend]`: where clients connect and the limits they get.
@@ -596,14 +502,6 @@ struct Doc<'a> {
     resolve: &'a dyn Fn(&str, u16) -> Result<SocketAddr, String>,
 }
 
-/// `set!(doc, section, value.field, parser)`: overwrites the field if the key of the same
-/// name is present, so keys and field names cannot drift apart.
-macro_rules! set {
-    ($doc:expr, $section:expr, $value:ident . $field:ident, $parse:expr) => {
-        $doc.set($section, stringify!($field), &mut $value.$field, &$parse)?
-    };
-}
-
 impl Doc<'_> {
     fn line(&self, section: Section, key: &str) -> Option<usize> {
         let found = self.scan.keys.iter().find(|k| k.0 == section && k.1 == key);
@@ -851,219 +749,8 @@ impl Doc<'_> {
         Ok(srv)
     }
 
-    /// The address part of a server: an IP literal or a name `resolve` knows (static), or a
-    /// name to discover with DNS (`serverN_resolve`, `serverN_srv`).
-    fn server_addr(
-        &self,
-        s: Section,
-        name: &str,
-        addr_key: &str,
-        text: &str,
-    ) -> Result<ServerConfig, ConfigError> {
-        let resolve_key = format!("{name}_resolve");
-        let at = |key: &str, msg: &str| self.error(s, key, self.line(s, key), msg);
-        let mut mode = ResolveMode::First;
-        self.set(
-            s,
-            &resolve_key,
-            &mut mode,
-            &|v| match v.to_ascii_lowercase().as_str() {
-                "first" => Ok(ResolveMode::First),
-                "all" => Ok(ResolveMode::All),
-                _ => Err(format!("expected first or all, got {v:?}")),
-            },
-        )?;
-        let dns_name = |host: &str| {
-            protocol::dns::Name::from_dotted(host.trim_end_matches('.'))
-                .map(|_| ())
-                .map_err(|e| at(addr_key, &format!("invalid DNS name {host:?}: {e}")))
-        };
-        if addr_key.ends_with("_srv") {
-            if self.line(s, &resolve_key).is_some() {
-                let msg = format!("does not apply to {addr_key} (SRV makes one server per target)");
-                return Err(at(&resolve_key, &msg));
-            }
-            if text.is_empty() || text.contains(char::is_whitespace) {
-                let msg = format!("expected an SRV name like _http._tcp.backend, got {text:?}");
-                return Err(at(addr_key, &msg));
-            }
-            dns_name(text)?;
-            let mut srv = ServerConfig::new(0, text, SocketAddr::from(([0, 0, 0, 0], 0)));
-            srv.dns = Some(Discover {
-                name: text.into(),
-                port: 0,
-                mode: ResolveMode::Srv,
-                key: addr_key.into(),
-            });
-            return Ok(srv);
-        }
-        let (host, port) = split_addr(text).map_err(|msg| at(addr_key, &msg))?;
-        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
-        if let Ok(ip) = bare.unwrap_or(host).parse::<IpAddr>() {
-            return Ok(ServerConfig::new(0, text, SocketAddr::new(ip, port)));
-        }
-        if let Ok(addr) = (self.resolve)(host, port) {
-            return Ok(ServerConfig::new(0, text, addr));
-        }
-        dns_name(host)?;
-        let mut srv = ServerConfig::new(0, text, SocketAddr::from(([0, 0, 0, 0], port)));
-        srv.dns = Some(Discover {
-            name: host.into(),
-            port,
-            mode,
-            key: addr_key.into(),
-        });
-        Ok(srv)
-    }
-
-    fn resolver(&self) -> Result<ResolverSettings, ConfigError> {
-        let s = Section::Resolver;
-        let mut r = ResolverSettings::default();
-        set!(self, s, r.nameservers, nameservers);
-        let some_duration = |v: &str| parse_duration(v).map(Some);
-        set!(self, s, r.timeout, some_duration);
-        set!(self, s, r.attempts, |v: &str| num(1, 5)(v).map(Some));
-        set!(self, s, r.min_ttl, parse_duration);
-        set!(self, s, r.max_ttl, parse_duration);
-        set!(self, s, r.hold_nx, parse_duration);
-        let init = |v: &str| match v.to_ascii_lowercase().as_str() {
-            "required" => Ok(InitMode::Required),
-            "optional" => Ok(InitMode::Optional),
-            _ => Err(format!("expected required or optional, got {v:?}")),
-        };
-        set!(self, s, r.init, init);
-        if r.min_ttl > r.max_ttl {
-            let (min, max) = (show(r.min_ttl), show(r.max_ttl));
-            let msg = format!("{min} is greater than max_ttl ({max})");
-            return Err(self.error(s, "min_ttl", self.line(s, "min_ttl"), &msg));
-        }
-        Ok(r)
-    }
-
-    /// `serverN_tls`, `serverN_tls_ca`, `serverN_tls_verify` of one server.
-    fn server_tls(
-        &self,
-        s: Section,
-        name: &str,
-        host: &str,
-        group_ca: Option<String>,
-    ) -> Result<Option<BackendTls>, ConfigError> {
-        let (on, ca, verify) = (
-            format!("{name}_tls"),
-            format!("{name}_tls_ca"),
-            format!("{name}_tls_verify"),
-        );
-        let mut enabled = false;
-        self.set(s, &on, &mut enabled, &parse_bool)?;
-        let mut tls = BackendTls {
-            ca: group_ca,
-            verify: true,
-            server_name: host.into(),
-        };
-        self.set(s, &ca, &mut tls.ca, &|v| path(v).map(Some))?;
-        self.set(s, &verify, &mut tls.verify, &parse_bool)?;
-        if enabled {
-            return Ok(Some(tls));
-        }
-        let stray = [ca, verify].into_iter().find(|k| self.line(s, k).is_some());
-        match stray {
-            Some(key) => Err(self.error_at(s, &key, &format!("only valid with {on} = true"))),
-            None => Ok(None),
-        }
-    }
-
-    /// `[tls]`; absent = no HTTPS listener.
-    fn tls(&self, frontend: &Frontend) -> Result<Option<TlsListener>, ConfigError> {
-        let s = Section::Tls;
-        let Some(header) = self.header(s) else {
-            return Ok(None);
-        };
-        let mut host_name = frontend.host.clone();
-        self.set(s, "host", &mut host_name, &host)?;
-        let mut port = None;
-        self.set(s, "port", &mut port, &|v| num(0, 65535)(v).map(Some))?;
-        let Some(port) = port else {
-            return Err(self.error(s, "port", Some(header), "required when [tls] is present"));
-        };
-        let mut t = TlsListener {
-            listen: self.resolve(s, "host", &host_name, port)?,
-            host: host_name,
-            port,
-            certs: self.cert_pairs(header)?,
-            min_version: TlsVersion::V1_2,
-            handshake_timeout: frontend.request_header_timeout,
-        };
-        set!(self, s, t.min_version, tls_version);
-        set!(self, s, t.handshake_timeout, parse_duration);
-        Ok(Some(t))
-    }
-
-    /// `cert` + `key` first, then every `certN = cert.pem, key.pem` by N.
-    fn cert_pairs(&self, header: usize) -> Result<Vec<CertPair>, ConfigError> {
-        let s = Section::Tls;
-        let mut pairs = Vec::new();
-        match (self.line(s, "cert"), self.line(s, "key")) {
-            (Some(_), Some(_)) => pairs.push(CertPair {
-                name: "cert".into(),
-                cert: path(&self.text(s, "cert")).map_err(|m| self.error_at(s, "cert", &m))?,
-                key: path(&self.text(s, "key")).map_err(|m| self.error_at(s, "key", &m))?,
-            }),
-            (Some(line), None) => {
-                return Err(self.error(s, "key", Some(line), "required with cert"));
-            }
-            (None, Some(line)) => {
-                return Err(self.error(s, "cert", Some(line), "required with key"));
-            }
-            (None, None) => {}
-        }
-        let mut extra: Vec<(u32, &str)> = (self.scan.keys.iter())
-            .filter(|k| k.0 == s)
-            .filter_map(|k| cert_key(&k.1).map(|n| (n, k.1.as_str())))
-            .collect();
-        extra.sort_unstable();
-        for (_, key) in extra {
-            let (cert, pem_key) =
-                cert_and_key(&self.text(s, key)).map_err(|m| self.error_at(s, key, &m))?;
-            pairs.push(CertPair {
-                name: key.into(),
-                cert,
-                key: pem_key,
-            });
-        }
-        if pairs.is_empty() {
-            let msg = "needs a certificate: cert = chain.pem and key = key.pem";
-            return Err(self.error(s, "cert", Some(header), msg));
-        }
-        Ok(pairs)
-    }
-
     fn error_at(&self, s: Section, key: &str, msg: &str) -> ConfigError {
         self.error(s, key, self.line(s, key), msg)
-    }
-
-    /// A build without the `tls` feature refuses a config that needs it, naming the first
-    /// line that does.
-    fn require_tls_feature(&self, config: &Config, built: bool) -> Result<(), ConfigError> {
-        if built {
-            return Ok(());
-        }
-        let msg = "this sluice was built without TLS support (cargo build --features tls)";
-        if let Some(header) = self.header(Section::Tls) {
-            return Err(ConfigError {
-                path: self.path.into(),
-                line: Some(header),
-                message: format!("[tls]: {msg}"),
-            });
-        }
-        for (s, g) in [
-            (Section::Http, &config.http),
-            (Section::WebSocket, &config.websocket),
-        ] {
-            if let Some(srv) = g.servers.iter().find(|srv| srv.tls.is_some()) {
-                return Err(self.error_at(s, &format!("{}_tls", srv.name), msg));
-            }
-        }
-        Ok(())
     }
 
     fn log(&self) -> Result<LogConfig, ConfigError> {
@@ -1100,218 +787,6 @@ impl Doc<'_> {
         Ok(Some(Admin {
             listen: self.resolve(s, "host", &host_name, port)?,
         }))
-    }
-}
-
-/// The group's `tls_ca`, if set (read again here: servers are parsed before the group ends).
-fn group_ca(doc: &Doc, s: Section) -> Option<String> {
-    doc.line(s, "tls_ca")
-        .and_then(|_| path(&doc.text(s, "tls_ca")).ok())
-}
-
-/// A file path: not empty (what it names is checked when it is loaded).
-fn path(v: &str) -> Result<String, String> {
-    if v.is_empty() {
-        return Err("expected a file path".into());
-    }
-    Ok(v.into())
-}
-
-/// `cert.pem, key.pem`.
-fn cert_and_key(v: &str) -> Result<(String, String), String> {
-    let parts: Vec<&str> = v.split(',').map(str::trim).collect();
-    match parts[..] {
-        [cert, key] if !cert.is_empty() && !key.is_empty() => Ok((cert.into(), key.into())),
-        _ => Err(format!("expected cert.pem, key.pem, got {v:?}")),
-    }
-}
-
-fn tls_version(v: &str) -> Result<TlsVersion, String> {
-    match v {
-        "1.2" => Ok(TlsVersion::V1_2),
-        "1.3" => Ok(TlsVersion::V1_3),
-        _ => Err(format!("expected 1.2 or 1.3, got {v:?}")),
-    }
-}
-
-/// A decimal integer in `lo..=hi`, converted to `T` (the range must fit `T`).
-fn num<T: TryFrom<u64>>(lo: u64, hi: u64) -> impl Fn(&str) -> Result<T, String> {
-    move |v| {
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("expected a non-negative integer, got {v:?}"));
-        }
-        let out_of_range = || format!("{v} is out of range {lo}..={hi}");
-        let n: u64 = v.parse().map_err(|_| out_of_range())?;
-        if !(lo..=hi).contains(&n) {
-            return Err(out_of_range());
-        }
-        T::try_from(n).map_err(|_| out_of_range())
-    }
-}
-
-/// Integer seconds (`10`) or a number with a unit: `500ms`, `2s`, `1m`, `1h`.
-/// The result is in `1ms..=MAX_DURATION`.
-pub fn parse_duration(v: &str) -> Result<Duration, String> {
-    let digits = v.bytes().take_while(u8::is_ascii_digit).count();
-    let per_unit_ms: u64 = match &v[digits..] {
-        "ms" => 1,
-        "" | "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => 0,
-    };
-    if digits == 0 || per_unit_ms == 0 {
-        return Err(format!(
-            "expected a duration like 10, 500ms, 2s, 1m or 1h, got {v:?}"
-        ));
-    }
-    let ms = v[..digits]
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(per_unit_ms));
-    match ms.map(Duration::from_millis) {
-        Some(d) if d.is_zero() => Err("must be greater than 0".into()),
-        Some(d) if d <= MAX_DURATION => Ok(d),
-        _ => Err(format!(
-            "{v} is longer than the maximum {}",
-            show(MAX_DURATION)
-        )),
-    }
-}
-
-/// `0` or `off` (case-insensitive) = `None`, else a duration as [`parse_duration`].
-fn optional_duration(v: &str) -> Result<Option<Duration>, String> {
-    if v == "0" || v.eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    parse_duration(v).map(Some)
-}
-
-/// A whole percentage in `range`, with or without a trailing `%`.
-fn percent(range: (u64, u64)) -> impl Fn(&str) -> Result<u32, String> {
-    move |v| num(range.0, range.1)(v.strip_suffix('%').unwrap_or(v).trim_end())
-}
-
-/// `true/false/on/off/yes/no/1/0`, case-insensitive.
-pub fn parse_bool(v: &str) -> Result<bool, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "on" | "yes" | "1" => Ok(true),
-        "false" | "off" | "no" | "0" => Ok(false),
-        _ => Err(format!("expected true/false/on/off/yes/no/1/0, got {v:?}")),
-    }
-}
-
-/// `stderr`, `stdout`, `off`, a boolean (true = stderr, false = off) or a file path.
-/// A path must contain a `/` (`./access.log`), so a mistyped keyword is an error
-/// rather than a file created in the working directory.
-fn access_log_dest(v: &str) -> Result<AccessLogDest, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "stderr" => return Ok(AccessLogDest::Stderr),
-        "stdout" => return Ok(AccessLogDest::Stdout),
-        _ => {}
-    }
-    match parse_bool(v) {
-        Ok(true) => Ok(AccessLogDest::Stderr),
-        Ok(false) => Ok(AccessLogDest::Off),
-        Err(_) if v.contains('/') => Ok(AccessLogDest::File(v.to_string())),
-        Err(_) => Err(format!(
-            "expected stderr, stdout, off or a file path with a '/' (./{v}), got {v:?}"
-        )),
-    }
-}
-
-fn algorithm(v: &str) -> Result<Algorithm, String> {
-    let found = ALGORITHMS.iter().find(|a| a.0.eq_ignore_ascii_case(v));
-    found.map(|a| a.1).ok_or_else(|| {
-        let names: Vec<&str> = ALGORITHMS.iter().map(|a| a.0).collect();
-        format!("expected one of {}, got {v:?}", names.join(", "))
-    })
-}
-
-fn host(v: &str) -> Result<String, String> {
-    if v.is_empty() || v.contains(char::is_whitespace) {
-        return Err(format!("expected a host name or IP address, got {v:?}"));
-    }
-    Ok(v.into())
-}
-
-/// `v1 | v2 | any | off`.
-fn accept_proxy(v: &str) -> Result<Option<protocol::proxy::Accept>, String> {
-    use protocol::proxy::Accept;
-    match v.to_ascii_lowercase().as_str() {
-        "off" => Ok(None),
-        "v1" => Ok(Some(Accept::V1)),
-        "v2" => Ok(Some(Accept::V2)),
-        "any" => Ok(Some(Accept::Any)),
-        _ => Err(format!("expected v1, v2, any or off, got {v:?}")),
-    }
-}
-
-/// `v1 | v2 | off`.
-fn send_proxy(v: &str) -> Result<Option<protocol::proxy::Version>, String> {
-    use protocol::proxy::Version;
-    match v.to_ascii_lowercase().as_str() {
-        "off" => Ok(None),
-        "v1" => Ok(Some(Version::V1)),
-        "v2" => Ok(Some(Version::V2)),
-        _ => Err(format!("expected v1, v2 or off, got {v:?}")),
-    }
-}
-
-fn workers(v: &str) -> Result<usize, String> {
-    let (lo, hi) = WORKERS_RANGE;
-    if v.eq_ignore_ascii_case("auto") {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        return Ok(n.clamp(lo as usize, hi as usize));
-    }
-    num(lo, hi)(v)
-}
-
-/// A request target for probes: origin-form, printable ASCII, no spaces.
-fn probe_path(v: &str) -> Result<String, String> {
-    if !v.starts_with('/') || !v.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!(
-            "expected a path starting with '/' without spaces, got {v:?}"
-        ));
-    }
-    Ok(v.into())
-}
-
-/// `[resolver] nameservers`: `ip:port` or `ip` (port 53), comma-separated, at least one.
-fn nameservers(v: &str) -> Result<Option<Vec<SocketAddr>>, String> {
-    let one = |a: &str| {
-        let a = a.trim();
-        a.parse::<SocketAddr>()
-            .or_else(|_| a.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-            .map_err(|_| format!("expected ip:port, ... got {a:?}"))
-    };
-    let list = v.split(',').map(one).collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(list))
-}
-
-/// `host:port` or `[v6]:port`, port in 1..=65535.
-fn split_addr(v: &str) -> Result<(&str, u16), String> {
-    let bad = || format!("expected host:port, got {v:?}");
-    let (host, port) = v.rsplit_once(':').ok_or_else(bad)?;
-    let host = match host.strip_prefix('[') {
-        Some(rest) => rest
-            .strip_suffix(']')
-            .filter(|h| h.parse::<std::net::Ipv6Addr>().is_ok()),
-        None => Some(host).filter(|h| !h.contains(':')),
-    };
-    let host = host
-        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
-        .ok_or_else(bad)?;
-    let port = num(1, 65535)(port).map_err(|e| format!("port: {e}"))?;
-    Ok((host, port))
-}
-
-/// `10s`, `500ms`: how durations appear in messages.
-fn show(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{}ms", d.as_millis())
     }
 }
 
