@@ -58,10 +58,11 @@ pub struct Request<'a> {
     /// The server's name.
     pub server: &'a str,
     /// Until a backend connection took the request (queue wait and connect; 0 when an
-    /// idle pooled connection was ready).
-    pub connect_us: u64,
-    /// From then until the response head arrived.
-    pub response_us: u64,
+    /// idle pooled connection was ready). `None` (`-`): no backend took it.
+    pub connect_us: Option<u64>,
+    /// From then until the response head arrived. `None` (`-`): no backend answered
+    /// (sluice answered itself: 400, 408, 429, 502, 503, 504 ...).
+    pub response_us: Option<u64>,
     /// From the request head to the end of the response.
     pub total_us: u64,
 }
@@ -197,9 +198,9 @@ impl AccessLog {
                 o.put(b",\"server\":\"");
                 o.json_str(r.server.as_bytes());
                 o.put(b"\",\"upstream_connect_ms\":");
-                o.ms(r.connect_us);
+                o.ms_or(r.connect_us, b"", b"null");
                 o.put(b",\"upstream_response_ms\":");
-                o.ms(r.response_us);
+                o.ms_or(r.response_us, b"", b"null");
                 o.put(b",\"total_ms\":");
                 o.ms(r.total_us);
                 o.put(b"}\n");
@@ -220,10 +221,10 @@ impl AccessLog {
                 o.put(b" ");
                 o.text_str(r.server.as_bytes());
                 o.put(b" ");
-                o.ms(r.connect_us);
-                o.put(b"ms ");
-                o.ms(r.response_us);
-                o.put(b"ms ");
+                o.ms_or(r.connect_us, b"ms", b"-");
+                o.put(b" ");
+                o.ms_or(r.response_us, b"ms", b"-");
+                o.put(b" ");
                 o.ms(r.total_us);
                 o.put(b"ms\n");
             }
@@ -478,6 +479,17 @@ impl Out<'_> {
         let mut frac = [b'.'; 4];
         frac[1..].copy_from_slice(&three_digits((us % 1000) as u32));
         self.put(&frac);
+    }
+
+    /// [`Out::ms`] and `unit`, or `none` when there is no time.
+    fn ms_or(&mut self, us: Option<u64>, unit: &[u8], none: &[u8]) {
+        match us {
+            Some(us) => {
+                self.ms(us);
+                self.put(unit);
+            }
+            None => self.put(none),
+        }
     }
 
     /// Printable ASCII as is, the rest (and `"`, `\`) as `\xHH`.

@@ -333,3 +333,47 @@ fn a_reload_moves_the_access_log_to_the_new_destination() {
     );
     assert!(!read(&first).contains("/two"));
 }
+
+/// Requests sluice answers itself are logged too, as nginx and HAProxy log theirs: a
+/// 502 after the only server refused the connection (with that server's name) and a
+/// 400 for a head that does not parse (`-` for what is unknown), no upstream times.
+#[test]
+fn answers_of_sluice_itself_are_logged() {
+    let dir = TempDir::new("own");
+    let log = dir.0.join("access.log");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap();
+    drop(dead);
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\n\n[http]\nenable_health_check=false\nserver1_addr={dead_addr}\n\n\
+         [log]\naccess_log={}\naccess_log_format=json\n",
+        log.display()
+    );
+    let (p, _) = ProxyProcess::start_raw(&ini);
+    assert_eq!(get(p.addr, "/refused?x=1").status, 502);
+    let mut c = Client::connect(p.addr);
+    c.send(b"NOT A REQUEST\r\n\r\n");
+    assert_eq!(c.read_response(false).expect("a response").status, 400);
+    assert!(
+        wait_until(|| read(&log).lines().count() == 2),
+        "two lines: {}\nstderr: {}",
+        read(&log),
+        p.stderr()
+    );
+    let lines = parse_json_lines(&read(&log));
+    has_all(
+        line_with(&lines, "\"status\": 502"),
+        &[
+            "\"method\": \"GET\"",
+            "\"path\": \"/refused?x=1\"",
+            "\"server\": \"server1\"",
+            "\"upstream_connect_ms\": null",
+            "\"upstream_response_ms\": null",
+            "\"total_ms\": ",
+        ],
+    );
+    has_all(
+        line_with(&lines, "\"status\": 400"),
+        &["\"method\": \"-\"", "\"path\": \"-\"", "\"server\": \"-\""],
+    );
+}

@@ -45,8 +45,8 @@ fn request(path: &[u8]) -> Request<'_> {
         bytes_in: 78,
         bytes_out: 1234,
         server: "server1",
-        connect_us: 0,
-        response_us: 412,
+        connect_us: Some(0),
+        response_us: Some(412),
         total_us: 1_501_007,
     }
 }
@@ -134,6 +134,31 @@ fn json_lines() {
          {\"time\":\"2023-11-14T22:13:20.042Z\",\"type\":\"websocket\",\"client\":\"10.1.2.3\",\"method\":\"GET\",\
          \"path\":\"/chat?room=1\",\"status\":101,\"bytes_in\":300,\"bytes_out\":4000,\"server\":\"server2\",\
          \"duration_ms\":61000.250,\"messages_in\":3,\"messages_out\":40,\"close_code\":null,\"close_by\":\"sluice\"}\n"
+    );
+}
+
+/// A request sluice answered itself (a 503, a 400): no upstream times, `-` / `null`.
+#[test]
+fn answers_of_sluice_itself_have_no_upstream_times() {
+    let lines = |format| {
+        let f = TempFile::new("own");
+        let mut log = log_to(&f, format);
+        let mut r = request(b"-");
+        (r.method, r.status, r.server) = ("-", 400, "-");
+        (r.connect_us, r.response_us) = (None, None);
+        log.request(wall(), &r);
+        log.flush();
+        f.read()
+    };
+    assert_eq!(
+        lines(AccessLogFormat::Common),
+        "2023-11-14T22:13:20.042Z 10.1.2.3 \"- -\" 400 78 1234 - - - 1501.007ms\n"
+    );
+    assert_eq!(
+        lines(AccessLogFormat::Json),
+        "{\"time\":\"2023-11-14T22:13:20.042Z\",\"type\":\"http\",\"client\":\"10.1.2.3\",\"method\":\"-\",\
+         \"path\":\"-\",\"status\":400,\"bytes_in\":78,\"bytes_out\":1234,\"server\":\"-\",\
+         \"upstream_connect_ms\":null,\"upstream_response_ms\":null,\"total_ms\":1501.007}\n"
     );
 }
 

@@ -262,7 +262,9 @@ impl Reactor {
             // can no longer be told from a next request, so the client connection
             // ends after this response and the backend connection is not reused.
             ex.final_head(rh.status, rh.body, rh.keep_alive, self.draining);
-            ex.head_us = ex.micros_at(self.now);
+            if self.access.is_on() {
+                ex.head_us = ex.micros_at(self.now);
+            }
             be.ka_timeout = rh.keep_alive_timeout.map(|s| Duration::from_secs(s.into()));
         }
         scratch.clear();
@@ -535,8 +537,53 @@ impl Reactor {
                 .servers
                 .get(ex.srv.server)
                 .map_or("-", |s| s.cfg.name.as_str()),
-            connect_us: connect,
-            response_us: head.saturating_sub(connect),
+            connect_us: Some(connect),
+            response_us: Some(head.saturating_sub(connect)),
+            total_us: total_us.min(u64::MAX.into()) as u64,
+        };
+        self.access.request(self.wall, &entry);
+    }
+}
+
+impl Reactor {
+    /// Buffers the access-log line of a request sluice answers itself (`reject`):
+    /// `status`, the `bytes_out` of that answer, `-` for the upstream times. Method,
+    /// path and server come from the exchange when there is one (a 502/503/504), else
+    /// `-` (a head that did not parse, a limit).
+    pub(crate) fn access_log_reject(&mut self, i: usize, status: u16, bytes_out: usize) {
+        if !self.access.is_on() {
+            return;
+        }
+        let c = &self.clients[i];
+        let (method, path, bytes_in, server, started) = match &c.phase {
+            Phase::Exchange(ex) => (
+                method_name(ex.head.method),
+                &ex.log_target[..usize::from(ex.log_target_len)],
+                ex.bytes_in,
+                // A server was tried (502/504 after a connect or a response failed).
+                (ex.tried != 0)
+                    .then(|| self.groups[ex.srv.group].servers.get(ex.srv.server))
+                    .flatten()
+                    .map_or("-", |s| s.cfg.name.as_str()),
+                Some(ex.started),
+            ),
+            Phase::Head { started } => {
+                let read = c.rbuf.as_ref().map_or(0, |b| b.len());
+                ("-", &b"-"[..], read as u64, "-", *started)
+            }
+            _ => ("-", &b"-"[..], 0, "-", None),
+        };
+        let total_us = started.map_or(0, |t| self.now.saturating_duration_since(t).as_micros());
+        let entry = crate::access_log::Request {
+            client: c.peer.ip(),
+            method,
+            path,
+            status,
+            bytes_in,
+            bytes_out: bytes_out as u64,
+            server,
+            connect_us: None,
+            response_us: None,
             total_us: total_us.min(u64::MAX.into()) as u64,
         };
         self.access.request(self.wall, &entry);

@@ -149,7 +149,13 @@ impl Reactor {
 
     /// Answers a request sluice refuses, logs why, and closes after the answer.
     pub(crate) fn reject(&mut self, i: usize, status: u16, why: &str) {
+        self.scratch.clear();
+        h1::write_error_response(status, why, true, &mut self.scratch);
+        // Logged while the exchange (method, path, server) is still there.
+        self.access_log_reject(i, status, self.scratch.len());
         let c = &mut self.clients[i];
+        warn!("{}: {status} {why}", c.peer);
+        append(&mut c.wbuf, &mut self.bufs, &self.scratch);
         if let Phase::Exchange(_) = c.phase {
             let token = c.token;
             if let Phase::Exchange(ex) = c.take_phase() {
@@ -157,10 +163,6 @@ impl Reactor {
             }
         }
         let c = &mut self.clients[i];
-        warn!("{}: {status} {why}", c.peer);
-        self.scratch.clear();
-        h1::write_error_response(status, why, true, &mut self.scratch);
-        append(&mut c.wbuf, &mut self.bufs, &self.scratch);
         self.stats.requests += 1;
         c.set_phase(Phase::Closing { linger: true });
         let at = self.now + LINGER;
@@ -432,7 +434,10 @@ impl Reactor {
             },
             be.uses,
         );
-        ex.connect_us = ex.micros_at(self.now);
+        // Timings only the access log reads: two clock subtractions are ~2% of a request.
+        if self.access.is_on() {
+            ex.connect_us = ex.micros_at(self.now);
+        }
         let Some(rbuf) = c.rbuf.as_mut() else {
             self.pool_bug("dispatch without a request head");
             return;
