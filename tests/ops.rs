@@ -862,3 +862,78 @@ fn workers_2_sigterm_lets_the_second_worker_finish_its_requests() {
         "exit 0 once every worker drained"
     );
 }
+
+/// An upgrade whose 101 arrives after the drain began becomes a tunnel the drain must
+/// still close with 1001 (not leave open until `drain_timeout` ends it with a FIN).
+#[test]
+fn an_upgrade_answered_during_a_drain_is_closed_with_1001() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let release = Arc::new(AtomicBool::new(false));
+    let gate = release.clone();
+    let ws = RawBackend::start(move |mut s, _, stop| {
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        if read_head_raw(&mut s, stop).is_none() {
+            return;
+        }
+        if !wait_until(|| gate.load(Ordering::SeqCst)) {
+            return;
+        }
+        let accept = protocol::ws::accept_key(KEY.as_bytes());
+        let resp = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            String::from_utf8_lossy(&accept)
+        );
+        if s.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+        discard_until_closed(&mut s, stop);
+    });
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\ndrain_timeout=20s\n\n[websocket]\nserver1={}\n\n[log]\nlevel=info\naccess_log=false\n",
+        ws.addr
+    );
+    let (mut p, _) = ProxyProcess::start_raw(&ini);
+    let mut t = TcpStream::connect(p.addr).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        t,
+        "GET /chat HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+    )
+    .unwrap();
+    assert!(
+        wait_until(|| ws.accepted() == 1),
+        "the upgrade reached the backend"
+    );
+    p.signal("TERM");
+    assert!(
+        wait_until(|| p.stderr().contains("draining")),
+        "{}",
+        p.stderr()
+    );
+    release.store(true, Ordering::SeqCst);
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(t.read(&mut b).unwrap(), 1, "101 head");
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let mut frame = [0u8; 4];
+    t.read_exact(&mut frame)
+        .expect("a Close frame, not the end of the stream at drain_timeout");
+    assert_eq!(frame[0], 0x88, "FIN + Close");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1001);
+    drop(t);
+    assert_eq!(
+        p.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        p.stderr()
+    );
+}

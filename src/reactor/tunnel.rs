@@ -117,6 +117,15 @@ impl Reactor {
         // The server's `active` count taken by the exchange now counts the open
         // tunnel (least-connections load); `drop_tunnel` releases it.
         self.set_tunnel_deadline(i);
+        // An upgrade answered after a drain began, or after its server's address
+        // vanished from DNS, was not among the tunnels those scheduled: 1001 now (the
+        // drain), or after `drain_timeout` as its siblings got.
+        if self.draining {
+            self.schedule_tunnel_closes(vec![cref], now);
+        } else if self.groups[ex.srv.group].servers[ex.srv.server].removed {
+            let at = now + self.cfg.frontend.drain_timeout;
+            self.schedule_tunnel_closes(vec![cref], at);
+        }
     }
 
     pub(crate) fn step_tunnel(&mut self, i: usize) -> Step {
