@@ -170,6 +170,8 @@ fn fill_now(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
 }
 
 /// Writes an optional buffer to a socket, returning the buffer when it empties.
+/// Inlined, as `fill`: a socket with a pipe (bulk bytes spliced) takes the cold path.
+#[inline]
 pub(crate) fn flush(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
     #[cfg(feature = "tls")]
     if sock.tls.is_some() {
@@ -261,6 +263,7 @@ pub(crate) struct Spliced {
 /// holding bytes stays on `dst` (and `dst_wbuf` holds an empty buffer so "`wbuf` is None"
 /// keeps meaning "all sent"), a drained one goes back to the pool.
 #[cfg(all(target_os = "linux", not(feature = "sim")))]
+#[inline(never)]
 pub(crate) fn splice_step(
     src: &mut Sock,
     dst: &mut Sock,
@@ -368,6 +371,8 @@ fn flush_pipe(sock: &mut Sock, bufs: &mut BufPool) -> Io {
 /// `flush` for a socket with a pipe: the pipe's bytes were queued first, so they go first;
 /// while it still holds some, `slot` stays `Some` (an empty buffer if need be).
 #[cfg(all(target_os = "linux", not(feature = "sim")))]
+#[cold]
+#[inline(never)]
 fn flush_pipe_first(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
     let n = match flush_pipe(sock, bufs) {
         Io::Moved(n) => n,

@@ -84,17 +84,15 @@ impl Reactor {
             return false;
         };
         let mut progress = false;
-        let opaque = ex.req_body.opaque();
-        if !ex.req_done && ex.retained == 0 && ex.buffered == 0 && c.rbuf.is_none() {
+        if !ex.req_done && ex.retained == 0 {
             // Body bytes that need no look: client -> backend inside the kernel.
-            if opaque >= SPLICE_MIN {
+            let opaque = ex.req_body.opaque();
+            if opaque >= SPLICE_MIN && ex.buffered == 0 && c.rbuf.is_none() {
                 if let Some(s) = splice_step(&mut c.sock, &mut be.sock, &mut be.wbuf, opaque, bufs)
                 {
                     return self.spliced_request(i, s);
                 }
             }
-        }
-        if !ex.req_done && ex.retained == 0 {
             if let Io::Error(_) = fill(&mut c.sock, &mut c.rbuf, bufs) {
                 return self.client_gone(i);
             }
@@ -162,7 +160,13 @@ impl Reactor {
     /// Moves response bytes backend -> client. Some(progress), or None when the exchange
     /// ended or failed (the phase changed).
     pub(crate) fn pump_response(&mut self, i: usize, b: usize) -> Option<bool> {
-        let (got, mut progress) = match self.splice_response(i, b) {
+        let spliced = match &self.clients[i].phase {
+            Phase::Exchange(ex) if matches!(ex.resp, Resp::Body(d) if d.opaque() >= SPLICE_MIN) => {
+                self.splice_response(i, b)
+            }
+            _ => None,
+        };
+        let (got, mut progress) = match spliced {
             Some(s) if s.dst_failed => {
                 self.client_gone(i);
                 return None;
@@ -227,6 +231,7 @@ impl Reactor {
     /// chunk, or until close) go backend -> client inside the kernel; the decoder skips
     /// them. None: not spliced (no such bytes, bytes already read, a TLS side, no pipe):
     /// the caller reads and copies.
+    #[inline(never)]
     fn splice_response(&mut self, i: usize, b: usize) -> Option<Spliced> {
         let (c, be, bufs) = self.pair(i, b);
         let Phase::Exchange(ex) = &mut c.phase else {
