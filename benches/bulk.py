@@ -777,6 +777,13 @@ def render_bulk(doc):
     def ratio(a, b):
         return f"{a / b:.2f}×" if a is not None and b else "—"
 
+    def goal(a, b, want, at_least):
+        """The goal column: `want` with ✓ or ✗ for sluice ÷ HAProxy in this run."""
+        if a is None or not b:
+            return want
+        ok = a / b >= float(want.split()[1].rstrip("×")) if at_least else a / b <= float(want.split()[1].rstrip("×"))
+        return f"{want} {'✓' if ok else '✗'}"
+
     rows = []
     for fig, cases in (("bulk", CASES), ("wsbulk", [("ws-up", "WebSocket 1 MiB messages, client → backend"),
                                                     ("ws-down", "WebSocket 1 MiB messages, backend → client")])):
@@ -785,10 +792,11 @@ def render_bulk(doc):
         for c, label in cases:
             v = {x: g(fig, x, c, "mb_per_s") for x in cols}
             rows.append(f"| {label}: MB/s | " + " | ".join(fmtv(v[x], 0) for x in cols)
-                        + f" | {ratio(v['sluice'], v['haproxy'])} | ≥ 1.2× |")
+                        + f" | {ratio(v['sluice'], v['haproxy'])} | {goal(v['sluice'], v['haproxy'], '≥ 1.2×', True)} |")
             v = {x: g(fig, x, c, "cpu_s_per_gib") for x in cols}
+            want = goal(v['sluice'], v['haproxy'], '≤ 0.7×', False) if fig == 'bulk' else ''
             rows.append(f"| {label}: proxy CPU s/GiB | " + " | ".join(fmtv(v[x], 3) for x in cols)
-                        + f" | {ratio(v['sluice'], v['haproxy'])} | {'≤ 0.7×' if fig == 'bulk' else ''} |")
+                        + f" | {ratio(v['sluice'], v['haproxy'])} | {want} |")
     if "bulksys" in f:
         for c, label in CASES + [("ws-up", "WebSocket up"), ("ws-down", "WebSocket down")]:
             v = {x: g("bulksys", x, c, "per_mib") for x in cols}
@@ -801,7 +809,8 @@ def render_bulk(doc):
     if "wssmall" in f:
         v = {x: g("wssmall", x, "us_per_msg") for x in cols}
         rows.append("| WebSocket 64 B, 50 conns, bursts of 16: proxy CPU µs/echoed message | "
-                    + " | ".join(fmtv(v[x], 3) for x in cols) + f" | {ratio(v['sluice'], v['haproxy'])} | ≤ 0.7× |")
+                    + " | ".join(fmtv(v[x], 3) for x in cols) + f" | {ratio(v['sluice'], v['haproxy'])} | "
+                    f"{goal(v['sluice'], v['haproxy'], '≤ 0.7×', False)} |")
     if not rows:
         return ""
     out += ["### Bulk transfer (issue 18)", "",
@@ -812,10 +821,19 @@ def render_bulk(doc):
     for fig in ("bulk", "wsbulk", "bulksys", "wssmall", "wsinstr"):
         if fig in f:
             out.append(f"- {fig}: {f[fig]['method']}.")
-    if "bulksys" in f:
-        out += ["", "I/O calls per case (count × mean bytes moved):", ""]
-        for v in cols:
-            for c, x in f["bulksys"]["targets"].get(v, {}).items():
-                io = ", ".join(f"{k} {y['count']} × {y['mean']:.0f} B (median {y['median']:.0f})" for k, y in x["io"].items())
-                out.append(f"- {v} {c}: {io}")
+    out.append("- Reproduce: `python3 benches/harness.py --only bulk,bulksys,wsbulk,wssmall --targets sluice,haproxy` "
+               "(I/O calls per case, count and bytes: bench-results/latest.md).")
+    return "\n".join(out) + "\n"
+
+
+def render_bulk_io(doc):
+    """The I/O calls of each bulksys case: for latest.md, not the README."""
+    f = doc["figures"]
+    if "bulksys" not in f:
+        return ""
+    out = ["### Bulk transfer: I/O calls per case (count × mean bytes moved)", ""]
+    for v, cases in f["bulksys"]["targets"].items():
+        for c, x in cases.items():
+            io = ", ".join(f"{k} {y['count']} × {y['mean']:.0f} B (median {y['median']:.0f})" for k, y in x["io"].items())
+            out.append(f"- {v} {c}: {io}")
     return "\n".join(out) + "\n"

@@ -1542,6 +1542,9 @@ def render_details(doc):
     """Syscall breakdown and hot functions: for bench-results/latest.md, not the README."""
     f = doc["figures"]
     out = []
+    io = bulk.render_bulk_io(doc)
+    if io:
+        out += [io]
     sc = f.get("syscalls", {}).get("targets", {})
     if sc:
         cols = [(t, c) for c in ("c50", "c1") for t in ("sluice", "haproxy", "nginx", "nginx-ka32") if sc.get(t, {}).get(c)]

@@ -110,6 +110,10 @@ pub struct BufPool {
     free: Vec<Box<[u8]>>,
     /// Buffers handed out and not yet returned (for metrics and leak tests).
     pub outstanding: usize,
+    /// The reactor's pipes for splice(2), kept with its buffers: both are staging memory
+    /// for bytes in flight, and every IO helper that takes one may need the other.
+    #[cfg(all(target_os = "linux", not(feature = "sim")))]
+    pub(crate) pipes: crate::io::splice::PipePool,
 }
 
 impl BufPool {

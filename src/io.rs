@@ -18,6 +18,9 @@ use std::net::SocketAddr;
 #[cfg(feature = "tls")]
 pub mod wire;
 
+#[cfg(all(target_os = "linux", not(feature = "sim")))]
+pub mod splice;
+
 #[cfg(feature = "sim")]
 pub use crate::simnet::{Listener, Stream};
 #[cfg(not(feature = "sim"))]
@@ -51,6 +54,10 @@ pub struct Sock {
     /// TLS on this socket: `fill` and `flush` move plaintext through it.
     #[cfg(feature = "tls")]
     pub tls: Option<Box<wire::Wire>>,
+    /// Bytes spliced toward this socket and not yet sent (`splice_step`); sent before
+    /// anything in the write buffer. Given back to the pool as soon as it is empty.
+    #[cfg(all(target_os = "linux", not(feature = "sim")))]
+    pub pipe: Option<Box<splice::Pipe>>,
 }
 
 impl Sock {
@@ -64,6 +71,8 @@ impl Sock {
             hup: false,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(all(target_os = "linux", not(feature = "sim")))]
+            pipe: None,
         }
     }
 
@@ -161,10 +170,16 @@ fn fill_now(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
 }
 
 /// Writes an optional buffer to a socket, returning the buffer when it empties.
+/// Inlined, as `fill`: a socket with a pipe (bulk bytes spliced) takes the cold path.
+#[inline]
 pub(crate) fn flush(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
     #[cfg(feature = "tls")]
     if sock.tls.is_some() {
         return wire::flush(sock, slot, bufs);
+    }
+    #[cfg(all(target_os = "linux", not(feature = "sim")))]
+    if sock.pipe.is_some() {
+        return flush_pipe_first(sock, slot, bufs);
     }
     let Some(buf) = slot.as_mut() else {
         return Io::Moved(0);
@@ -219,6 +234,174 @@ pub(crate) fn relay(src: &mut Option<Buf>, dst: &mut Option<Buf>, n: usize, bufs
 
 pub(crate) fn space(slot: &Option<Buf>) -> usize {
     slot.as_ref().map_or(crate::buf::BUF_SIZE, Buf::space)
+}
+
+/// Known payload bytes below which a body or frame is copied, not spliced: a splice costs
+/// a pipe and two calls per pass, worth it only for bytes that would take several reads.
+pub(crate) const SPLICE_MIN: u64 = crate::buf::BUF_SIZE as u64;
+
+/// What `splice_step` did.
+pub(crate) struct Spliced {
+    /// Bytes taken from the source (in the destination's pipe, or already sent).
+    pub taken: usize,
+    /// Anything moved, in or out.
+    pub progress: bool,
+    /// The source: `Moved` while open, `Eof` (its FIN was read), or `Error`.
+    pub src: Io,
+    /// Writing to the destination failed.
+    pub dst_failed: bool,
+}
+
+/// Moves up to `max` bytes src -> dst through `dst`'s pipe, inside the kernel, for bytes
+/// that need no inspection (the caller knows `max` from the body decoder or the frame
+/// tracker, so no byte past them is ever taken). None: splice is not used here (TLS on a
+/// side, no pipe to be had, unsupported): the caller copies, as without splice.
+///
+/// Order: what `dst` already has queued (pipe, then `dst_wbuf`) goes first, and while it
+/// cannot leave nothing more is read (backpressure: the source's readiness is kept, not
+/// forgotten). Each pass fills the pipe from the source and drains it to `dst`; a pipe left
+/// holding bytes stays on `dst` (and `dst_wbuf` holds an empty buffer so "`wbuf` is None"
+/// keeps meaning "all sent"), a drained one goes back to the pool.
+#[cfg(all(target_os = "linux", not(feature = "sim")))]
+#[inline(never)]
+pub(crate) fn splice_step(
+    src: &mut Sock,
+    dst: &mut Sock,
+    dst_wbuf: &mut Option<Buf>,
+    max: u64,
+    bufs: &mut BufPool,
+) -> Option<Spliced> {
+    use std::os::fd::AsRawFd;
+    if src.is_tls() || dst.is_tls() || (dst.pipe.is_none() && !bufs.pipes.available()) {
+        return None;
+    }
+    let mut s = Spliced {
+        taken: 0,
+        progress: false,
+        src: Io::Moved(0),
+        dst_failed: false,
+    };
+    match flush(dst, dst_wbuf, bufs) {
+        Io::Error(_) => s.dst_failed = true,
+        Io::Moved(n) => s.progress = n > 0,
+        Io::Eof => {}
+    }
+    if s.dst_failed || dst_wbuf.is_some() {
+        return Some(s);
+    }
+    let mut left = max;
+    // Every pass starts with an empty pipe, so a WouldBlock from `splice_in` means the
+    // source had nothing (not "the pipe is full").
+    while left > 0 && src.readable && !src.eof {
+        let pipe = match dst.pipe.take().or_else(|| bufs.pipes.take()) {
+            Some(p) => dst.pipe.insert(p),
+            None => break,
+        };
+        let want = usize::try_from(left).unwrap_or(usize::MAX);
+        match splice::splice_in(src.stream.as_raw_fd(), pipe, want) {
+            Ok(0) => {
+                src.eof = true;
+                s.src = Io::Eof;
+            }
+            Ok(n) => {
+                s.taken += n;
+                s.progress = true;
+                left -= n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => src.readable = false,
+            Err(e) if splice::unsupported(&e) => {
+                log::warn!("splice(2) is not supported here ({e}): copying instead");
+                bufs.pipes.switch_off();
+            }
+            Err(e) => s.src = Io::Error(e.kind()),
+        }
+        match flush_pipe(dst, bufs) {
+            Io::Error(_) => s.dst_failed = true,
+            Io::Moved(n) => s.progress |= n > 0,
+            Io::Eof => {}
+        }
+        if s.dst_failed || dst.pipe.is_some() || bufs.pipes.off {
+            break;
+        }
+    }
+    if dst.pipe.is_some() && dst_wbuf.is_none() {
+        *dst_wbuf = Some(bufs.get());
+    }
+    if bufs.pipes.off && s.taken == 0 {
+        return None;
+    }
+    Some(s)
+}
+
+/// Without splice(2) (another OS, or the simulated network): always copy.
+#[cfg(not(all(target_os = "linux", not(feature = "sim"))))]
+#[inline]
+pub(crate) fn splice_step(
+    _src: &mut Sock,
+    _dst: &mut Sock,
+    _dst_wbuf: &mut Option<Buf>,
+    _max: u64,
+    _bufs: &mut BufPool,
+) -> Option<Spliced> {
+    None
+}
+
+/// Sends what the socket's pipe holds; a drained pipe goes back to the pool.
+#[cfg(all(target_os = "linux", not(feature = "sim")))]
+fn flush_pipe(sock: &mut Sock, bufs: &mut BufPool) -> Io {
+    use std::os::fd::AsRawFd;
+    let Some(pipe) = sock.pipe.as_mut() else {
+        return Io::Moved(0);
+    };
+    let mut total = 0;
+    while !pipe.is_empty() && sock.writable {
+        match splice::splice_out(pipe, sock.stream.as_raw_fd(), usize::MAX) {
+            Ok(0) => return Io::Error(io::ErrorKind::WriteZero),
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => sock.writable = false,
+            Err(e) => return Io::Error(e.kind()),
+        }
+    }
+    if pipe.is_empty() {
+        drop_pipe(sock, bufs);
+    }
+    Io::Moved(total)
+}
+
+/// `flush` for a socket with a pipe: the pipe's bytes were queued first, so they go first;
+/// while it still holds some, `slot` stays `Some` (an empty buffer if need be).
+#[cfg(all(target_os = "linux", not(feature = "sim")))]
+#[cold]
+#[inline(never)]
+fn flush_pipe_first(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
+    let n = match flush_pipe(sock, bufs) {
+        Io::Moved(n) => n,
+        other => return other,
+    };
+    if sock.pipe.is_some() {
+        slot.get_or_insert_with(|| bufs.get());
+        return Io::Moved(n);
+    }
+    let Some(buf) = slot.as_mut() else {
+        return Io::Moved(n);
+    };
+    let r = sock.write_from(buf);
+    bufs.release_if_empty(slot);
+    match r {
+        Io::Moved(m) => Io::Moved(n + m),
+        other => other,
+    }
+}
+
+/// Before a socket is dropped: its pipe goes back to the pool (closed if it holds bytes,
+/// which no one will send now).
+#[inline]
+pub(crate) fn drop_pipe(sock: &mut Sock, bufs: &mut BufPool) {
+    #[cfg(all(target_os = "linux", not(feature = "sim")))]
+    if let Some(p) = sock.pipe.take() {
+        bufs.pipes.put(p);
+    }
+    let _ = (sock, bufs);
 }
 
 /// For `map_err` on a listener's bind: the error names the address and the keys that

@@ -631,6 +631,7 @@ impl Reactor {
         let _ = self.poll.registry().deregister(&mut c.sock.stream);
         self.bufs.release(&mut c.rbuf);
         self.bufs.release(&mut c.wbuf);
+        crate::io::drop_pipe(&mut c.sock, &mut self.bufs);
         if c.counted {
             self.client_closed(&c);
         }
@@ -702,6 +703,7 @@ impl Reactor {
         let _ = self.poll.registry().deregister(&mut b.sock.stream);
         self.bufs.release(&mut b.rbuf);
         self.bufs.release(&mut b.wbuf);
+        crate::io::drop_pipe(&mut b.sock, &mut self.bufs);
         #[cfg(feature = "tls")]
         if b.sock.tls.is_some() {
             let name = self.server_name(b.srv);

@@ -272,3 +272,60 @@ fn body_limit_is_inclusive() {
     let mut d = BodyDecoder::new(BodyKind::Chunked, Some(8));
     assert_eq!(d.feed(b"3\r\nabc\r\n6\r\n"), Err(ParseError::BodyTooLarge));
 }
+
+// ---------------------------------------------------------------- opaque / skip
+
+/// At every position of each body, skipping any part of the `opaque()` bytes leaves the
+/// decoder exactly as feeding them would: `opaque` never covers a framing byte.
+#[test]
+fn body_skip_is_feed_without_looking() {
+    let cases: &[(BodyKind, &[u8])] = &[
+        (BodyKind::Length(11), b"hello world"),
+        (BodyKind::UntilClose, b"anything at all"),
+        (
+            BodyKind::Chunked,
+            b"3\r\nabc\r\nA;x=y\r\n0123456789\r\n0\r\nT: v\r\n\r\n",
+        ),
+    ];
+    for &(kind, input) in cases {
+        for p in 0..input.len() {
+            let mut at = BodyDecoder::new(kind, None);
+            at.feed(&input[..p]).unwrap();
+            let rest = (input.len() - p) as u64;
+            let opaque = at.opaque().min(rest);
+            for k in [1, opaque / 2, opaque]
+                .into_iter()
+                .filter(|&k| k > 0 && k <= opaque)
+            {
+                let (mut skipped, mut fed) = (at, at);
+                let done = skipped.skip(k);
+                let p2 = fed.feed(&input[p..p + k as usize]).unwrap();
+                assert_eq!(skipped, fed, "{kind:?} at {p}, {k} bytes");
+                assert_eq!(done, p2.done);
+                assert_eq!(skipped.payload_bytes(), fed.payload_bytes());
+            }
+        }
+    }
+}
+
+#[test]
+fn body_opaque_is_zero_at_framing_and_over_the_limit() {
+    let mut d = BodyDecoder::new(BodyKind::Chunked, None);
+    assert_eq!(d.opaque(), 0, "a chunk-size line comes first");
+    d.feed(b"10\r\n").unwrap();
+    assert_eq!(d.opaque(), 16);
+    assert!(!d.skip(16));
+    assert_eq!(d.opaque(), 0, "the CRLF after the data is framing");
+    assert_eq!(BodyDecoder::new(BodyKind::Length(7), None).opaque(), 7);
+    // Too large: feed must answer BodyTooLarge, so nothing may pass unfed.
+    let mut big = BodyDecoder::new(BodyKind::Length(7), Some(6));
+    assert_eq!(big.opaque(), 0);
+    assert!(!big.skip(7));
+    assert_eq!(big.feed(b"x"), Err(ParseError::BodyTooLarge));
+    let mut done = BodyDecoder::new(BodyKind::Length(3), None);
+    assert!(done.skip(3));
+    assert_eq!(done.opaque(), 0);
+    let mut until = BodyDecoder::new(BodyKind::UntilClose, Some(10));
+    assert!(!until.skip(4));
+    assert_eq!(until.opaque(), 6);
+}

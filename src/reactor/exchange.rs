@@ -11,7 +11,7 @@ use super::Reactor;
 use crate::buf::Buf;
 use crate::exchange::{After, Exchange, Failure, Resp, StreamEnd};
 use crate::group::SrvId;
-use crate::io::{append, fill, flush, relay, space, Io};
+use crate::io::{append, fill, flush, relay, space, splice_step, Io, Spliced, SPLICE_MIN};
 use crate::session::{Phase, Step};
 use crate::timer::Owner;
 use crate::token::{BRef, CRef};
@@ -85,6 +85,14 @@ impl Reactor {
         };
         let mut progress = false;
         if !ex.req_done && ex.retained == 0 {
+            // Body bytes that need no look: client -> backend inside the kernel.
+            let opaque = ex.req_body.opaque();
+            if opaque >= SPLICE_MIN && ex.buffered == 0 && c.rbuf.is_none() {
+                if let Some(s) = splice_step(&mut c.sock, &mut be.sock, &mut be.wbuf, opaque, bufs)
+                {
+                    return self.spliced_request(i, s);
+                }
+            }
             if let Io::Error(_) = fill(&mut c.sock, &mut c.rbuf, bufs) {
                 return self.client_gone(i);
             }
@@ -127,14 +135,49 @@ impl Reactor {
         progress
     }
 
+    /// What a splice step of the request body did: the decoder skips the bytes it moved.
+    /// Returns whether anything moved; failures change the phase, as in `pump_request`.
+    fn spliced_request(&mut self, i: usize, s: Spliced) -> bool {
+        let c = &mut self.clients[i];
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return false;
+        };
+        ex.bytes_in += s.taken as u64;
+        if ex.req_body.skip(s.taken as u64) {
+            ex.req_done = true;
+        }
+        if s.dst_failed {
+            self.backend_failed(i, "write to the backend failed");
+            return true;
+        }
+        if matches!(s.src, Io::Error(_)) || (c.sock.eof && !ex.req_done) {
+            debug!("{}: closed in the middle of a request body", c.peer);
+            return self.client_gone(i);
+        }
+        s.progress
+    }
+
     /// Moves response bytes backend -> client. Some(progress), or None when the exchange
     /// ended or failed (the phase changed).
     pub(crate) fn pump_response(&mut self, i: usize, b: usize) -> Option<bool> {
-        let got = {
-            let be = &mut self.backends[b];
-            fill(&mut be.sock, &mut be.rbuf, &mut self.bufs)
+        let spliced = match &self.clients[i].phase {
+            Phase::Exchange(ex) if matches!(ex.resp, Resp::Body(d) if d.opaque() >= SPLICE_MIN) => {
+                self.splice_response(i, b)
+            }
+            _ => None,
         };
-        let mut progress = matches!(got, Io::Moved(n) if n > 0);
+        let (got, mut progress) = match spliced {
+            Some(s) if s.dst_failed => {
+                self.client_gone(i);
+                return None;
+            }
+            Some(s) => (s.src, s.progress),
+            None => {
+                let be = &mut self.backends[b];
+                let got = fill(&mut be.sock, &mut be.rbuf, &mut self.bufs);
+                (got, matches!(got, Io::Moved(n) if n > 0))
+            }
+        };
         loop {
             let Phase::Exchange(ex) = &self.clients[i].phase else {
                 return None;
@@ -182,6 +225,31 @@ impl Reactor {
             }
         }
         Some(progress)
+    }
+
+    /// Response body bytes that need no look (the rest of a Content-Length body, of a
+    /// chunk, or until close) go backend -> client inside the kernel; the decoder skips
+    /// them. None: not spliced (no such bytes, bytes already read, a TLS side, no pipe):
+    /// the caller reads and copies.
+    #[inline(never)]
+    fn splice_response(&mut self, i: usize, b: usize) -> Option<Spliced> {
+        let (c, be, bufs) = self.pair(i, b);
+        let Phase::Exchange(ex) = &mut c.phase else {
+            return None;
+        };
+        let Resp::Body(dec) = &mut ex.resp else {
+            return None;
+        };
+        let opaque = dec.opaque();
+        if opaque < SPLICE_MIN || be.rbuf.is_some() {
+            return None;
+        }
+        let s = splice_step(&mut be.sock, &mut c.sock, &mut c.wbuf, opaque, bufs)?;
+        ex.bytes_out += s.taken as u64;
+        if dec.skip(s.taken as u64) {
+            ex.resp = Resp::Done;
+        }
+        Some(s)
     }
 
     /// Parses and forwards a response head. Some(true) forwarded one, Some(false) needs

@@ -3,7 +3,7 @@
 use super::Reactor;
 use crate::backend::BState;
 use crate::group::{SrvId, HTTP, WEBSOCKET};
-use crate::io::{append, fill, flush, relay, Io};
+use crate::io::{append, fill, flush, relay, splice_step, Io, SPLICE_MIN};
 use crate::session::{Phase, Step};
 use crate::timer::Owner;
 use crate::token::BRef;
@@ -209,10 +209,31 @@ impl Reactor {
         let Phase::Tunnel(t) = &mut c.phase else {
             return Relay::Moved(false);
         };
-        let (src_sock, src, dst) = match dir {
-            Dir::Up => (&mut c.sock, &mut c.rbuf, &mut be.wbuf),
-            Dir::Down => (&mut be.sock, &mut be.rbuf, &mut c.wbuf),
+        let (src_sock, src, dst_sock, dst) = match dir {
+            Dir::Up => (&mut c.sock, &mut c.rbuf, &mut be.sock, &mut be.wbuf),
+            Dir::Down => (&mut be.sock, &mut be.rbuf, &mut c.sock, &mut c.wbuf),
         };
+        // The rest of a large data frame's payload needs no look (it is relayed masked
+        // as it came): inside the kernel, the tracker skips it.
+        let opaque = t.tracker(dir).opaque();
+        let spliced = if opaque >= SPLICE_MIN && src.is_none() {
+            splice_step(src_sock, dst_sock, dst, opaque, bufs)
+        } else {
+            None
+        };
+        if let Some(s) = spliced {
+            t.tracker(dir).skip(s.taken as u64);
+            if s.taken > 0 {
+                t.heard(dir, now);
+            }
+            t.relayed(dir, s.taken, false, now);
+            // A failed write shows again in this step's flush of the destination.
+            if let Io::Error(e) = s.src {
+                debug!("{}: WebSocket {} read failed: {e:?}", c.peer, dir.sender());
+                t.read_failed(dir);
+            }
+            return Relay::Moved(s.progress);
+        }
         let got = fill(src_sock, src, bufs);
         let mut progress = matches!(got, Io::Moved(n) if n > 0);
         if let Io::Error(e) = got {

@@ -156,6 +156,45 @@ impl BodyDecoder {
         self.state == State::Done
     }
 
+    /// How many of the next bytes are payload with nothing to check in them: the rest of
+    /// a Content-Length body, of the current chunk's data, or (until close) all that
+    /// comes, within `max_body`. A proxy may move them without looking (`skip`); 0 where
+    /// the next byte is framing, or where `feed` must answer `BodyTooLarge` first.
+    pub fn opaque(&self) -> u64 {
+        match self.state {
+            State::Length(left) if self.payload.saturating_add(left) <= self.max => left,
+            State::Chunked(Chunk::Data(left)) => left,
+            State::UntilClose => self.max.saturating_sub(self.payload),
+            _ => 0,
+        }
+    }
+
+    /// Accounts `n` bytes moved without being fed, `n <= opaque()` (more is clamped):
+    /// the same state as `feed` of those bytes would leave. True when the message ended.
+    pub fn skip(&mut self, n: u64) -> bool {
+        let n = n.min(self.opaque());
+        match self.state {
+            State::Length(left) => {
+                self.payload += n;
+                self.state = if n == left {
+                    State::Done
+                } else {
+                    State::Length(left - n)
+                };
+            }
+            State::Chunked(Chunk::Data(left)) => {
+                self.state = State::Chunked(if n == left {
+                    Chunk::DataCr
+                } else {
+                    Chunk::Data(left - n)
+                });
+            }
+            State::UntilClose => self.payload += n,
+            _ => {}
+        }
+        self.is_done()
+    }
+
     /// Decoded payload bytes seen so far (chunk data only, not framing).
     pub fn payload_bytes(&self) -> u64 {
         self.payload

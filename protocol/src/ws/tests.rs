@@ -691,3 +691,52 @@ fn handshake_errors_have_distinct_texts() {
     }
     assert_eq!(NotGet.as_str(), "websocket upgrade requires GET");
 }
+
+/// At every position of a stream, skipping any part of `opaque()` leaves the tracker as
+/// feeding those bytes would: the rest of the stream gives the same events and result.
+#[test]
+fn skip_is_feed_relay_without_looking() {
+    let client: &[u8] =
+        b"\x01\x84\x01\x02\x03\x04abcd\x89\x81\x01\x02\x03\x04p\x80\x83\0\0\0\0xyz\x82\x80\0\0\0\0";
+    let server: &[u8] = b"\x02\x05hello\x89\x00\x80\x7e\x00\x7e";
+    let mut long = server.to_vec();
+    long.extend_from_slice(&[b'.'; 126]);
+    long.extend_from_slice(b"\x88\x02\x03\xe8");
+    for (from, bytes) in [(Role::Client, client), (Role::Server, &long[..])] {
+        let c = cfg(from, 0, 0);
+        for p in 0..bytes.len() {
+            let mut at = FrameTracker::new(c);
+            let mut q = 0;
+            while q < p {
+                q += at.feed_relay(&bytes[q..p]).unwrap().0;
+            }
+            let opaque = at.opaque().min((bytes.len() - p) as u64);
+            assert_eq!(opaque > 0, !at.at_frame_boundary() && at.opaque() > 0);
+            for k in [1, opaque / 2, opaque]
+                .into_iter()
+                .filter(|&k| k > 0 && k <= opaque)
+            {
+                let (mut skipped, mut fed) = (at.clone(), at.clone());
+                skipped.skip(k);
+                let end = p + k as usize;
+                assert_eq!(fed.feed_relay(&bytes[p..end]), Ok((k as usize, None)));
+                assert_eq!(skipped.opaque(), fed.opaque(), "at {p}, {k} bytes");
+                assert_eq!(skipped.at_frame_boundary(), fed.at_frame_boundary());
+                let rest = |t: &mut FrameTracker| {
+                    let mut out = Vec::new();
+                    let mut q = end;
+                    while q < bytes.len() {
+                        let r = t.feed_relay(&bytes[q..]);
+                        out.push(r);
+                        match r {
+                            Ok((n, _)) => q += n,
+                            Err(_) => break,
+                        }
+                    }
+                    out
+                };
+                assert_eq!(rest(&mut skipped), rest(&mut fed), "at {p}, {k} bytes");
+            }
+        }
+    }
+}

@@ -257,6 +257,37 @@ impl FrameTracker {
         self.phase == Phase::Header { have: 0 }
     }
 
+    /// Payload bytes of the current data frame still to come: bytes a relay may move
+    /// without looking at them (`skip`); data payloads are neither unmasked nor checked.
+    /// 0 between frames, in a header or in a control frame.
+    pub fn opaque(&self) -> u64 {
+        match self.phase {
+            Phase::Data { remaining, .. } => remaining,
+            _ => 0,
+        }
+    }
+
+    /// Accounts `n <= opaque()` payload bytes moved without being fed (more is
+    /// clamped): the same state as `feed_relay` of them would leave.
+    pub fn skip(&mut self, n: u64) {
+        if let Phase::Data {
+            opcode,
+            fin,
+            remaining,
+        } = self.phase
+        {
+            self.phase = if n >= remaining {
+                Phase::Header { have: 0 }
+            } else {
+                Phase::Data {
+                    opcode,
+                    fin,
+                    remaining: remaining - n,
+                }
+            };
+        }
+    }
+
     /// A complete, valid Close frame has passed in this direction.
     pub fn close_seen(&self) -> bool {
         self.close_seen
