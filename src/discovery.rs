@@ -267,7 +267,11 @@ impl Discovery {
         }
         let shown = show(&data);
         let was = w.data.as_deref().map_or("none".to_string(), show);
-        info!("dns {} {:?}: {shown} (was {was})", w.name, w.qtype);
+        let what = match w.qtype {
+            RecordType::Srv => "SRV",
+            _ => "addresses",
+        };
+        info!("dns {} {what}: {shown} (was {was})", w.name);
         w.failed = None;
         w.data = Some(data).filter(|d| !d.is_empty());
         if w.qtype != RecordType::Srv {
