@@ -38,7 +38,7 @@ mod scan;
 mod tls;
 mod values;
 
-pub use resolver::{Discover, InitMode, ResolveMode, ResolverSettings};
+pub use resolver::{Discover, Family, InitMode, ResolveMode, ResolverSettings};
 use tls::group_ca;
 pub use tls::{BackendTls, CertPair, TlsListener, TlsVersion};
 use values::*;
@@ -416,22 +416,34 @@ impl std::error::Error for ConfigError {}
 /// IPv4. Never a DNS query and never `getaddrinfo`: server names it does not know are
 /// discovered in the reactor's loop (`discovery`); other names are an error.
 pub fn resolve_system(host: &str, port: u16) -> Result<SocketAddr, String> {
-    let text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    let ips = crate::resolv_conf::parse_hosts(&text).lookup(host);
-    let v4 = ips.iter().find(|a| a.is_ipv4());
-    v4.or(ips.first())
-        .map(|&ip| SocketAddr::new(ip, port))
-        .ok_or_else(|| "not an IP address and not in /etc/hosts".into())
+    let addrs = resolve_system_all(host, port)?;
+    let v4 = addrs.iter().find(|a| a.is_ipv4());
+    // NOTE(unwrap): resolve_system_all never returns an empty list.
+    Ok(*v4.unwrap_or(&addrs[0]))
 }
 
-/// Reads and parses the file at `path`, resolving names with [`resolve_system`].
+/// Every address `/etc/hosts` lists for `host`, in file order (never empty); servers
+/// pick from them by `[resolver] family` ([`Family::pick`]).
+pub fn resolve_system_all(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let ips = crate::resolv_conf::parse_hosts(&text).lookup(host);
+    if ips.is_empty() {
+        return Err("not an IP address and not in /etc/hosts".into());
+    }
+    Ok(ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
+}
+
+/// Reads and parses the file at `path`, resolving names with [`resolve_system_all`].
 pub fn load(path: &str) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         path: path.into(),
         line: None,
         message: format!("cannot read: {e}"),
     })?;
-    parse(&text, path, &resolve_system)
+    parse_all(&text, path, &resolve_system_all)
 }
 
 /// Parses INI `text` (named `path` in errors). Host names (not IP literals) go to `resolve`;
@@ -444,11 +456,31 @@ pub fn parse(
     parse_for(text, path, resolve, TLS_BUILT)
 }
 
+/// A resolver that returns every address of a name, for [`parse_all`].
+pub type ResolveAll<'a> = dyn Fn(&str, u16) -> Result<Vec<SocketAddr>, String> + 'a;
+
+/// [`parse`] with a resolver that returns every address of a name (as
+/// [`resolve_system_all`]): a server's address then follows `[resolver] family`.
+pub fn parse_all(text: &str, path: &str, resolve: &ResolveAll<'_>) -> Result<Config, ConfigError> {
+    parse_doc(text, path, resolve, TLS_BUILT)
+}
+
 /// [`parse`] for a build with (`tls_built`) or without the `tls` feature.
 fn parse_for(
     text: &str,
     path: &str,
     resolve: &dyn Fn(&str, u16) -> Result<SocketAddr, String>,
+    tls_built: bool,
+) -> Result<Config, ConfigError> {
+    let all = |h: &str, p| resolve(h, p).map(|a| vec![a]);
+    parse_doc(text, path, &all, tls_built)
+}
+
+/// [`parse_for`] with every address of a name.
+fn parse_doc(
+    text: &str,
+    path: &str,
+    resolve: &ResolveAll<'_>,
     tls_built: bool,
 ) -> Result<Config, ConfigError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -465,12 +497,14 @@ fn parse_for(
         line: None,
         message,
     })?;
-    let doc = Doc {
+    let mut doc = Doc {
         ini,
         scan,
         path,
         resolve,
+        family: Family::default(),
     };
+    doc.family = doc.resolver()?.family;
     let frontend = doc.frontend()?;
     let config = Config {
         http: doc.group(Section::Http)?,
@@ -499,7 +533,9 @@ struct Doc<'a> {
     ini: Ini,
     scan: Scan,
     path: &'a str,
-    resolve: &'a dyn Fn(&str, u16) -> Result<SocketAddr, String>,
+    resolve: &'a ResolveAll<'a>,
+    /// `[resolver] family`: which of a server name's /etc/hosts addresses it takes.
+    family: Family,
 }
 
 impl Doc<'_> {
@@ -565,7 +601,11 @@ impl Doc<'_> {
             false => format!("{host}:{port}"),
         };
         let fail = |e| self.error(s, key, line, &format!("cannot resolve {shown}: {e}"));
-        (self.resolve)(host, port).map_err(fail)
+        let addrs = (self.resolve)(host, port).map_err(fail)?;
+        let v4 = addrs.iter().find(|a| a.is_ipv4());
+        v4.or(addrs.first())
+            .copied()
+            .ok_or_else(|| fail("no address".into()))
     }
 
     fn frontend(&self) -> Result<Frontend, ConfigError> {

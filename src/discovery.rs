@@ -8,10 +8,17 @@
 //! Expansion of one template server `serverN`:
 //! - `first`: one server `serverN` on the lowest address (stable when a DNS server
 //!   rotates its answers);
-//! - `all`: one server per address, `serverN#10.1.2.3`;
+//! - `all`: one server per address, `serverN#10.1.2.3` (`serverN#[2001:db8::1]`);
 //! - SRV: the records of the lowest priority, one server per target address and port,
 //!   `serverN#10.1.2.3:8080`, with the SRV weight (clamped to 1..=1000) as its weight;
 //!   each target is itself a watched A name.
+//!
+//! Addresses are A and/or AAAA records by `[resolver] family` (see `resolver`); `first`
+//! takes the lowest IPv4 address if any, else the lowest IPv6 one.
+//!
+//! A reload ([`Discovery::reconfigure`], [`Discovery::set_templates`]) keeps the names that
+//! stay (their data and timers: no query at once) and stops querying the names nothing
+//! refers to any more (not configured, not a target of a watched SRV name).
 //!
 //! A name with no data yet has no servers (its group answers 503 for it); names given
 //! in the configuration go through the resolv.conf search list, the next candidate on
@@ -67,7 +74,8 @@ struct Watched {
 pub struct Discovery {
     resolver: Resolver,
     conf: ResolvConf,
-    watched: Vec<Watched>,
+    /// Indexed like the resolver's watches; `None` = no longer watched.
+    watched: Vec<Option<Watched>>,
     templates: [config::Group; 2],
     stats: DnsStats,
 }
@@ -75,17 +83,7 @@ pub struct Discovery {
 impl Discovery {
     /// `settings` override `conf` (resolv.conf); `seed` feeds the query IDs.
     pub fn new(settings: &ResolverSettings, conf: ResolvConf, seed: u64) -> Discovery {
-        let rc = ResolverConfig {
-            nameservers: settings
-                .nameservers
-                .clone()
-                .unwrap_or_else(|| conf.nameservers_or_default()),
-            timeout: settings.timeout.unwrap_or(conf.timeout),
-            attempts: settings.attempts.unwrap_or(conf.attempts),
-            min_ttl: settings.min_ttl,
-            max_ttl: settings.max_ttl,
-            hold_nx: settings.hold_nx,
-        };
+        let rc = resolver_config(settings, &conf);
         Discovery {
             resolver: Resolver::new(rc, seed),
             conf,
@@ -95,7 +93,14 @@ impl Discovery {
         }
     }
 
-    /// Takes the configured groups (start, reload) and watches every name in them.
+    /// New `[resolver]` settings (a reload), over the resolv.conf read at start.
+    pub fn reconfigure(&mut self, settings: &ResolverSettings, now: Instant) {
+        self.resolver
+            .reconfigure(resolver_config(settings, &self.conf), now);
+    }
+
+    /// Takes the configured groups (start, reload), watches every name in them and
+    /// stops watching the names no longer used.
     pub fn set_templates(&mut self, groups: [&config::Group; 2], now: Instant) {
         self.templates = [groups[0].clone(), groups[1].clone()];
         for (g, group) in groups.iter().enumerate() {
@@ -111,6 +116,46 @@ impl Discovery {
                 self.watch(&d.name, qtype, candidates, key, now);
             }
         }
+        self.prune();
+    }
+
+    /// Unwatches the names neither a template nor a watched SRV name's data refer to.
+    fn prune(&mut self) {
+        let mut used: Vec<(String, RecordType)> = Vec::new();
+        for s in self.templates.iter().flat_map(|g| &g.servers) {
+            let Some(d) = &s.dns else { continue };
+            match d.mode {
+                ResolveMode::Srv => {
+                    used.push((d.name.clone(), RecordType::Srv));
+                    let data = self
+                        .find(&d.name, RecordType::Srv)
+                        .and_then(|w| w.data.as_ref());
+                    for r in data.into_iter().flatten() {
+                        if let RData::Srv { target, .. } = r {
+                            let t = target.to_string().trim_end_matches('.').to_string();
+                            used.push((t, RecordType::A));
+                        }
+                    }
+                }
+                _ => used.push((d.name.clone(), RecordType::A)),
+            }
+        }
+        for (i, slot) in self.watched.iter_mut().enumerate() {
+            let Some(w) = slot else { continue };
+            let keep = used
+                .iter()
+                .any(|(n, t)| *t == w.qtype && n.eq_ignore_ascii_case(&w.name));
+            if !keep {
+                info!("dns {}: no longer used, not queried any more", w.name);
+                self.resolver.unwatch(i);
+                *slot = None;
+            }
+        }
+    }
+
+    /// Whether `watch` is still watched (the reactor closes the sockets of others).
+    pub fn watching(&self, watch: WatchId) -> bool {
+        self.resolver.watching(watch)
     }
 
     fn watch(
@@ -130,8 +175,10 @@ impl Discovery {
             return;
         };
         let id = self.resolver.watch(first, qtype, now);
-        debug_assert_eq!(id, self.watched.len());
-        self.watched.push(Watched {
+        if self.watched.len() <= id {
+            self.watched.resize_with(id + 1, || None);
+        }
+        self.watched[id] = Some(Watched {
             name: name.to_string(),
             qtype,
             candidates,
@@ -145,12 +192,13 @@ impl Discovery {
     fn find(&self, name: &str, qtype: RecordType) -> Option<&Watched> {
         self.watched
             .iter()
+            .flatten()
             .find(|w| w.qtype == qtype && w.name.eq_ignore_ascii_case(name))
     }
 
     /// Whether any name is discovered at all (the reactor opens no DNS sockets otherwise).
     pub fn is_empty(&self) -> bool {
-        self.watched.is_empty()
+        self.watched.iter().all(Option::is_none)
     }
 
     /// The next query to send (counted).
@@ -210,7 +258,7 @@ impl Discovery {
     /// New data for a watch; false when it is the same set in another order (DNS
     /// servers rotate their answers).
     fn changed(&mut self, watch: WatchId, mut data: Vec<RData>, now: Instant) -> bool {
-        let Some(w) = self.watched.get_mut(watch) else {
+        let Some(Some(w)) = self.watched.get_mut(watch) else {
             return false;
         };
         data.sort_by_key(|d| format!("{d:?}"));
@@ -219,7 +267,11 @@ impl Discovery {
         }
         let shown = show(&data);
         let was = w.data.as_deref().map_or("none".to_string(), show);
-        info!("dns {} {:?}: {shown} (was {was})", w.name, w.qtype);
+        let what = match w.qtype {
+            RecordType::Srv => "SRV",
+            _ => "addresses",
+        };
+        info!("dns {} {what}: {shown} (was {was})", w.name);
         w.failed = None;
         w.data = Some(data).filter(|d| !d.is_empty());
         if w.qtype != RecordType::Srv {
@@ -239,11 +291,12 @@ impl Discovery {
             let t = t.trim_end_matches('.').to_string();
             self.watch(&t, RecordType::A, vec![t.clone()], key.clone(), now);
         }
+        self.prune();
         true
     }
 
     fn failed(&mut self, watch: WatchId, failure: Failure, kept: bool, now: Instant) {
-        let Some(w) = self.watched.get_mut(watch) else {
+        let Some(Some(w)) = self.watched.get_mut(watch) else {
             return;
         };
         if !kept && failure == Failure::NoSuchName && w.candidate + 1 < w.candidates.len() {
@@ -274,14 +327,14 @@ impl Discovery {
 
     /// Start-up with `init = required`: done, waiting, or failed naming the key.
     pub fn init_state(&self) -> InitState {
-        if let Some(w) = self.watched.iter().find(|w| w.failed.is_some()) {
+        if let Some(w) = self.watched.iter().flatten().find(|w| w.failed.is_some()) {
             let why = match w.failed {
                 Some(Failure::NoSuchName) => "no such name",
                 _ => "no answer from the nameservers",
             };
             return InitState::Failed(format!("{}: cannot resolve {}: {why}", w.key, w.name));
         }
-        if self.watched.iter().all(|w| w.data.is_some()) {
+        if self.watched.iter().flatten().all(|w| w.data.is_some()) {
             InitState::Done
         } else {
             InitState::Waiting
@@ -339,7 +392,14 @@ impl Discovery {
             ResolveMode::All => self
                 .addresses(name)
                 .into_iter()
-                .map(|ip| one(SocketAddr::new(ip, port), Some(ip.to_string()), s.weight))
+                .map(|ip| {
+                    // Bracketed as in URLs: `server1#[2001:db8::1]`.
+                    let shown = match ip {
+                        IpAddr::V4(v4) => v4.to_string(),
+                        IpAddr::V6(v6) => format!("[{v6}]"),
+                    };
+                    one(SocketAddr::new(ip, port), Some(shown), s.weight)
+                })
                 .collect(),
             ResolveMode::Srv => {
                 let records = self
@@ -376,6 +436,22 @@ impl Discovery {
                 out
             }
         }
+    }
+}
+
+/// The resolver's settings: `[resolver]` over resolv.conf.
+fn resolver_config(settings: &ResolverSettings, conf: &ResolvConf) -> ResolverConfig {
+    ResolverConfig {
+        nameservers: settings
+            .nameservers
+            .clone()
+            .unwrap_or_else(|| conf.nameservers_or_default()),
+        timeout: settings.timeout.unwrap_or(conf.timeout),
+        attempts: settings.attempts.unwrap_or(conf.attempts),
+        min_ttl: settings.min_ttl,
+        max_ttl: settings.max_ttl,
+        hold_nx: settings.hold_nx,
+        family: settings.family,
     }
 }
 

@@ -157,7 +157,7 @@ fn check_accepts_a_short_health_check_interval_without_a_timeout() {
 fn check_validates_the_resolver_keys() {
     // Names are not looked up by --check: they are discovered in the loop at run time.
     let good = "[http]\nserver1_addr=backend.test:80\nserver1_resolve=all\nserver2_srv=_http._tcp.web.test\n\
-                [resolver]\nnameservers=127.0.0.1:53\nmin_ttl=1s\nmax_ttl=5m\nhold_nx=30s\ninit=optional\n";
+                [resolver]\nnameservers=127.0.0.1:53\nmin_ttl=1s\nmax_ttl=5m\nhold_nx=30s\ninit=optional\nfamily=v6_preferred\n";
     let path = temp_config("resolver.ini", good);
     let (code, err) = exit_and_stderr(&["--check".as_ref(), "--config".as_ref(), path.as_ref()]);
     let _ = std::fs::remove_file(&path);

@@ -298,6 +298,7 @@ fn errors() {
         ("[http]\nserver1=a:1\n[resolver]\nnameservers=10.0.0.1:53, x\n", "t.ini:4: [resolver] nameservers: expected ip:port, ... got \"x\""),
         ("[http]\nserver1=a:1\n[resolver]\nmin_ttl=10s\nmax_ttl=5s\n", "t.ini:4: [resolver] min_ttl: 10s is greater than max_ttl (5s)"),
         ("[http]\nserver1=a:1\n[resolver]\ninit=maybe\n", "t.ini:4: [resolver] init: expected required or optional, got \"maybe\""),
+        ("[http]\nserver1=a:1\n[resolver]\nfamily=v6\n", "t.ini:4: [resolver] family: expected v4_preferred, v4_only, v6_only, v6_preferred or all, got \"v6\""),
         ("[http]\nserver1=a:1\n[resolver]\nttl=1\n", "t.ini:4: [resolver] ttl: unknown key"),
         ("[http]\nserver1=a\n", "t.ini:2: [http] server1: expected host:port, got \"a\""),
         ("[http]\nserver1=::1:80\n", "t.ini:2: [http] server1: expected host:port, got \"::1:80\""),
@@ -385,6 +386,49 @@ fn dns_names_and_resolver_section() {
             InitMode::Required
         )
     );
+}
+
+/// `[resolver] family`: parsed, and /etc/hosts names pick their address by it (a name
+/// with no address of an `*_only` family goes on to DNS).
+#[test]
+fn resolver_family_and_hosts() {
+    use sluice::config::Family;
+    assert_eq!(
+        ok("[http]\nserver1=a:1\n").resolver.family,
+        Family::V4Preferred
+    );
+    let hosts = |host: &str, port| match host {
+        "both" => Ok(vec![
+            SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], port)),
+            SocketAddr::from(([10, 0, 0, 1], port)),
+        ]),
+        "v4" => Ok(vec![SocketAddr::from(([10, 0, 0, 2], port))]),
+        _ => Err("not in /etc/hosts".to_string()),
+    };
+    let cases = [
+        ("v4_preferred", "10.0.0.1:80", Some("10.0.0.2:80")),
+        ("all", "10.0.0.1:80", Some("10.0.0.2:80")),
+        ("v4_only", "10.0.0.1:80", Some("10.0.0.2:80")),
+        ("v6_preferred", "[2001:db8::1]:80", Some("10.0.0.2:80")),
+        ("V6_ONLY", "[2001:db8::1]:80", None),
+    ];
+    for (family, both, v4) in cases {
+        let text = format!("[http]\nserver1=both:80\nserver2=v4:80\n[resolver]\nfamily={family}\n");
+        let c = sluice::config::parse_all(&text, "t.ini", &hosts).expect(family);
+        assert_eq!(c.http.servers[0].addr.to_string(), both, "{family}");
+        let s2 = &c.http.servers[1];
+        match v4 {
+            Some(addr) => assert_eq!(
+                (s2.addr.to_string().as_str(), s2.dns.is_none()),
+                (addr, true)
+            ),
+            None => assert_eq!(
+                s2.dns.as_ref().map(|d| d.name.as_str()),
+                Some("v4"),
+                "{family}"
+            ),
+        }
+    }
 }
 
 #[test]

@@ -9,9 +9,10 @@ mod dnsutil;
 mod util;
 mod wsutil;
 
-use dnsutil::{a, srv, DnsServer, Fault};
+use dnsutil::{a, aaaa, srv, DnsServer, Fault};
+use protocol::dns::RecordType;
 use std::time::{Duration, Instant};
-use util::{get, ok, wait_until, Backend, Proxy, Reply};
+use util::{get, ok, wait_until, Backend, Proxy, ProxyProcess, Reply};
 
 const LOCAL: [u8; 4] = [127, 0, 0, 1];
 
@@ -392,4 +393,175 @@ fn removed_address_keeps_its_tunnels_until_drain_timeout() {
     );
     ws2.send(Message::text("still")).unwrap();
     assert_eq!(next_msg(&mut ws2), Message::text("still"));
+}
+
+/// The server names of the status page (`/status.json`), sorted.
+fn status_names(p: &Proxy) -> Vec<String> {
+    let json = get(p.admin.unwrap(), "/status.json").text();
+    let mut v: Vec<String> = json
+        .split("{\"name\":\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next().map(String::from))
+        .filter(|n| n.starts_with("server"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `family = v4_preferred` (default): AAAA is asked only after an empty A answer, and a
+/// name with A records is never asked AAAA. IPv6 servers are named `server1#[...]`
+/// (documentation addresses, no pool: nothing connects to them).
+#[test]
+fn v4_preferred_asks_aaaa_only_after_an_empty_a_answer() {
+    let dns = DnsServer::start();
+    dns.set("six.test", 1, vec![aaaa("2001:db8::1")]);
+    dns.set("four.test", 1, vec![a([192, 0, 2, 1])]);
+    let ini = format!(
+        "[http]\nserver1 = six.test.:9\nserver1_resolve = all\nserver1_min_workers = 0\n\
+         server2 = four.test.:9\nserver2_min_workers = 0\n{}",
+        resolver(&dns, "")
+    );
+    let proxy = Proxy::start_with_admin(&ini, &[]);
+    assert_eq!(
+        status_names(&proxy),
+        ["server1#[2001:db8::1]", "server2"],
+        "an IPv6 server, bracketed"
+    );
+    assert!(proxy
+        .metrics()
+        .contains("server=\"server1#[2001:db8::1]\",addr=\"[2001:db8::1]:9\""));
+    assert!(wait_until(
+        || dns.count_type("four.test", RecordType::A) >= 3
+    ));
+    assert_eq!(
+        dns.count_type("four.test", RecordType::Aaaa),
+        0,
+        "A data: no AAAA"
+    );
+    let six: Vec<RecordType> = dns
+        .seen()
+        .iter()
+        .filter(|s| s.name == "six.test")
+        .map(|s| s.qtype)
+        .collect();
+    assert!(six.len() >= 4, "{six:?}");
+    for pair in six.chunks_exact(2) {
+        assert_eq!(pair, [RecordType::A, RecordType::Aaaa], "{six:?}");
+    }
+}
+
+/// `family = v4_only` never asks AAAA (the name has only AAAA records: no servers);
+/// `family = all` makes one server per address of both families.
+#[test]
+fn v4_only_never_asks_aaaa_and_all_uses_both() {
+    let dns = DnsServer::start();
+    dns.set("six.test", 1, vec![aaaa("2001:db8::1")]);
+    let ini = format!(
+        "[http]\nserver1 = six.test.:9\nserver1_min_workers = 0\n{}",
+        resolver(&dns, "family = v4_only\ninit = optional")
+    );
+    let proxy = Proxy::start_with_admin(&ini, &[]);
+    assert!(wait_until(|| dns.count_type("six.test", RecordType::A) >= 3));
+    assert_eq!(dns.count_type("six.test", RecordType::Aaaa), 0);
+    assert!(status_names(&proxy).is_empty());
+    drop(proxy);
+
+    let dns = DnsServer::start();
+    dns.set(
+        "both.test",
+        60,
+        vec![aaaa("2001:db8::2"), aaaa("2001:db8::1")],
+    );
+    dns.set("both.test", 60, vec![a([192, 0, 2, 1])]);
+    let ini = format!(
+        "[http]\nserver1 = both.test.:9\nserver1_resolve = all\nserver1_min_workers = 0\n\
+         server2 = both.test.:10\nserver2_min_workers = 0\n{}",
+        resolver(&dns, "family = all")
+    );
+    let proxy = Proxy::start_with_admin(&ini, &[]);
+    let want = [
+        "server1#192.0.2.1",
+        "server1#[2001:db8::1]",
+        "server1#[2001:db8::2]",
+        "server2",
+    ];
+    assert_eq!(status_names(&proxy), want);
+    assert!(
+        proxy
+            .metrics()
+            .contains("server=\"server2\",addr=\"192.0.2.1:10\""),
+        "first: the lowest IPv4 address"
+    );
+}
+
+fn raw_config(dns: &DnsServer, http: &str) -> String {
+    format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\n[http]\n{http}\n{}[log]\nlevel=info\naccess_log=false\n",
+        resolver(dns, "")
+    )
+}
+
+/// A reload with new `[resolver] nameservers` applies without a restart: the next
+/// re-resolution goes to the new nameserver and traffic moves to its answer.
+#[test]
+fn a_reload_moves_resolution_to_new_nameservers() {
+    let (b1, b2) = (Backend::hello("one"), Backend::hello("two"));
+    let (ns1, ns2) = (DnsServer::start(), DnsServer::start());
+    for (ns, b) in [(&ns1, &b1), (&ns2, &b2)] {
+        ns.set("b.test", 1, vec![a(LOCAL)]);
+        ns.set(
+            "_http._tcp.web.test",
+            1,
+            vec![srv(0, 1, b.addr.port(), "b.test")],
+        );
+    }
+    let http = "server1_srv = _http._tcp.web.test.";
+    let (p, _) = ProxyProcess::start_raw(&raw_config(&ns1, http));
+    assert!(body(&get(p.addr, "/")).contains("one"));
+    let text = raw_config(&ns2, http).replace("{port}", &p.addr.port().to_string());
+    std::fs::write(p.dir.join("sluice.ini"), text).unwrap();
+    p.signal("HUP");
+    assert!(
+        wait_until(|| body(&get(p.addr, "/")).contains("two")),
+        "traffic moved to the new nameserver's answer:\n{}",
+        p.stderr()
+    );
+    let old = ns1.seen().len();
+    let new = ns2.count("_http._tcp.web.test");
+    assert!(wait_until(|| ns2.count("_http._tcp.web.test") >= new + 2));
+    assert_eq!(
+        ns1.seen().len(),
+        old,
+        "nothing more asked of the old nameserver"
+    );
+    assert!(body(&get(p.addr, "/")).contains("two"));
+}
+
+/// A name a reload removed is no longer queried; the name that stays goes on.
+#[test]
+fn a_name_removed_by_a_reload_is_no_longer_queried() {
+    let dns = DnsServer::start();
+    dns.set("one.test", 1, vec![a([192, 0, 2, 1])]);
+    dns.set("two.test", 1, vec![a([192, 0, 2, 2])]);
+    let s1 = "server1 = one.test.:9\nserver1_min_workers = 0";
+    let both = format!("{s1}\nserver2 = two.test.:9\nserver2_min_workers = 0");
+    let (p, _) = ProxyProcess::start_raw(&raw_config(&dns, &both));
+    assert!(wait_until(|| dns.count("two.test") >= 2));
+    let text = raw_config(&dns, s1).replace("{port}", &p.addr.port().to_string());
+    std::fs::write(p.dir.join("sluice.ini"), text).unwrap();
+    p.signal("HUP");
+    assert!(wait_until(|| p.stderr().contains("configuration reloaded")));
+    // From the first query for one.test after the reload on (a query for two.test sent
+    // before it has arrived by then), three more rounds of min_ttl.
+    let after = dns.count("one.test");
+    assert!(wait_until(|| dns.count("one.test") > after));
+    let removed = dns.count("two.test");
+    let now = dns.count("one.test");
+    assert!(wait_until(|| dns.count("one.test") >= now + 3));
+    assert_eq!(dns.count("two.test"), removed, "{:?}", dns.seen());
+    assert!(
+        p.stderr().contains("dns two.test.: no longer used"),
+        "{}",
+        p.stderr()
+    );
 }

@@ -25,6 +25,41 @@ pub struct ResolverSettings {
     pub hold_nx: Duration,
     /// Whether start-up waits for every name (`required`) or serves 503 for it meanwhile.
     pub init: InitMode,
+    /// Which address families a server name resolves to (A, AAAA or both).
+    pub family: Family,
+}
+
+/// `[resolver] family`: the address families asked for a server name, as Envoy's
+/// `dns_lookup_family`. Applies to DNS answers, SRV targets and /etc/hosts alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Family {
+    /// A; AAAA only when the name has no A records (NOERROR, no data). The default:
+    /// one query per name per TTL in the common case.
+    #[default]
+    V4Preferred,
+    /// A only.
+    V4Only,
+    /// AAAA only.
+    V6Only,
+    /// AAAA; A only when the name has no AAAA records.
+    V6Preferred,
+    /// A and AAAA, the union of both.
+    All,
+}
+
+impl Family {
+    /// The address a server takes from a name's list (/etc/hosts, in file order): the
+    /// first of the preferred family, else the first of the other unless `*_only`.
+    pub fn pick(self, addrs: &[SocketAddr]) -> Option<SocketAddr> {
+        let v4 = addrs.iter().find(|a| a.is_ipv4()).copied();
+        let v6 = addrs.iter().find(|a| a.is_ipv6()).copied();
+        match self {
+            Family::V4Preferred | Family::All => v4.or(v6),
+            Family::V4Only => v4,
+            Family::V6Only => v6,
+            Family::V6Preferred => v6.or(v4),
+        }
+    }
 }
 
 /// `[resolver] init`.
@@ -46,6 +81,7 @@ impl Default for ResolverSettings {
             max_ttl: Duration::from_secs(300),
             hold_nx: Duration::from_secs(30),
             init: InitMode::Required,
+            family: Family::V4Preferred,
         }
     }
 }
@@ -125,7 +161,10 @@ impl Doc<'_> {
         if let Ok(ip) = bare.unwrap_or(host).parse::<IpAddr>() {
             return Ok(ServerConfig::new(0, text, SocketAddr::new(ip, port)));
         }
-        if let Ok(addr) = (self.resolve)(host, port) {
+        // A name /etc/hosts lists with no address of the family goes on to DNS, as the
+        // C library's `hosts: files dns` does for an address-family-specific lookup.
+        let hosts = (self.resolve)(host, port).unwrap_or_default();
+        if let Some(addr) = self.family.pick(&hosts) {
             return Ok(ServerConfig::new(0, text, addr));
         }
         dns_name(host)?;
@@ -155,6 +194,17 @@ impl Doc<'_> {
             _ => Err(format!("expected required or optional, got {v:?}")),
         };
         set!(self, s, r.init, init);
+        let family = |v: &str| match v.to_ascii_lowercase().as_str() {
+            "v4_preferred" => Ok(Family::V4Preferred),
+            "v4_only" => Ok(Family::V4Only),
+            "v6_only" => Ok(Family::V6Only),
+            "v6_preferred" => Ok(Family::V6Preferred),
+            "all" => Ok(Family::All),
+            _ => Err(format!(
+                "expected v4_preferred, v4_only, v6_only, v6_preferred or all, got {v:?}"
+            )),
+        };
+        set!(self, s, r.family, family);
         if r.min_ttl > r.max_ttl {
             let (min, max) = (show(r.min_ttl), show(r.max_ttl));
             let msg = format!("{min} is greater than max_ttl ({max})");

@@ -112,6 +112,7 @@ const RESOLVER_KEYS: &[&str] = &[
     "max_ttl",
     "hold_nx",
     "init",
+    "family",
 ];
 const TLS_KEYS: &[&str] = &[
     "host",

@@ -3,7 +3,7 @@
 use super::*;
 use crate::config::parse;
 use protocol::dns::{read_name, write_response, Header, Question, Record, CLASS_IN};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 fn setup(servers: &str) -> (Discovery, Instant) {
@@ -17,12 +17,17 @@ fn setup(servers: &str) -> (Discovery, Instant) {
 
 /// Answers every pending query from `zone` (name -> data), like a DNS server would.
 fn answer_all(d: &mut Discovery, zone: &[(&str, Vec<RData>)], now: Instant) -> usize {
-    let mut n = 0;
+    asked(d, zone, now).len()
+}
+
+/// [`answer_all`], returning the types asked in order.
+fn asked(d: &mut Discovery, zone: &[(&str, Vec<RData>)], now: Instant) -> Vec<RecordType> {
+    let mut types = Vec::new();
     while let Some(t) = d.poll_transmit(now) {
-        n += 1;
         let id = u16::from_be_bytes([t.bytes[0], t.bytes[1]]);
         let (name, end) = read_name(&t.bytes, 12).unwrap();
         let qtype = RecordType::from_u16(u16::from_be_bytes([t.bytes[end], t.bytes[end + 1]]));
+        types.push(qtype);
         let shown = name.to_string();
         let data = zone
             .iter()
@@ -49,7 +54,7 @@ fn answer_all(d: &mut Discovery, zone: &[(&str, Vec<RData>)], now: Instant) -> u
         write_response(&header, Some(&q), &records, &[], &[], &mut out).unwrap();
         assert!(d.handle_udp(t.to, &out, now));
     }
-    n
+    types
 }
 
 fn a(last: u8) -> RData {
@@ -172,10 +177,98 @@ fn search_list_candidates_are_tried_in_order() {
     answer_all(&mut d, &zone, now);
     assert!(d.process_events(now));
     assert_eq!(names(&d), [("server1".into(), "192.0.2.7:80".into(), 1)]);
-    assert_eq!(d.stats().queries, 2);
+    // The first candidate: A, then AAAA (v4_preferred after NODATA); the second: A.
+    assert_eq!(d.stats().queries, 3);
     assert_eq!(
         d.stats().failures,
         0,
         "a candidate's NXDOMAIN is not a failure"
     );
+}
+
+fn aaaa(last: u16) -> RData {
+    RData::Aaaa(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last))
+}
+
+fn setup_with(servers: &str, resolver: &str) -> (Discovery, Instant, config::Config) {
+    let text = format!("[http]\n{servers}\n[resolver]\nnameservers = 127.0.0.1:53\n{resolver}\n");
+    let cfg = parse(&text, "t.ini", &|_, _| Err("no".into())).unwrap();
+    let now = Instant::now();
+    let mut d = Discovery::new(&cfg.resolver, ResolvConf::default(), 1);
+    d.set_templates([&cfg.http, &cfg.websocket], now);
+    (d, now, cfg)
+}
+
+#[test]
+fn ipv6_servers_are_bracketed_and_first_prefers_ipv4() {
+    let (mut d, t0, _) = setup_with(
+        "server1 = web.test:80\nserver2 = web.test:81\nserver2_resolve = all",
+        "family = all",
+    );
+    let zone = [("web.test", vec![aaaa(2), a(9), aaaa(1)])];
+    assert_eq!(answer_all(&mut d, &zone, t0), 2, "A and AAAA");
+    assert!(d.process_events(t0));
+    let s = |n: &str, a: &str| (n.to_string(), a.to_string(), 1);
+    assert_eq!(
+        names(&d),
+        [
+            s("server1", "192.0.2.9:80"),
+            s("server2#192.0.2.9", "192.0.2.9:81"),
+            s("server2#[2001:db8::1]", "[2001:db8::1]:81"),
+            s("server2#[2001:db8::2]", "[2001:db8::2]:81"),
+        ]
+    );
+    // No IPv4 address left: `first` takes the lowest IPv6 one.
+    let t1 = t0 + Duration::from_secs(30);
+    answer_all(&mut d, &[("web.test", vec![aaaa(2), aaaa(1)])], t1);
+    assert!(d.process_events(t1));
+    assert_eq!(names(&d)[0], s("server1", "[2001:db8::1]:80"));
+}
+
+#[test]
+fn srv_targets_follow_the_family() {
+    let (mut d, t0, _) = setup_with("server1_srv = _http._tcp.web.test", "family = v6_only");
+    let target = RData::Srv {
+        priority: 0,
+        weight: 1,
+        port: 8080,
+        target: Name::from_dotted("b.test").unwrap(),
+    };
+    let zone = [
+        ("_http._tcp.web.test", vec![target]),
+        ("b.test", vec![a(1), aaaa(1)]),
+    ];
+    assert_eq!(asked(&mut d, &zone, t0), [RecordType::Srv]);
+    d.process_events(t0);
+    assert_eq!(
+        asked(&mut d, &zone, t0),
+        [RecordType::Aaaa],
+        "v6_only: no A query"
+    );
+    d.process_events(t0);
+    let one = (
+        "server1#[2001:db8::1]:8080".to_string(),
+        "[2001:db8::1]:8080".to_string(),
+        1,
+    );
+    assert_eq!(names(&d), [one]);
+}
+
+#[test]
+fn a_reload_unwatches_removed_names_and_keeps_the_others() {
+    let (mut d, t0, _) = setup_with("server1 = one.test:80\nserver2 = two.test:80", "");
+    let zone = [("one.test", vec![a(1)]), ("two.test", vec![a(2)])];
+    assert_eq!(answer_all(&mut d, &zone, t0), 2);
+    d.process_events(t0);
+    let text = "[http]\nserver1 = one.test:80\n[resolver]\nnameservers = 127.0.0.1:53\n";
+    let cfg = parse(text, "t.ini", &|_, _| Err("no".into())).unwrap();
+    let t1 = t0 + Duration::from_secs(1);
+    d.set_templates([&cfg.http, &cfg.websocket], t1);
+    assert!(!d.watching(1), "two.test is no longer watched");
+    assert!(d.watching(0));
+    assert_eq!(answer_all(&mut d, &zone, t1), 0, "one.test keeps its timer");
+    assert_eq!(d.next_deadline(), Some(t0 + Duration::from_secs(30)));
+    let t2 = t0 + Duration::from_secs(30);
+    assert_eq!(answer_all(&mut d, &zone, t2), 1, "only one.test");
+    assert_eq!(names(&d), [("server1".into(), "192.0.2.1:80".into(), 1)]);
 }

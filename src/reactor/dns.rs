@@ -8,7 +8,8 @@
 //! (`Owner::Dns`) follows `Discovery::next_deadline`. When a name's data change,
 //! each group is expanded again and applied through the reload path
 //! (`apply_group`); a server whose address vanished drains, and its tunnels get
-//! 1001 after `drain_timeout`.
+//! 1001 after `drain_timeout`. A reload (`dns_reload`) applies `[resolver]` and the
+//! server names at once (see `resolver` for queries in flight).
 
 use super::Reactor;
 use crate::discovery::InitState;
@@ -17,7 +18,7 @@ use crate::resolver::{Transmit, Via, WatchId};
 use crate::session::Phase;
 use crate::timer::Owner;
 use crate::token::Kind;
-use log::debug;
+use log::{debug, info};
 use mio::net::{TcpStream, UdpSocket};
 use mio::{Events, Interest, Token};
 use protocol::dns::tcp_unframe;
@@ -75,6 +76,26 @@ impl Reactor {
         }
         let at = self.discovery.next_deadline();
         self.dns_deadline.set(at, Owner::Dns, &mut self.timers);
+    }
+
+    /// A reload: new `[resolver]` settings and server names. The sockets of names no
+    /// longer watched close; a restarted query's old socket closes when it is sent again.
+    pub(crate) fn dns_reload(&mut self, new: &crate::config::Config) {
+        if new.resolver != self.cfg.resolver {
+            info!("[resolver] changed: applied from the next query");
+        }
+        self.discovery.reconfigure(&new.resolver, self.now);
+        self.discovery
+            .set_templates([&new.http, &new.websocket], self.now);
+        let stale: Vec<usize> = self
+            .dns_socks
+            .iter()
+            .filter(|(_, d)| !self.discovery.watching(d.watch))
+            .map(|(i, _)| i)
+            .collect();
+        for i in stale {
+            self.dns_close(i);
+        }
     }
 
     /// The `Owner::Dns` deadline came due.

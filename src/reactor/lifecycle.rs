@@ -237,7 +237,6 @@ impl Reactor {
 
     /// Applies a validated configuration in place (see the module docs).
     pub fn apply_config(&mut self, new: Config) {
-        let now = self.now;
         if new.frontend.listen != self.cfg.frontend.listen {
             warn!(
                 "[frontend] listen address changed ({} -> {}): restart sluice to move the listener",
@@ -247,11 +246,7 @@ impl Reactor {
         if self.admin_addr().is_some() && new.admin != self.cfg.admin {
             warn!("[admin] changed: restart sluice to move the admin listener");
         }
-        if new.resolver != self.cfg.resolver {
-            warn!("[resolver] changed: restart sluice to apply it (server names are re-read)");
-        }
-        self.discovery
-            .set_templates([&new.http, &new.websocket], now);
+        self.dns_reload(&new);
         for g in 0..self.groups.len() {
             let gcfg = self.discovery.expand(g);
             self.apply_group(g, &gcfg);

@@ -9,7 +9,7 @@ use protocol::dns::{
 };
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -56,6 +56,10 @@ pub fn a(ip: [u8; 4]) -> RData {
     RData::A(Ipv4Addr::from(ip))
 }
 
+pub fn aaaa(ip: &str) -> RData {
+    RData::Aaaa(ip.parse::<Ipv6Addr>().unwrap())
+}
+
 pub fn srv(priority: u16, weight: u16, port: u16, target: &str) -> RData {
     RData::Srv {
         priority,
@@ -93,10 +97,12 @@ impl DnsServer {
         }
     }
 
-    /// Answers `name`/`qtype` with `data` and `ttl` (empty data = NODATA).
+    /// Answers `name` with `data` and `ttl` for the type of `data` (A, AAAA or SRV);
+    /// another type of a known name is NODATA.
     pub fn set(&self, name: &str, ttl: u32, data: Vec<RData>) {
         let qtype = match data.first() {
             Some(RData::Srv { .. }) => RecordType::Srv,
+            Some(RData::Aaaa(_)) => RecordType::Aaaa,
             _ => RecordType::A,
         };
         let key = (name.to_ascii_lowercase(), qtype.as_u16());
@@ -124,6 +130,14 @@ impl DnsServer {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
+    }
+
+    /// Queries seen for `name` and `qtype` (any transport).
+    pub fn count_type(&self, name: &str, qtype: RecordType) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.qtype == qtype && s.name.eq_ignore_ascii_case(name))
+            .count()
     }
 
     /// Queries seen for `name` (any type, any transport).

@@ -49,6 +49,11 @@ const QUERY_A: &str = concat!(
     "12340100000100000000000003777777076578616d706c6503636f6d00000100",
     "01",
 );
+// QUERY_A with QTYPE 28 (AAAA, RFC 3596 §2.1).
+const QUERY_AAAA: &str = concat!(
+    "12340100000100000000000003777777076578616d706c6503636f6d00001c00",
+    "01",
+);
 const QUERY_SRV: &str = concat!(
     "000701000001000000000000055f68747470045f7463700373766307636c7573",
     "746572056c6f63616c0000210001",
@@ -84,6 +89,8 @@ fn queries_match_dnspython() {
     let mut out = Vec::new();
     build_query(0x1234, &name("www.example.com"), RecordType::A, &mut out);
     assert_eq!(out, hex(QUERY_A));
+    build_query(0x1234, &name("www.example.com"), RecordType::Aaaa, &mut out);
+    assert_eq!(out, hex(QUERY_AAAA));
     build_query(
         7,
         &name("_http._tcp.svc.cluster.local."),
