@@ -11,7 +11,7 @@
 mod util;
 mod wsutil;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,24 +83,7 @@ fn wait_stalled(p: &AtomicU64, done: impl Fn() -> bool) {
 
 fn read_exact_or_none(s: &mut TcpStream, n: usize, stop: &AtomicBool) -> Option<Vec<u8>> {
     let mut out = vec![0u8; n];
-    let mut at = 0;
-    while at < n {
-        match s.read(&mut out[at..]) {
-            Ok(0) => return None,
-            Ok(k) => at += k,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                if stop.load(Ordering::SeqCst) {
-                    return None;
-                }
-            }
-            Err(_) => return None,
-        }
-    }
+    util::read_exact_retry(s, &mut out, stop)?;
     Some(out)
 }
 

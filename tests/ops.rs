@@ -285,6 +285,16 @@ fn http_server(name: &str, addr: std::net::SocketAddr) -> String {
 
 /// A WebSocket backend for many tunnels: answers every upgrade with 101 (clients use
 /// `KEY`), then reads and discards until the peer closes or the backend is dropped.
+/// The 101 answering `KEY`.
+fn switching_protocols() -> Vec<u8> {
+    let accept = protocol::ws::accept_key(KEY.as_bytes());
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        String::from_utf8_lossy(&accept)
+    )
+    .into_bytes()
+}
+
 fn ws_backend_many() -> RawBackend {
     RawBackend::start(|mut s, _, stop| {
         s.set_read_timeout(Some(Duration::from_millis(200)))
@@ -292,12 +302,7 @@ fn ws_backend_many() -> RawBackend {
         if read_head_raw(&mut s, stop).is_none() {
             return;
         }
-        let accept = protocol::ws::accept_key(KEY.as_bytes());
-        let resp = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            String::from_utf8_lossy(&accept)
-        );
-        if s.write_all(resp.as_bytes()).is_err() {
+        if s.write_all(&switching_protocols()).is_err() {
             return;
         }
         discard_until_closed(&mut s, stop);
@@ -880,12 +885,7 @@ fn an_upgrade_answered_during_a_drain_is_closed_with_1001() {
         if !wait_until(|| gate.load(Ordering::SeqCst)) {
             return;
         }
-        let accept = protocol::ws::accept_key(KEY.as_bytes());
-        let resp = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-            String::from_utf8_lossy(&accept)
-        );
-        if s.write_all(resp.as_bytes()).is_err() {
+        if s.write_all(&switching_protocols()).is_err() {
             return;
         }
         discard_until_closed(&mut s, stop);

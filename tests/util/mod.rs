@@ -551,7 +551,9 @@ fn read_line_retry(
     }
 }
 
-fn read_exact_retry(r: &mut BufReader<TcpStream>, out: &mut [u8], stop: &AtomicBool) -> Option<()> {
+/// Fills `out` from a socket with a read timeout, retrying timeouts until `stop` is set;
+/// `None` at EOF, on an error, or when stopped.
+pub fn read_exact_retry(r: &mut impl Read, out: &mut [u8], stop: &AtomicBool) -> Option<()> {
     let mut have = 0;
     while have < out.len() {
         match r.read(&mut out[have..]) {
