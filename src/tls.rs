@@ -815,7 +815,7 @@ impl TlsSession {
         ) {
             self.check_first_byte(first)?;
         }
-        let (taken, failed) = self.run(plain, send, bufs);
+        let (taken, failed) = self.run(plain, send, bufs, false);
         if let Some(e) = failed {
             let err = match self.state {
                 State::Handshake { .. } => TlsError::Handshake(HandshakeFail::of(&e)),
@@ -823,7 +823,7 @@ impl TlsSession {
             };
             self.error = Some(e);
             // The alert rustls queued, if any, goes to `out` for the socket.
-            self.run(None, None, bufs);
+            self.run(None, None, bufs, true);
             return Err(self.fail(err));
         }
         bufs.release_if_empty(&mut self.cin);
@@ -842,12 +842,15 @@ impl TlsSession {
     }
 
     /// `process_tls_records` until rustls needs more input or the caller: (ciphertext bytes
-    /// taken, the error that stopped it).
+    /// taken, the error that stopped it). With `queued_only` (after a failure) it only takes
+    /// what rustls already queued (the alert): processing the input again would meet the
+    /// same error a second time, which rustls asserts never happens.
     fn run(
         &mut self,
         plain: Option<&mut Buf>,
         send: Option<&mut Buf>,
         bufs: &mut BufPool,
+        queued_only: bool,
     ) -> (usize, Option<Error>) {
         let mut cx = Cx {
             out: &mut self.out,
@@ -861,6 +864,13 @@ impl TlsSession {
         };
         let mut taken = 0;
         loop {
+            let queued = match &self.conn {
+                Conn::Server(c) => c.wants_write(),
+                Conn::Client(c) => c.wants_write(),
+            };
+            if queued_only && !queued {
+                return (taken, None);
+            }
             let mut none: [u8; 0] = [];
             let input: &mut [u8] = match self.cin.as_mut() {
                 Some(c) => c.bytes_mut(),
