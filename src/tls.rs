@@ -415,40 +415,45 @@ fn handshake_in_memory(
         .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
         .with_no_client_auth();
     let host = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
-    let mut client =
-        rustls::ClientConnection::new(Arc::new(client), host).map_err(|e| e.to_string())?;
-    // The deadline is never consulted here (the bytes go back and forth in memory).
+    let conn =
+        UnbufferedClientConnection::new(Arc::new(client), host).map_err(|e| e.to_string())?;
+    // The deadlines are never consulted here (the bytes go back and forth in memory).
+    let mut client = TlsSession::new(Conn::Client(conn), now, MAX_HANDSHAKE_BYTES_CLIENT);
     let mut session = server.accept(now).map_err(|e| format!("{e:?}"))?;
     let mut bufs = BufPool::default();
     let mut plain = bufs.get();
     for _ in 0..16 {
-        while client.wants_write() {
-            let cin = session.input(&mut bufs).ok_or("input full")?;
-            let mut spare = cin.spare();
-            let n = client.write_tls(&mut spare).map_err(|e| e.to_string())?;
-            cin.commit(n);
-        }
-        session
-            .read(&mut plain, &mut bufs)
+        client.poll_output(&mut bufs);
+        pass(&mut client, &mut session, &mut plain, &mut bufs)
             .map_err(|e| format!("{e:?} ({:?})", session.last_error()))?;
-        if let Some(out) = session.cipher() {
-            let mut rest = out.bytes();
-            while !rest.is_empty() {
-                client.read_tls(&mut rest).map_err(|e| e.to_string())?;
-                client.process_new_packets().map_err(|e| e.to_string())?;
-            }
-            out.consume(out.len());
-        }
-        session.sent(&mut bufs);
-        if !client.is_handshaking() && session.is_open() {
-            let certs = client.peer_certificates().unwrap_or_default();
-            return certs
-                .first()
-                .cloned()
-                .ok_or_else(|| "no certificate".into());
+        session.poll_output(&mut bufs);
+        pass(&mut session, &mut client, &mut plain, &mut bufs).map_err(|e| format!("{e:?}"))?;
+        if client.is_open() && session.is_open() {
+            let Conn::Client(c) = &client.conn else {
+                break;
+            };
+            let leaf = c.peer_certificates().and_then(|certs| certs.first());
+            return leaf.cloned().ok_or_else(|| "no certificate".into());
         }
     }
     Err("the handshake did not finish".into())
+}
+
+/// The output of `from` into `to` (both in memory).
+fn pass(
+    from: &mut TlsSession,
+    to: &mut TlsSession,
+    plain: &mut Buf,
+    bufs: &mut BufPool,
+) -> Result<(), TlsError> {
+    while let Some(out) = from.cipher() {
+        let cin = to.input(bufs).ok_or(TlsError::Broken)?;
+        let n = cin.push(out.bytes());
+        out.consume(n);
+        from.sent(bufs);
+        to.read(plain, bufs)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
