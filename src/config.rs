@@ -478,7 +478,7 @@ fn parse_for(
         log: doc.log()?,
         admin: doc.admin()?,
         resolver: doc.resolver()?,
-        tls: doc.tls(&frontend)?,
+        tls: doc.tls(&frontend, tls_built)?,
         frontend,
     };
     doc.require_tls_feature(&config, tls_built)?;
