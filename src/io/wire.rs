@@ -165,10 +165,13 @@ fn flush_wire(sock: &mut Sock, w: &mut Wire, slot: &mut Option<Buf>, bufs: &mut 
             None => 0,
         };
         total += n;
-        if let Io::Error(kind) = pump(sock, w, bufs) {
-            return Io::Error(kind);
-        }
-        if n == 0 || slot.as_ref().is_none_or(Buf::is_empty) {
+        let sent = match pump(sock, w, bufs) {
+            Io::Error(kind) => return Io::Error(kind),
+            Io::Moved(k) => k,
+            Io::Eof => 0,
+        };
+        // Records that went out make room for more: stop only when neither moved.
+        if (n == 0 && sent == 0) || slot.as_ref().is_none_or(Buf::is_empty) {
             break;
         }
     }
