@@ -69,25 +69,28 @@ fn up(c: &mut rustls::ClientConnection, s: &mut TlsSession, bufs: &mut BufPool) 
     while c.wants_write() {
         c.write_tls(&mut wire).expect("write_tls");
     }
-    let (mut cipher, mut plain, mut got) = (bufs.get(), bufs.get(), Vec::new());
+    let (mut plain, mut got) = (bufs.get(), Vec::new());
     let mut rest = &wire[..];
-    while !rest.is_empty() || !cipher.is_empty() {
-        let n = cipher.push(rest);
+    loop {
+        let n = session(|| s.input(bufs).map_or(0, |c| c.push(rest)));
         rest = &rest[n..];
-        session(|| s.feed(&mut cipher)).expect("feed");
-        session(|| s.read_plain(&mut plain));
+        let moved = session(|| s.read(&mut plain, bufs)).expect("read");
         got.extend_from_slice(plain.bytes());
         plain.consume(plain.len());
+        if n == 0 && moved == 0 && !s.has_plain() {
+            break;
+        }
     }
-    bufs.put(cipher);
+    session(|| s.input_done(bufs));
     bufs.put(plain);
     got
 }
 
 /// Session -> client; returns the client's plaintext.
 fn down(s: &mut TlsSession, c: &mut rustls::ClientConnection, bufs: &mut BufPool) -> Vec<u8> {
-    let (mut cipher, mut got) = (bufs.get(), Vec::new());
-    while session(|| s.take_cipher(&mut cipher)) > 0 {
+    let mut got = Vec::new();
+    session(|| s.poll_output(bufs));
+    while let Some(cipher) = s.cipher() {
         let mut rest = cipher.bytes();
         while !rest.is_empty() {
             c.read_tls(&mut rest).expect("read_tls");
@@ -95,8 +98,9 @@ fn down(s: &mut TlsSession, c: &mut rustls::ClientConnection, bufs: &mut BufPool
         }
         let _ = c.reader().read_to_end(&mut got);
         cipher.consume(cipher.len());
+        session(|| s.sent(bufs));
+        session(|| s.poll_output(bufs));
     }
-    bufs.put(cipher);
     got
 }
 
@@ -112,7 +116,7 @@ fn exchange(
     let req = up(c, s, bufs);
     assert!(req.ends_with(b"\r\n\r\n"));
     resp.push(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-    session(|| s.write_plain(resp));
+    session(|| s.write(resp, bufs));
     let got = down(s, c, bufs);
     assert!(got.ends_with(b"ok"));
 }

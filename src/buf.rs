@@ -11,6 +11,12 @@ pub const BUF_SIZE: usize = 16 * 1024;
 /// Free buffers kept for reuse; past this they are freed (an idle proxy stays small).
 pub const MAX_FREE_BUFS: usize = 256;
 
+/// Capacity of a TLS ciphertext input buffer (feature `tls`): one whole record of the largest
+/// size a peer may send (RFC 5246 §6.2.3: 2^14 + 2048 bytes of payload, plus the 5-byte
+/// header), since a record is decrypted in place only once all of it is in one buffer.
+#[cfg(feature = "tls")]
+pub const RECORD_BUF_SIZE: usize = BUF_SIZE + 2048 + 5;
+
 /// A byte window over owned, initialised memory. Offsets are `u32` (a buffer is at
 /// most a configured head size, far below 4 GiB): every connection holds two of these
 /// slots, so their size is part of the memory per idle connection.
@@ -40,6 +46,12 @@ impl Buf {
     /// Bytes held, oldest first.
     pub fn bytes(&self) -> &[u8] {
         &self.data[self.s()..self.e()]
+    }
+    /// Bytes held, writable in place (TLS records are decrypted where they were read).
+    #[cfg(feature = "tls")]
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let (s, e) = (self.s(), self.e());
+        &mut self.data[s..e]
     }
     /// Number of bytes held.
     pub fn len(&self) -> usize {
@@ -108,6 +120,9 @@ impl Buf {
 #[derive(Default)]
 pub struct BufPool {
     free: Vec<Box<[u8]>>,
+    /// Free [`RECORD_BUF_SIZE`] buffers (TLS ciphertext input).
+    #[cfg(feature = "tls")]
+    free_records: Vec<Box<[u8]>>,
     /// Buffers handed out and not yet returned (for metrics and leak tests).
     pub outstanding: usize,
     /// The reactor's pipes for splice(2), kept with its buffers: both are staging memory
@@ -130,9 +145,29 @@ impl BufPool {
             end: 0,
         }
     }
+    /// Takes a [`RECORD_BUF_SIZE`] buffer for TLS ciphertext (allocates only when its free
+    /// list is empty); `put` gives it back to that list.
+    #[cfg(feature = "tls")]
+    pub fn get_record(&mut self) -> Buf {
+        self.outstanding += 1;
+        let data = (self.free_records.pop())
+            .unwrap_or_else(|| vec![0u8; RECORD_BUF_SIZE].into_boxed_slice());
+        Buf {
+            data,
+            start: 0,
+            end: 0,
+        }
+    }
     /// Returns a buffer; oversized ones and those past `MAX_FREE_BUFS` are freed.
     pub fn put(&mut self, buf: Buf) {
         self.outstanding = self.outstanding.saturating_sub(1);
+        #[cfg(feature = "tls")]
+        if buf.data.len() == RECORD_BUF_SIZE {
+            if self.free_records.len() < MAX_FREE_BUFS {
+                self.free_records.push(buf.data);
+            }
+            return;
+        }
         if buf.data.len() == BUF_SIZE && self.free.len() < MAX_FREE_BUFS {
             self.free.push(buf.data);
         }

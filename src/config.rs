@@ -512,7 +512,7 @@ fn parse_doc(
         log: doc.log()?,
         admin: doc.admin()?,
         resolver: doc.resolver()?,
-        tls: doc.tls(&frontend)?,
+        tls: doc.tls(&frontend, tls_built)?,
         frontend,
     };
     doc.require_tls_feature(&config, tls_built)?;

@@ -1,37 +1,42 @@
 //! TLS (feature `tls`): certificates, rustls configurations and [`TlsSession`], the sans-IO
 //! layer the reactor puts between a socket and the HTTP session.
 //!
-//! No sockets and no clock here. The reactor reads ciphertext from a socket into a pooled
-//! [`Buf`] and hands it to [`TlsSession::feed`]; decrypted bytes move with
-//! [`TlsSession::read_plain`] into the session's own read buffer, where the HTTP code finds them
-//! as if they came from a plain socket. Output goes the other way: [`TlsSession::write_plain`]
-//! takes plaintext from the session's write buffer, [`TlsSession::take_cipher`] moves records
-//! into a pooled buffer the reactor flushes to the socket. rustls keeps its own small buffers
-//! (a 4 KiB deframer once a connection has read, queued records until taken).
+//! No sockets and no clock here. rustls is driven through its unbuffered API, so every
+//! ciphertext and plaintext byte sits in a buffer from sluice's free list: the reactor reads
+//! ciphertext from a socket into a pooled record-sized [`Buf`] and hands it to
+//! [`TlsSession::read`], which decrypts it (in that buffer) into the session's own read
+//! buffer, where the HTTP code finds the bytes as if they came from a plain socket. Output
+//! goes the other way: [`TlsSession::write`] encrypts from the session's write buffer into a
+//! pooled output buffer ([`TlsSession::cipher`]) the reactor flushes to the socket. Each
+//! buffer goes back to the free list once empty, so an idle session holds none: only the
+//! rustls connection state (keys, sequence numbers) stays.
 //!
 //! Invariants:
 //! - The handshake is bounded in bytes ([`MAX_HANDSHAKE_BYTES_SERVER`] /
 //!   [`MAX_HANDSHAKE_BYTES_CLIENT`]) and in time (the deadline given at creation, driven by the
 //!   reactor through [`TlsSession::deadline`] and [`TlsSession::on_timeout`]).
 //! - Every way a handshake fails maps to one [`HandshakeFail`] (the `/metrics` label); after a
-//!   failure the session accepts nothing more, and the alert rustls queued (if any) can still be
-//!   taken with [`TlsSession::take_cipher`] before the socket is closed.
+//!   failure the session accepts nothing more, and the alert rustls queued (if any) waits in
+//!   [`TlsSession::cipher`] to be sent before the socket is closed.
 //! - A server offers ALPN `http/1.1` only; the certificate is chosen by SNI over the configured
 //!   pairs, the first one when the name is absent or unknown.
 //! - [`ServerTls::reload`] swaps in a new configuration only when every pair loads and matches;
 //!   open connections keep the configuration they started with.
 
-use crate::buf::Buf;
+use crate::buf::{Buf, BufPool};
 use crate::config::{BackendTls, CertPair, Config, TlsListener, TlsVersion};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::UnbufferedClientConnection;
 use rustls::crypto::{self, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, UnbufferedServerConnection};
 use rustls::sign::CertifiedKey;
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncodeTlsData, InsufficientSizeError, WriteTraffic,
+};
 use rustls::{AlertDescription, DigitallySignedStruct, Error, SignatureScheme};
 use std::fmt;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,9 +47,6 @@ pub const MAX_HANDSHAKE_BYTES_SERVER: usize = 32 * 1024;
 /// Ciphertext a backend may send before its handshake completes: certificate chains can be
 /// long (rustls itself caps one handshake message at 64 KiB).
 pub const MAX_HANDSHAKE_BYTES_CLIENT: usize = 128 * 1024;
-/// Encrypted records rustls may queue for sending (and plaintext waiting to be encrypted):
-/// one pooled buffer's worth, so `write_plain` applies backpressure like a full socket.
-pub const SEND_LIMIT: usize = crate::buf::BUF_SIZE;
 /// The only application protocol offered and accepted (RFC 7301): h2 is not spoken here.
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 /// Where the system's trusted roots usually are (Debian/Ubuntu/Alpine, Fedora/RHEL, openSUSE,
@@ -176,15 +178,6 @@ pub enum TlsError {
     Handshake(HandshakeFail),
     /// An established session broke (bad record, fatal alert): close like a reset.
     Broken,
-}
-
-/// What [`TlsSession::read_plain`] found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Plain {
-    /// Moved this many decrypted bytes (maybe 0).
-    Moved(usize),
-    /// The peer sent close_notify and every byte before it was delivered: a clean EOF.
-    Eof,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -331,10 +324,14 @@ impl ServerTls {
     /// A session for a freshly accepted connection; its handshake must finish by
     /// `now + handshake_timeout`.
     pub fn accept(&self, now: Instant) -> Result<TlsSession, TlsError> {
-        let conn = rustls::ServerConnection::new(self.config.clone())
+        let conn = UnbufferedServerConnection::new(self.config.clone())
             .map_err(|_| TlsError::Handshake(HandshakeFail::Other))?;
         let limit = MAX_HANDSHAKE_BYTES_SERVER;
-        Ok(TlsSession::new(conn.into(), now + self.timeout, limit))
+        Ok(TlsSession::new(
+            Conn::Server(conn),
+            now + self.timeout,
+            limit,
+        ))
     }
 }
 
@@ -418,40 +415,45 @@ fn handshake_in_memory(
         .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
         .with_no_client_auth();
     let host = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
-    let mut client =
-        rustls::ClientConnection::new(Arc::new(client), host).map_err(|e| e.to_string())?;
-    // The deadline is never consulted here (the bytes go back and forth in memory).
+    let conn =
+        UnbufferedClientConnection::new(Arc::new(client), host).map_err(|e| e.to_string())?;
+    // The deadlines are never consulted here (the bytes go back and forth in memory).
+    let mut client = TlsSession::new(Conn::Client(conn), now, MAX_HANDSHAKE_BYTES_CLIENT);
     let mut session = server.accept(now).map_err(|e| format!("{e:?}"))?;
-    let mut wire = Vec::new();
+    let mut bufs = BufPool::default();
+    let mut plain = bufs.get();
     for _ in 0..16 {
-        wire.clear();
-        while client.wants_write() {
-            client.write_tls(&mut wire).map_err(|e| e.to_string())?;
-        }
-        session
-            .feed_bytes(&wire)
+        client.poll_output(&mut bufs);
+        pass(&mut client, &mut session, &mut plain, &mut bufs)
             .map_err(|e| format!("{e:?} ({:?})", session.last_error()))?;
-        wire.clear();
-        while session.conn.wants_write() {
-            session
-                .conn
-                .write_tls(&mut wire)
-                .map_err(|e| e.to_string())?;
-        }
-        let mut rest = &wire[..];
-        while !rest.is_empty() {
-            client.read_tls(&mut rest).map_err(|e| e.to_string())?;
-            client.process_new_packets().map_err(|e| e.to_string())?;
-        }
-        if !client.is_handshaking() && session.is_open() {
-            let certs = client.peer_certificates().unwrap_or_default();
-            return certs
-                .first()
-                .cloned()
-                .ok_or_else(|| "no certificate".into());
+        session.poll_output(&mut bufs);
+        pass(&mut session, &mut client, &mut plain, &mut bufs).map_err(|e| format!("{e:?}"))?;
+        if client.is_open() && session.is_open() {
+            let Conn::Client(c) = &client.conn else {
+                break;
+            };
+            let leaf = c.peer_certificates().and_then(|certs| certs.first());
+            return leaf.cloned().ok_or_else(|| "no certificate".into());
         }
     }
     Err("the handshake did not finish".into())
+}
+
+/// The output of `from` into `to` (both in memory).
+fn pass(
+    from: &mut TlsSession,
+    to: &mut TlsSession,
+    plain: &mut Buf,
+    bufs: &mut BufPool,
+) -> Result<(), TlsError> {
+    while let Some(out) = from.cipher() {
+        let cin = to.input(bufs).ok_or(TlsError::Broken)?;
+        let n = cin.push(out.bytes());
+        out.consume(n);
+        from.sent(bufs);
+        to.read(plain, bufs)?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -495,9 +497,9 @@ impl ClientTls {
         let key = (tls.ca.clone(), tls.verify);
         let config = self.configs.iter().find(|c| c.0 == key).ok_or(other)?;
         let name = ServerName::try_from(tls.server_name.clone()).map_err(|_| other)?;
-        let conn = rustls::ClientConnection::new(config.1.clone(), name).map_err(|_| other)?;
+        let conn = UnbufferedClientConnection::new(config.1.clone(), name).map_err(|_| other)?;
         Ok(TlsSession::new(
-            conn.into(),
+            Conn::Client(conn),
             deadline,
             MAX_HANDSHAKE_BYTES_CLIENT,
         ))
@@ -585,7 +587,7 @@ impl ServerCertVerifier for AnyServerCert {
 /// Where a session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Handshaking: `seen` ciphertext bytes so far, cut at `deadline`.
+    /// Handshaking: `seen` ciphertext bytes taken so far, cut at `deadline`.
     Handshake { deadline: Instant, seen: usize },
     /// Application data flows.
     Open,
@@ -593,75 +595,439 @@ enum State {
     Failed(TlsError),
 }
 
+/// The rustls connection, through its unbuffered API: every byte it reads or writes is in a
+/// buffer of ours.
+enum Conn {
+    Server(UnbufferedServerConnection),
+    Client(UnbufferedClientConnection),
+}
+
+/// Largest plaintext encrypted at once: one record, with room for its header, content type,
+/// explicit nonce and tag (at most 5 + 8 + 16 + 1 bytes) in a pooled buffer.
+const RECORD_OVERHEAD: usize = 64;
+
 /// One TLS connection, client or server side, driven with bytes only.
 pub struct TlsSession {
-    conn: rustls::Connection,
+    conn: Conn,
     state: State,
     /// Handshake byte bound for this role.
     limit: usize,
     /// The rustls error behind a failure, for the debug log.
     error: Option<Error>,
+    /// Ciphertext read from the socket and not yet taken (record-sized). rustls may hold
+    /// offsets into it (a handshake message joined from several records), so it is the one
+    /// buffer given to every `process_tls_records` call.
+    cin: Option<Buf>,
+    /// Ciphertext waiting for the socket: handshake flights, records, alerts.
+    out: Option<Buf>,
+    /// Decrypted bytes the caller's full buffer could not take (at most one record).
+    spill: Option<Buf>,
+    /// Plaintext written before the handshake finished (a backend's first request).
+    early: Option<Buf>,
+    /// close_notify was received.
+    peer_closed: bool,
+    /// close_notify was asked for and not yet queued.
+    closing: bool,
+}
+
+/// The session's buffers, lent to [`on_state`] while rustls holds the connection.
+struct Cx<'a> {
+    out: &'a mut Option<Buf>,
+    spill: &'a mut Option<Buf>,
+    early: &'a mut Option<Buf>,
+    peer_closed: &'a mut bool,
+    closing: &'a mut bool,
+    bufs: &'a mut BufPool,
+    /// Where decrypted bytes go first (None: into `spill`).
+    plain: Option<&'a mut Buf>,
+    /// Plaintext to encrypt, if the caller is writing.
+    send: Option<&'a mut Buf>,
+}
+
+/// What rustls's last state asks for.
+enum Next {
+    /// Call `process_tls_records` again.
+    Again,
+    /// Nothing more can happen until more ciphertext arrives or plaintext is taken.
+    Stop,
+    /// The connection failed.
+    Fail(Error),
+}
+
+impl Cx<'_> {
+    /// Decrypted bytes to the caller's buffer, the rest into `spill`.
+    fn deliver(&mut self, mut payload: &[u8]) {
+        if let Some(plain) = self.plain.as_deref_mut() {
+            let n = plain.push(payload);
+            payload = &payload[n..];
+        }
+        if !payload.is_empty() {
+            let spill = self.spill.get_or_insert_with(|| self.bufs.get());
+            spill.push(payload);
+        }
+    }
+
+    /// Encrypts from `src` into `out` as whole records while they fit.
+    fn encrypt<Data>(out: &mut Buf, src: &mut Buf, w: &mut WriteTraffic<'_, Data>) -> usize {
+        let mut total = 0;
+        while !src.is_empty() {
+            let room = out.space().saturating_sub(RECORD_OVERHEAD);
+            // A short tail waits for the socket rather than cutting a small record.
+            if room == 0 || (room < src.len() && room < 4096 && !out.is_empty()) {
+                break;
+            }
+            let n = src.len().min(room);
+            match w.encrypt(&src.bytes()[..n], out.spare()) {
+                Ok(k) => {
+                    out.commit(k);
+                    src.consume(n);
+                    total += n;
+                }
+                Err(_) => break,
+            }
+        }
+        total
+    }
+
+    /// Queued plaintext, then the caller's, then close_notify, as records into `out`.
+    fn write<Data>(&mut self, w: &mut WriteTraffic<'_, Data>) {
+        let out = self.out.get_or_insert_with(|| self.bufs.get());
+        if let Some(early) = self.early.as_mut() {
+            Cx::encrypt(out, early, w);
+        }
+        self.bufs.release_if_empty(self.early);
+        if self.early.is_none() {
+            if let Some(src) = self.send.as_deref_mut() {
+                Cx::encrypt(out, src, w);
+            }
+            if *self.closing {
+                if let Ok(n) = w.queue_close_notify(out.spare()) {
+                    out.commit(n);
+                    *self.closing = false;
+                }
+            }
+        }
+        self.bufs.release_if_empty(self.out);
+    }
+
+    /// A handshake record (or alert) into `out`, grown when a record does not fit.
+    fn encode<Data>(&mut self, e: &mut EncodeTlsData<'_, Data>) -> Result<(), Error> {
+        let out = self.out.get_or_insert_with(|| self.bufs.get());
+        loop {
+            match e.encode(out.spare()) {
+                Ok(n) => {
+                    out.commit(n);
+                    return Ok(());
+                }
+                Err(EncodeError::InsufficientSize(InsufficientSizeError { required_size })) => {
+                    out.grow(out.len() + required_size);
+                }
+                Err(EncodeError::AlreadyEncoded) => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Handles one state of rustls's unbuffered API.
+fn on_state<Data>(st: Result<ConnectionState<'_, '_, Data>, Error>, cx: &mut Cx<'_>) -> Next {
+    let st = match st {
+        Ok(st) => st,
+        Err(e) => return Next::Fail(e),
+    };
+    match st {
+        ConnectionState::ReadTraffic(mut r) => {
+            while let Some(record) = r.next_record() {
+                match record {
+                    Ok(record) => cx.deliver(record.payload),
+                    Err(e) => return Next::Fail(e),
+                }
+            }
+            match cx.spill.is_some() {
+                true => Next::Stop,
+                false => Next::Again,
+            }
+        }
+        ConnectionState::PeerClosed => {
+            *cx.peer_closed = true;
+            Next::Again
+        }
+        ConnectionState::EncodeTlsData(mut e) => match cx.encode(&mut e) {
+            Ok(()) => Next::Again,
+            Err(e) => Next::Fail(e),
+        },
+        ConnectionState::TransmitTlsData(mut t) => {
+            // The records are in `out`, which the caller sends.
+            if let Some(mut w) = t.may_encrypt_app_data() {
+                cx.write(&mut w);
+            }
+            t.done();
+            Next::Again
+        }
+        ConnectionState::WriteTraffic(mut w) => {
+            cx.write(&mut w);
+            Next::Stop
+        }
+        // BlockedHandshake (more ciphertext needed), Closed, and early data (not enabled).
+        _ => Next::Stop,
+    }
 }
 
 impl TlsSession {
-    fn new(mut conn: rustls::Connection, deadline: Instant, limit: usize) -> TlsSession {
-        conn.set_buffer_limit(Some(SEND_LIMIT));
+    fn new(conn: Conn, deadline: Instant, limit: usize) -> TlsSession {
         TlsSession {
             conn,
             state: State::Handshake { deadline, seen: 0 },
             limit,
             error: None,
+            cin: None,
+            out: None,
+            spill: None,
+            early: None,
+            peer_closed: false,
+            closing: false,
         }
     }
 
-    /// Feeds ciphertext from the front of `cipher` (bytes read from the socket), consuming
-    /// what was taken. It stops early when decrypted data is waiting: drain it with
-    /// [`read_plain`](Self::read_plain), then call again.
-    pub fn feed(&mut self, cipher: &mut Buf) -> Result<(), TlsError> {
-        let r = self.feed_bytes(cipher.bytes());
-        let taken = match r {
-            Ok(n) => n,
+    /// Runs rustls over the ciphertext held (consuming what it took), with decrypted bytes
+    /// going to `plain` (the rest to the spill) and `send` encrypted once the session is
+    /// open; handshake flights and alerts go to `out`.
+    fn drive(
+        &mut self,
+        plain: Option<&mut Buf>,
+        send: Option<&mut Buf>,
+        bufs: &mut BufPool,
+    ) -> Result<(), TlsError> {
+        let r = self.drive_or_fail(plain, send, bufs);
+        if r.is_err() {
             // A failed session takes everything: nothing more will be read from it.
-            Err(_) => cipher.len(),
-        };
-        cipher.consume(taken);
-        r.map(|_| ())
+            bufs.release(&mut self.cin);
+        }
+        r
     }
 
-    /// [`feed`](Self::feed) on a slice; returns how many bytes were taken.
-    pub fn feed_bytes(&mut self, bytes: &[u8]) -> Result<usize, TlsError> {
+    fn drive_or_fail(
+        &mut self,
+        plain: Option<&mut Buf>,
+        send: Option<&mut Buf>,
+        bufs: &mut BufPool,
+    ) -> Result<(), TlsError> {
         if let State::Failed(e) = self.state {
             return Err(e);
         }
-        if let State::Handshake { seen: 0, .. } = self.state {
-            if let Some(&first) = bytes.first() {
-                self.check_first_byte(first)?;
+        if let (State::Handshake { seen: 0, .. }, Some(&first)) = (
+            self.state,
+            self.cin.as_ref().and_then(|c| c.bytes().first()),
+        ) {
+            self.check_first_byte(first)?;
+        }
+        let (taken, failed) = self.run(plain, send, bufs, false);
+        if let Some(e) = failed {
+            let err = match self.state {
+                State::Handshake { .. } => TlsError::Handshake(HandshakeFail::of(&e)),
+                _ => TlsError::Broken,
+            };
+            self.error = Some(e);
+            // The alert rustls queued, if any, goes to `out` for the socket.
+            self.run(None, None, bufs, true);
+            return Err(self.fail(err));
+        }
+        bufs.release_if_empty(&mut self.cin);
+        if let State::Handshake { deadline, seen } = self.state {
+            let seen = seen + taken;
+            self.state = State::Handshake { deadline, seen };
+            let held = self.cin.as_ref().map_or(0, Buf::len);
+            if seen + held > self.limit {
+                return Err(self.fail(TlsError::Handshake(HandshakeFail::TooLarge)));
+            }
+            if !self.rustls_handshaking() {
+                self.state = State::Open;
             }
         }
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let n = match self.conn.read_tls(&mut rest) {
-                Ok(0) => {
-                    // close_notify was received: what follows it is ignored.
-                    rest = &[];
-                    break;
-                }
-                Ok(n) => n,
-                // Decrypted data waits to be read (backpressure), or the deframer is
-                // full, which `process` reports as the error it is.
-                Err(_) => break,
+        Ok(())
+    }
+
+    /// `process_tls_records` until rustls needs more input or the caller: (ciphertext bytes
+    /// taken, the error that stopped it). With `queued_only` (after a failure) it only takes
+    /// what rustls already queued (the alert): processing the input again would meet the
+    /// same error a second time, which rustls asserts never happens.
+    fn run(
+        &mut self,
+        plain: Option<&mut Buf>,
+        send: Option<&mut Buf>,
+        bufs: &mut BufPool,
+        queued_only: bool,
+    ) -> (usize, Option<Error>) {
+        let mut cx = Cx {
+            out: &mut self.out,
+            spill: &mut self.spill,
+            early: &mut self.early,
+            peer_closed: &mut self.peer_closed,
+            closing: &mut self.closing,
+            bufs,
+            plain,
+            send,
+        };
+        let mut taken = 0;
+        loop {
+            let queued = match &self.conn {
+                Conn::Server(c) => c.wants_write(),
+                Conn::Client(c) => c.wants_write(),
             };
-            self.count(n)?;
-            self.process()?;
+            if queued_only && !queued {
+                return (taken, None);
+            }
+            let mut none: [u8; 0] = [];
+            let input: &mut [u8] = match self.cin.as_mut() {
+                Some(c) => c.bytes_mut(),
+                None => &mut none,
+            };
+            let (discard, next) = match &mut self.conn {
+                Conn::Server(c) => {
+                    let s = c.process_tls_records(input);
+                    (s.discard, on_state(s.state, &mut cx))
+                }
+                Conn::Client(c) => {
+                    let s = c.process_tls_records(input);
+                    (s.discard, on_state(s.state, &mut cx))
+                }
+            };
+            if let Some(c) = self.cin.as_mut() {
+                c.consume(discard);
+            }
+            taken += discard;
+            match next {
+                Next::Again => {}
+                Next::Stop => return (taken, None),
+                Next::Fail(e) => return (taken, Some(e)),
+            }
         }
-        Ok(bytes.len() - rest.len())
+    }
+
+    /// The buffer to read ciphertext into (taken from the free list when the session holds
+    /// none; grown while a handshake message longer than a record is joined). None when it
+    /// is full of ciphertext the session cannot take: the peer broke the record layer.
+    pub fn input(&mut self, bufs: &mut BufPool) -> Option<&mut Buf> {
+        let handshaking = self.is_handshaking();
+        let cin = self.cin.get_or_insert_with(|| bufs.get_record());
+        if cin.space() == 0 {
+            if !handshaking {
+                return None;
+            }
+            // Bounded: past the handshake byte limit the session fails.
+            cin.grow(cin.capacity() * 2);
+        }
+        Some(cin)
+    }
+
+    /// After a read into [`input`](Self::input): gives the buffer back if nothing came.
+    pub fn input_done(&mut self, bufs: &mut BufPool) {
+        bufs.release_if_empty(&mut self.cin);
+    }
+
+    fn rustls_handshaking(&self) -> bool {
+        match &self.conn {
+            Conn::Server(c) => c.is_handshaking(),
+            Conn::Client(c) => c.is_handshaking(),
+        }
+    }
+
+    /// Decrypts the records read into [`input`](Self::input) (consumed as they are taken)
+    /// into `plain` (the session's read buffer); what `plain` cannot take
+    /// waits in the session, and no further record is decrypted until it is delivered.
+    /// Handshake messages are answered into the session's output (see
+    /// [`cipher`](Self::cipher)). Returns the plaintext bytes moved.
+    pub fn read(&mut self, plain: &mut Buf, bufs: &mut BufPool) -> Result<usize, TlsError> {
+        let before = plain.len();
+        if let Some(spill) = self.spill.as_mut() {
+            let n = plain.push(spill.bytes());
+            spill.consume(n);
+            bufs.release_if_empty(&mut self.spill);
+            if self.spill.is_some() {
+                return Ok(n);
+            }
+        }
+        self.drive(Some(&mut *plain), None, bufs)?;
+        Ok(plain.len() - before)
+    }
+
+    /// True when decrypted bytes wait in the session (deliver them before reading more).
+    pub fn has_plain(&self) -> bool {
+        self.spill.is_some()
+    }
+
+    /// True once close_notify was received (and decrypted bytes before it are delivered
+    /// when [`has_plain`](Self::has_plain) is false): a clean EOF.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Encrypts bytes from the front of `plain` (the session's write buffer) into the
+    /// session's output, consuming what was taken: at most one pooled buffer of records
+    /// waits, so a slow peer applies backpressure. Before the handshake ends the bytes wait
+    /// in a pooled buffer and go out after it.
+    pub fn write(&mut self, plain: &mut Buf, bufs: &mut BufPool) -> usize {
+        match self.state {
+            State::Failed(_) => 0,
+            State::Handshake { .. } => {
+                let early = self.early.get_or_insert_with(|| bufs.get());
+                let n = early.push(plain.bytes());
+                plain.consume(n);
+                n
+            }
+            State::Open => {
+                let before = plain.len();
+                let _ = self.drive(None, Some(&mut *plain), bufs);
+                before - plain.len()
+            }
+        }
+    }
+
+    /// Produces what the session has to send (the handshake's next flight, queued plaintext
+    /// once open, close_notify) into its output.
+    pub fn poll_output(&mut self, bufs: &mut BufPool) {
+        if self.failure().is_none() {
+            let _ = self.drive(None, None, bufs);
+        }
+    }
+
+    /// Ciphertext waiting for the socket: write from its front, then call
+    /// [`sent`](Self::sent).
+    pub fn cipher(&mut self) -> Option<&mut Buf> {
+        self.out.as_mut()
+    }
+
+    /// Gives the output buffer back once it is empty.
+    pub fn sent(&mut self, bufs: &mut BufPool) {
+        bufs.release_if_empty(&mut self.out);
+    }
+
+    /// True when ciphertext waits for the socket or plaintext waits for the handshake.
+    pub fn wants_write(&self) -> bool {
+        let queued = self.early.is_some() || self.closing;
+        self.out.is_some() || (queued && self.failure().is_none())
+    }
+
+    /// Gives every buffer back (the socket is closing).
+    pub fn release(&mut self, bufs: &mut BufPool) {
+        bufs.release(&mut self.cin);
+        bufs.release(&mut self.out);
+        bufs.release(&mut self.spill);
+        bufs.release(&mut self.early);
+    }
+
+    /// Buffers held (for the consistency checks and the memory figures).
+    pub fn buffers(&self) -> usize {
+        [&self.cin, &self.out, &self.spill, &self.early]
+            .iter()
+            .filter(|b| b.is_some())
+            .count()
     }
 
     /// A server session's first byte must start a handshake record (RFC 8446 §5.1,
     /// content type 22). An ASCII letter is an HTTP method.
     fn check_first_byte(&mut self, first: u8) -> Result<(), TlsError> {
         const HANDSHAKE_RECORD: u8 = 0x16;
-        if matches!(self.conn, rustls::Connection::Client(_)) || first == HANDSHAKE_RECORD {
+        if matches!(self.conn, Conn::Client(_)) || first == HANDSHAKE_RECORD {
             return Ok(());
         }
         let why = match first.is_ascii_uppercase() {
@@ -671,101 +1037,10 @@ impl TlsSession {
         Err(self.fail(TlsError::Handshake(why)))
     }
 
-    fn count(&mut self, n: usize) -> Result<(), TlsError> {
-        if let State::Handshake { deadline, seen } = self.state {
-            let seen = seen + n;
-            self.state = State::Handshake { deadline, seen };
-            if seen > self.limit {
-                return Err(self.fail(TlsError::Handshake(HandshakeFail::TooLarge)));
-            }
-        }
-        Ok(())
-    }
-
-    fn process(&mut self) -> Result<(), TlsError> {
-        match self.conn.process_new_packets() {
-            Ok(_) => {
-                if matches!(self.state, State::Handshake { .. }) && !self.conn.is_handshaking() {
-                    self.state = State::Open;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let err = match self.state {
-                    State::Handshake { .. } => TlsError::Handshake(HandshakeFail::of(&e)),
-                    _ => TlsError::Broken,
-                };
-                self.error = Some(e);
-                Err(self.fail(err))
-            }
-        }
-    }
-
     fn fail(&mut self, e: TlsError) -> TlsError {
         self.state = State::Failed(e);
+        self.closing = false;
         e
-    }
-
-    /// Moves decrypted bytes into `plain` (the session's read buffer) as far as they fit.
-    pub fn read_plain(&mut self, plain: &mut Buf) -> Plain {
-        let spare = plain.spare();
-        if spare.is_empty() {
-            return Plain::Moved(0);
-        }
-        match std::io::Read::read(&mut self.conn.reader(), spare) {
-            Ok(0) => Plain::Eof,
-            Ok(n) => {
-                plain.commit(n);
-                Plain::Moved(n)
-            }
-            // WouldBlock: nothing decrypted yet. UnexpectedEof (TCP FIN without
-            // close_notify) is seen by the reactor as the socket's own EOF.
-            Err(_) => Plain::Moved(0),
-        }
-    }
-
-    /// True when decrypted bytes wait in the session (drain before reading the socket).
-    pub fn has_plain(&mut self) -> bool {
-        self.conn
-            .process_new_packets()
-            .is_ok_and(|s| s.plaintext_bytes_to_read() > 0)
-    }
-
-    /// Encrypts bytes from the front of `plain` (the session's write buffer), consuming what
-    /// was accepted: at most [`SEND_LIMIT`] waits inside, so a slow peer applies
-    /// backpressure. Before the handshake ends, rustls holds the bytes and sends them after.
-    pub fn write_plain(&mut self, plain: &mut Buf) -> usize {
-        if matches!(self.state, State::Failed(_)) {
-            return 0;
-        }
-        let n = self.conn.writer().write(plain.bytes()).unwrap_or(0);
-        plain.consume(n);
-        n
-    }
-
-    /// Moves ciphertext to send (handshake messages, records, alerts) into `cipher`, as far
-    /// as it fits; the reactor then writes `cipher` to the socket.
-    pub fn take_cipher(&mut self, cipher: &mut Buf) -> usize {
-        let mut total = 0;
-        while self.conn.wants_write() {
-            let mut spare = cipher.spare();
-            if spare.is_empty() {
-                break;
-            }
-            match self.conn.write_tls(&mut spare) {
-                Ok(n) if n > 0 => {
-                    cipher.commit(n);
-                    total += n;
-                }
-                _ => break,
-            }
-        }
-        total
-    }
-
-    /// True when ciphertext waits to be taken.
-    pub fn wants_write(&self) -> bool {
-        self.conn.wants_write()
     }
 
     /// True until the handshake has completed.
@@ -821,22 +1096,18 @@ impl TlsSession {
         }
     }
 
-    /// Queues close_notify (take it with [`take_cipher`](Self::take_cipher) before closing).
+    /// Asks for close_notify (an open session only); [`poll_output`](Self::poll_output)
+    /// queues it after any plaintext still waiting.
     pub fn close(&mut self) {
-        self.conn.send_close_notify();
-    }
-
-    /// The SNI name a client sent (server side).
-    pub fn sni(&self) -> Option<&str> {
-        match &self.conn {
-            rustls::Connection::Server(s) => s.server_name(),
-            rustls::Connection::Client(_) => None,
-        }
+        self.closing = self.is_open();
     }
 
     /// The negotiated protocol version, once known.
     pub fn version(&self) -> Option<rustls::ProtocolVersion> {
-        self.conn.protocol_version()
+        match &self.conn {
+            Conn::Server(c) => c.protocol_version(),
+            Conn::Client(c) => c.protocol_version(),
+        }
     }
 }
 

@@ -175,3 +175,28 @@ fn check_validates_the_resolver_keys() {
         )
     );
 }
+
+/// A build without `tls` refuses `[tls]` at its header (and does not parse it: a bad value
+/// inside does not change the answer) and `serverN_tls = true` at its line.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn check_without_the_tls_feature_names_the_tls_lines() {
+    let cases = [
+        (
+            "[http]\nserver1=127.0.0.1:1\n[tls]\nport=8443\ncert=c.pem\nkey=k.pem\nmin_version=9\n",
+            "3: [tls]: this sluice was built without TLS support (cargo build --features tls)",
+        ),
+        (
+            "[http]\nserver1=127.0.0.1:1\nserver1_tls=true\n",
+            "3: [http] server1_tls: this sluice was built without TLS support (cargo build --features tls)",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let path = temp_config(&format!("no-tls-{i}.ini"), text);
+        let (code, err) =
+            exit_and_stderr(&["--check".as_ref(), "--config".as_ref(), path.as_ref()]);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(code, Some(1), "{err}");
+        assert_eq!(err, format!("{}:{want}\n", path.display()));
+    }
+}

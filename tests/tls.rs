@@ -93,6 +93,87 @@ fn curl_get_post_chunked_keep_alive_over_tls_with_forwarded_proto_https() {
     assert!(p.metric("sluice_tls_handshakes_total{side=\"client\"}") >= 3.0);
 }
 
+/// Python's `ssl` reading a large answer late: it sleeps before reading, so the proxy's
+/// socket fills and its records wait; then every byte must follow.
+const PY_SLOW_READER: &str = r#"
+import hashlib, socket, ssl, sys, time
+port, ca, version = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+v = ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3
+ctx.minimum_version = ctx.maximum_version = v
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="a.test")
+s.sendall(b"GET /big HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+time.sleep(1)
+data = b""
+while True:
+    chunk = s.recv(1 << 20)
+    if not chunk:
+        break
+    data += chunk
+head, _, body = data.partition(b"\r\n\r\n")
+print(len(body), hashlib.sha256(body).hexdigest())
+"#;
+
+/// A body far larger than the socket buffers, over TLS 1.2 and 1.3, to a client that reads
+/// late: the proxy's records wait for the socket again and again, and each time the socket
+/// drains the rest must follow (curl reads it too, as fast as it can).
+#[test]
+fn a_large_download_over_tls_arrives_whole() {
+    let pki = Pki::new("large");
+    let body: Vec<u8> = (0..6_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut answer =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    answer.extend_from_slice(&body);
+    let b = Backend::start(move |_| util::Reply::Raw(answer.clone()));
+    let p = TlsProxy::start(&pki, TLS_INI, &[b.addr]);
+    let port = p.tls.port();
+    let want = {
+        let out = run(
+            Command::new("python3").args([
+                "-c",
+                "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
+            ]),
+            &body,
+        );
+        format!(
+            "{} {}",
+            body.len(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        )
+    };
+    for v in ["1.2", "1.3"] {
+        let out = run(
+            Command::new("python3").args([
+                "-c",
+                PY_SLOW_READER,
+                &port.to_string(),
+                &pki.path("ca.pem"),
+                v,
+            ]),
+            b"",
+        );
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            got.trim(),
+            want,
+            "TLS {v}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = pki.path(&format!("download-{v}.bin"));
+        let (tls_min, tls_max) = (format!("--tlsv{v}"), v.to_string());
+        let url = format!("https://a.test:{port}/big");
+        let args = [tls_min.as_str(), "--tls-max", &tls_max, "-o", &file, &url];
+        let (_, err) = curl(&pki, port, &args);
+        let got = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            got == body,
+            "TLS {v}: curl got {} of {} bytes; {err}",
+            got.len(),
+            body.len()
+        );
+    }
+}
+
 /// A Python `ssl` client: SNI, the certificate it got, and pipelined requests.
 const PY_CLIENT: &str = r#"
 import json, socket, ssl, sys

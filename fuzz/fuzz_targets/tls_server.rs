@@ -10,7 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use sluice::buf::BufPool;
 use sluice::config::{CertPair, TlsListener, TlsVersion};
-use sluice::tls::{Plain, ServerTls, MAX_HANDSHAKE_BYTES_SERVER};
+use sluice::tls::{ServerTls, MAX_HANDSHAKE_BYTES_SERVER};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -52,48 +52,51 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut bufs = BufPool::default();
-    let (mut cipher, mut plain, mut out) = (bufs.get(), bufs.get(), bufs.get());
+    let mut plain = bufs.get();
     let mut fed = 0usize;
     let mut failure = None;
     'input: for chunk in input.chunks(usize::from(split).max(1)) {
         let mut rest = chunk;
-        while !rest.is_empty() || !cipher.is_empty() {
-            let n = cipher.push(rest);
+        while !rest.is_empty() {
+            let n = match s.input(&mut bufs) {
+                Some(cin) => cin.push(rest),
+                None => 0,
+            };
             rest = &rest[n..];
-            let before = cipher.len();
-            let r = s.feed(&mut cipher);
-            assert!(cipher.len() <= before, "took more than given");
-            fed += before - cipher.len();
+            fed += n;
+            let r = s.read(&mut plain, &mut bufs);
+            s.input_done(&mut bufs);
             if let Err(e) = r {
-                assert!(cipher.is_empty(), "a failed session takes everything");
+                assert_eq!(
+                    s.buffers() - usize::from(s.cipher().is_some()),
+                    0,
+                    "a failed session takes everything"
+                );
                 assert_eq!(s.failure(), Some(e));
                 failure = Some(e);
                 break 'input;
             }
-            let moved = match s.read_plain(&mut plain) {
-                Plain::Moved(m) => m,
-                Plain::Eof => 1,
-            };
+            let moved = r.unwrap_or(0) + usize::from(s.peer_closed());
             plain.consume(plain.len());
-            assert!(
-                n > 0 || cipher.len() < before || moved > 0,
-                "no progress: the reactor would spin"
-            );
+            assert!(n > 0 || moved > 0, "no progress: the reactor would spin");
             if s.is_handshaking() {
                 assert!(fed <= MAX_HANDSHAKE_BYTES_SERVER, "handshake bound: {fed}");
             }
         }
-        s.take_cipher(&mut out);
-        out.consume(out.len());
+        s.poll_output(&mut bufs);
+        if let Some(out) = s.cipher() {
+            out.consume(out.len());
+        }
+        s.sent(&mut bufs);
     }
     if let Some(e) = failure {
         // Nothing more is accepted, with the same reason; the alert can still be taken.
-        cipher.push(b"\x16\x03\x01\x00\x00");
-        assert_eq!(s.feed(&mut cipher), Err(e));
-        assert!(cipher.is_empty());
-        s.take_cipher(&mut out);
+        if let Some(cin) = s.input(&mut bufs) {
+            cin.push(b"\x16\x03\x01\x00\x00");
+        }
+        assert_eq!(s.read(&mut plain, &mut bufs), Err(e));
     }
-    for b in [cipher, plain, out] {
-        bufs.put(b);
-    }
+    s.release(&mut bufs);
+    bufs.put(plain);
+    assert_eq!(bufs.outstanding, 0);
 });

@@ -1,7 +1,11 @@
 //! `[tls]` and the `serverN_tls*` keys: the HTTPS listener, its certificates, TLS to backends.
 
-use super::scan::{cert_key, Section};
-use super::values::{host, num, parse_bool, parse_duration, path};
+#[cfg(any(feature = "tls", test))]
+use super::scan::cert_key;
+use super::scan::Section;
+#[cfg(any(feature = "tls", test))]
+use super::values::{host, num, parse_duration};
+use super::values::{parse_bool, path};
 use super::{Config, ConfigError, Doc, Frontend};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -51,6 +55,9 @@ pub struct BackendTls {
     pub server_name: String,
 }
 
+/// Why a build without the `tls` feature refuses TLS keys.
+const NO_TLS: &str = "this sluice was built without TLS support (cargo build --features tls)";
+
 impl Doc<'_> {
     /// `serverN_tls`, `serverN_tls_ca`, `serverN_tls_verify` of one server.
     pub(super) fn server_tls(
@@ -84,12 +91,32 @@ impl Doc<'_> {
         }
     }
 
-    /// `[tls]`; absent = no HTTPS listener.
-    pub(super) fn tls(&self, frontend: &Frontend) -> Result<Option<TlsListener>, ConfigError> {
-        let s = Section::Tls;
-        let Some(header) = self.header(s) else {
+    /// `[tls]`; absent = no HTTPS listener. A build without the `tls` feature (`built`
+    /// false) refuses the section at its header and compiles none of what parses it.
+    pub(super) fn tls(
+        &self,
+        frontend: &Frontend,
+        built: bool,
+    ) -> Result<Option<TlsListener>, ConfigError> {
+        let Some(header) = self.header(Section::Tls) else {
             return Ok(None);
         };
+        #[cfg(any(feature = "tls", test))]
+        if built {
+            return self.tls_listener(frontend, header).map(Some);
+        }
+        let _ = (frontend, built);
+        Err(ConfigError {
+            path: self.path.into(),
+            line: Some(header),
+            message: format!("[tls]: {NO_TLS}"),
+        })
+    }
+
+    /// The `[tls]` section that starts at line `header`.
+    #[cfg(any(feature = "tls", test))]
+    fn tls_listener(&self, frontend: &Frontend, header: usize) -> Result<TlsListener, ConfigError> {
+        let s = Section::Tls;
         let mut host_name = frontend.host.clone();
         self.set(s, "host", &mut host_name, &host)?;
         let mut port = None;
@@ -107,11 +134,12 @@ impl Doc<'_> {
         };
         set!(self, s, t.min_version, tls_version);
         set!(self, s, t.handshake_timeout, parse_duration);
-        Ok(Some(t))
+        Ok(t)
     }
 
     /// `cert` + `key` first, then every `certN = cert.pem, key.pem` by N.
-    pub(super) fn cert_pairs(&self, header: usize) -> Result<Vec<CertPair>, ConfigError> {
+    #[cfg(any(feature = "tls", test))]
+    fn cert_pairs(&self, header: usize) -> Result<Vec<CertPair>, ConfigError> {
         let s = Section::Tls;
         let mut pairs = Vec::new();
         match (self.line(s, "cert"), self.line(s, "key")) {
@@ -149,8 +177,8 @@ impl Doc<'_> {
         Ok(pairs)
     }
 
-    /// A build without the `tls` feature refuses a config that needs it, naming the first
-    /// line that does.
+    /// A build without the `tls` feature refuses a server that needs it, naming the first
+    /// line that does (`[tls]` itself is refused by [`Doc::tls`]).
     pub(super) fn require_tls_feature(
         &self,
         config: &Config,
@@ -159,14 +187,7 @@ impl Doc<'_> {
         if built {
             return Ok(());
         }
-        let msg = "this sluice was built without TLS support (cargo build --features tls)";
-        if let Some(header) = self.header(Section::Tls) {
-            return Err(ConfigError {
-                path: self.path.into(),
-                line: Some(header),
-                message: format!("[tls]: {msg}"),
-            });
-        }
+        let msg = NO_TLS;
         for (s, g) in [
             (Section::Http, &config.http),
             (Section::WebSocket, &config.websocket),
@@ -186,6 +207,7 @@ pub(super) fn group_ca(doc: &Doc, s: Section) -> Option<String> {
 }
 
 /// `cert.pem, key.pem`.
+#[cfg(any(feature = "tls", test))]
 fn cert_and_key(v: &str) -> Result<(String, String), String> {
     let parts: Vec<&str> = v.split(',').map(str::trim).collect();
     match parts[..] {
@@ -194,6 +216,7 @@ fn cert_and_key(v: &str) -> Result<(String, String), String> {
     }
 }
 
+#[cfg(any(feature = "tls", test))]
 fn tls_version(v: &str) -> Result<TlsVersion, String> {
     match v {
         "1.2" => Ok(TlsVersion::V1_2),

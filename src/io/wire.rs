@@ -2,11 +2,12 @@
 //! a [`Wire`], so every session (client or backend) reads and writes plaintext through the
 //! same two calls whether its socket is plain or TLS.
 //!
-//! A `Wire` is a [`TlsSession`] plus two pooled ciphertext buffers: `cin` (read from the
-//! socket, not yet taken by rustls) and `cout` (records waiting for the socket). Both come
-//! from the same free list as the plaintext buffers and go back the moment they are empty, so
-//! an idle TLS keep-alive connection holds no buffer of sluice's: only the rustls connection
-//! state (keys, a small deframer) in its `Box`.
+//! A `Wire` is a [`TlsSession`] plus the socket's EOF bookkeeping. The session holds the
+//! ciphertext read and not yet decrypted (a record-sized buffer: a record is decrypted in
+//! place once it is whole), its output records and, rarely, decrypted bytes the read buffer
+//! could not take. Every buffer comes from the free list and goes back the moment it is empty, so
+//! an idle TLS keep-alive connection holds no buffer: only the rustls connection state
+//! (keys, sequence numbers) in its `Box`.
 //!
 //! Invariants:
 //! - `Sock::eof` means the plaintext stream ended: the socket's FIN (or close_notify) arrived
@@ -18,19 +19,17 @@
 
 use super::{Io, Sock};
 use crate::buf::{Buf, BufPool};
-use crate::tls::{Plain, TlsError, TlsSession};
+use crate::tls::{TlsError, TlsSession};
 
 /// The TLS side of one socket.
 pub struct Wire {
-    /// The rustls connection.
+    /// The rustls connection and its output.
     pub session: TlsSession,
-    cin: Option<Buf>,
-    cout: Option<Buf>,
     /// The socket's FIN was read (the plaintext EOF comes once everything is delivered).
     raw_eof: bool,
     /// close_notify was received and the plaintext before it delivered.
     plain_eof: bool,
-    /// close_notify was queued.
+    /// close_notify was asked for.
     notified: bool,
     /// The handshake's end was reported by [`Wire::opened`].
     reported: bool,
@@ -41,8 +40,6 @@ impl Wire {
     pub fn new(session: TlsSession) -> Box<Wire> {
         Box::new(Wire {
             session,
-            cin: None,
-            cout: None,
             raw_eof: false,
             plain_eof: false,
             notified: false,
@@ -60,15 +57,14 @@ impl Wire {
         true
     }
 
-    /// Gives the ciphertext buffers back (the socket is closing).
+    /// Gives every buffer back (the socket is closing).
     pub fn release(&mut self, bufs: &mut BufPool) {
-        bufs.release(&mut self.cin);
-        bufs.release(&mut self.cout);
+        self.session.release(bufs);
     }
 
     /// Buffers held (for the consistency checks and the memory figures).
     pub fn buffers(&self) -> usize {
-        usize::from(self.cin.is_some()) + usize::from(self.cout.is_some())
+        self.session.buffers()
     }
 }
 
@@ -86,34 +82,33 @@ pub(super) fn fill(sock: &mut Sock, slot: &mut Option<Buf>, bufs: &mut BufPool) 
 fn fill_wire(sock: &mut Sock, w: &mut Wire, slot: &mut Option<Buf>, bufs: &mut BufPool) -> Io {
     let mut total = 0;
     let mut failed = None;
+    // The loop stopped because the plaintext has nowhere to go (not an EOF yet).
+    let mut blocked = false;
     loop {
         let buf = slot.get_or_insert_with(|| bufs.get());
-        match w.session.read_plain(buf) {
-            Plain::Moved(n) => total += n,
-            Plain::Eof => w.plain_eof = true,
-        }
-        if buf.space() == 0 || w.plain_eof {
-            break;
-        }
-        if let Some(cin) = w.cin.as_mut() {
-            let before = cin.len();
-            let fed = w.session.feed(cin);
-            let taken = before - cin.len();
-            bufs.release_if_empty(&mut w.cin);
-            if let Err(e) = fed {
+        let r = w.session.read(buf, bufs);
+        match r {
+            Ok(n) => total += n,
+            Err(e) => {
                 failed = Some(e);
                 break;
             }
-            if taken == 0 {
-                // rustls holds decrypted bytes `buf` cannot take yet: backpressure.
-                break;
-            }
-            continue;
+        }
+        if w.session.has_plain() || buf.space() == 0 {
+            blocked = true;
+            break;
+        }
+        if w.session.peer_closed() {
+            w.plain_eof = true;
+            break;
         }
         if !sock.readable || w.raw_eof {
             break;
         }
-        let cin = w.cin.get_or_insert_with(|| bufs.get());
+        let Some(cin) = w.session.input(bufs) else {
+            failed = Some(TlsError::Broken);
+            break;
+        };
         // `read_into` marks the raw FIN in `sock.eof`; under TLS that flag is the
         // plaintext EOF, set below once everything is delivered.
         let r = sock.read_into(cin);
@@ -121,7 +116,7 @@ fn fill_wire(sock: &mut Sock, w: &mut Wire, slot: &mut Option<Buf>, bufs: &mut B
             sock.eof = false;
             w.raw_eof = true;
         }
-        bufs.release_if_empty(&mut w.cin);
+        w.session.input_done(bufs);
         match r {
             Io::Error(kind) => {
                 bufs.release_if_empty(slot);
@@ -140,7 +135,7 @@ fn fill_wire(sock: &mut Sock, w: &mut Wire, slot: &mut Option<Buf>, bufs: &mut B
     if let Io::Error(kind) = out {
         return Io::Error(kind);
     }
-    let ended = w.plain_eof || (w.raw_eof && w.cin.is_none() && !w.session.has_plain());
+    let ended = w.plain_eof || (w.raw_eof && !blocked);
     if ended && !sock.eof {
         w.session.on_eof();
         sock.eof = true;
@@ -166,18 +161,21 @@ fn flush_wire(sock: &mut Sock, w: &mut Wire, slot: &mut Option<Buf>, bufs: &mut 
     let mut total = 0;
     loop {
         let n = match slot.as_mut() {
-            Some(b) => w.session.write_plain(b),
+            Some(b) => w.session.write(b, bufs),
             None => 0,
         };
         total += n;
-        if let Io::Error(kind) = pump(sock, w, bufs) {
-            return Io::Error(kind);
-        }
-        if n == 0 || slot.as_ref().is_none_or(Buf::is_empty) {
+        let sent = match pump(sock, w, bufs) {
+            Io::Error(kind) => return Io::Error(kind),
+            Io::Moved(k) => k,
+            Io::Eof => 0,
+        };
+        // Records that went out make room for more: stop only when neither moved.
+        if (n == 0 && sent == 0) || slot.as_ref().is_none_or(Buf::is_empty) {
             break;
         }
     }
-    if w.cout.is_none() && !w.session.wants_write() {
+    if !w.session.wants_write() {
         bufs.release_if_empty(slot);
     }
     if let Some(TlsError::Broken) = w.session.failure() {
@@ -186,7 +184,7 @@ fn flush_wire(sock: &mut Sock, w: &mut Wire, slot: &mut Option<Buf>, bufs: &mut 
     Io::Moved(total)
 }
 
-/// Queues close_notify once and sends what it can; true when nothing is left to send.
+/// Asks for close_notify once and sends what it can; true when nothing is left to send.
 pub(super) fn finish(sock: &mut Sock, bufs: &mut BufPool) -> bool {
     let Some(mut w) = sock.tls.take() else {
         return true;
@@ -197,33 +195,31 @@ pub(super) fn finish(sock: &mut Sock, bufs: &mut BufPool) -> bool {
 }
 
 fn finish_wire(sock: &mut Sock, w: &mut Wire, bufs: &mut BufPool) -> bool {
-    if !w.notified && w.session.failure().is_none() {
+    if !w.notified {
         w.notified = true;
         w.session.close();
     }
     let out = pump(sock, w, bufs);
-    matches!(out, Io::Error(_)) || (w.cout.is_none() && !w.session.wants_write())
+    matches!(out, Io::Error(_)) || !w.session.wants_write()
 }
 
-/// Moves records out of the session into `cout` and writes them, until the session has no
-/// more or the socket would block.
+/// Lets the session produce what it has to send and writes it, until it has no more or the
+/// socket would block.
 fn pump(sock: &mut Sock, w: &mut Wire, bufs: &mut BufPool) -> Io {
     let mut total = 0;
     loop {
-        if w.session.wants_write() {
-            let cout = w.cout.get_or_insert_with(|| bufs.get());
-            w.session.take_cipher(cout);
-        }
-        let Some(cout) = w.cout.as_mut() else {
+        w.session.poll_output(bufs);
+        let Some(out) = w.session.cipher() else {
             return Io::Moved(total);
         };
-        let r = sock.write_from(cout);
-        bufs.release_if_empty(&mut w.cout);
+        let r = sock.write_from(out);
+        let drained = out.is_empty();
+        w.session.sent(bufs);
         match r {
             Io::Moved(n) => total += n,
             other => return other,
         }
-        if w.cout.is_some() || !w.session.wants_write() {
+        if !drained || !w.session.wants_write() {
             return Io::Moved(total);
         }
     }

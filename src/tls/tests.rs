@@ -6,6 +6,7 @@
 use super::*;
 use crate::buf::BufPool;
 use crate::config::TlsListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -200,18 +201,23 @@ fn to_session(
         peer.write_tls(&mut wire).expect("write_tls to a Vec");
     }
     let mut rest = &wire[..];
-    let (mut cipher, mut buf) = (bufs.get(), bufs.get());
-    while !rest.is_empty() || !cipher.is_empty() {
-        let n = cipher.push(rest);
+    let mut buf = bufs.get();
+    loop {
+        let n = match s.input(bufs) {
+            Some(cipher) => cipher.push(rest),
+            None => 0,
+        };
         rest = &rest[n..];
-        s.feed(&mut cipher)?;
-        while let Plain::Moved(n @ 1..) = s.read_plain(&mut buf) {
-            assert!(n <= crate::buf::BUF_SIZE);
-            plain.extend_from_slice(buf.bytes());
-            buf.consume(buf.len());
+        let moved = s.read(&mut buf, bufs)?;
+        assert!(moved <= crate::buf::BUF_SIZE);
+        plain.extend_from_slice(buf.bytes());
+        buf.consume(buf.len());
+        if n == 0 && moved == 0 && !s.has_plain() {
+            break;
         }
     }
-    bufs.put(cipher);
+    s.input_done(bufs);
+    assert!(rest.is_empty(), "every record taken");
     bufs.put(buf);
     Ok(!wire.is_empty())
 }
@@ -223,9 +229,9 @@ fn to_peer(
     bufs: &mut BufPool,
     plain: &mut Vec<u8>,
 ) -> Result<bool, Error> {
-    let mut cipher = bufs.get();
     let mut moved = false;
-    while s.take_cipher(&mut cipher) > 0 {
+    s.poll_output(bufs);
+    while let Some(cipher) = s.cipher() {
         moved = true;
         let mut rest = cipher.bytes();
         while !rest.is_empty() {
@@ -234,9 +240,19 @@ fn to_peer(
             let _ = std::io::Read::read_to_end(&mut peer.reader(), plain);
         }
         cipher.consume(cipher.len());
+        s.sent(bufs);
+        s.poll_output(bufs);
     }
-    bufs.put(cipher);
     Ok(moved)
+}
+
+/// Ciphertext into a fresh session in one record buffer; returns the bytes taken.
+fn feed_bytes(s: &mut TlsSession, bytes: &[u8], bufs: &mut BufPool) -> Result<usize, TlsError> {
+    let mut plain = bufs.get();
+    let n = s.input(bufs).expect("room").push(bytes);
+    let r = s.read(&mut plain, bufs);
+    bufs.put(plain);
+    r.map(|_| n)
 }
 
 /// What both sides saw.
@@ -296,7 +312,7 @@ fn ecdsa_and_rsa_over_tls13_and_tls12_carry_http_both_ways() {
         let seen = pump(&mut peer, &mut s, &mut bufs).expect("handshake");
         assert_eq!(seen.peer_error, None, "{sni}");
         assert!(s.is_open() && !peer.is_handshaking(), "{sni} {want:?}");
-        assert_eq!((s.version(), s.sni()), (Some(want), Some(sni)));
+        assert_eq!(s.version(), Some(want));
         assert_eq!(peer.alpn_protocol(), Some(ALPN_HTTP1));
         assert_eq!(s.deadline(), None, "no deadline once open");
 
@@ -307,7 +323,7 @@ fn ecdsa_and_rsa_over_tls13_and_tls12_carry_http_both_ways() {
         assert_eq!(seen.at_session, req);
         let mut resp = bufs.get();
         resp.push(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-        let n = s.write_plain(&mut resp);
+        let n = s.write(&mut resp, &mut bufs);
         assert_eq!((n, resp.len()), (40, 0));
         let seen = pump(&mut peer, &mut s, &mut bufs).expect("response");
         assert_eq!(
@@ -345,7 +361,7 @@ fn large_bodies_flow_through_fixed_buffers_with_backpressure() {
     assert_eq!(up.len(), body.len());
     assert!(up == body, "bytes and order kept");
 
-    // Download: `write_plain` accepts at most SEND_LIMIT until ciphertext is taken.
+    // Download: `write` accepts at most one pooled buffer of records until they are taken.
     let mut got = Vec::new();
     let mut rest = &body[..];
     while !rest.is_empty() {
@@ -354,8 +370,8 @@ fn large_bodies_flow_through_fixed_buffers_with_backpressure() {
         rest = &rest[n..];
         let mut taken = 0;
         while !plain.is_empty() {
-            let k = s.write_plain(&mut plain);
-            assert!(k <= SEND_LIMIT);
+            let k = s.write(&mut plain, &mut bufs);
+            assert!(k <= crate::buf::BUF_SIZE);
             taken += k;
             to_peer(&mut s, &mut peer, &mut bufs, &mut got).expect("peer reads");
         }
@@ -429,16 +445,12 @@ fn old_versions_are_refused_with_reason_version() {
 
     for server in [&min12, &min13] {
         let mut s = server.accept(t0()).expect("session");
-        let e = s.feed_bytes(&tls11_client_hello());
+        let e = feed_bytes(&mut s, &tls11_client_hello(), &mut bufs);
         assert_eq!(e, Err(TlsError::Handshake(HandshakeFail::Version)));
         assert!(s.last_error().is_some());
-        let mut alert = bufs.get();
-        assert!(
-            s.take_cipher(&mut alert) > 0,
-            "an alert is queued for the client"
-        );
+        let alert = s.cipher().expect("an alert is queued for the client");
         assert_eq!(alert.bytes()[0], 0x15, "alert record");
-        bufs.put(alert);
+        s.release(&mut bufs);
     }
 
     let tls12_only = pki.client("ca", &[&rustls::version::TLS12]);
@@ -491,20 +503,22 @@ fn plain_http_and_garbage_fail_cleanly_with_their_reason() {
         (&handshake_bytes_garbage, HandshakeFail::BadHello),
     ] {
         let mut s = server.accept(t0()).expect("session");
-        let mut cipher = bufs.get();
-        cipher.push(input);
-        let e = s.feed(&mut cipher);
+        let mut plain = bufs.get();
+        s.input(&mut bufs).expect("room").push(input);
+        let e = s.read(&mut plain, &mut bufs);
         assert_eq!(e, Err(TlsError::Handshake(why)), "{input:?}");
-        assert!(cipher.is_empty(), "a failed session takes everything");
+        assert_eq!(s.buffers(), 0, "a failed session takes everything");
         assert_eq!(s.failure(), Some(TlsError::Handshake(why)));
         // Nothing more is accepted, nothing decrypted.
-        cipher.push(b"more");
-        assert_eq!(s.feed(&mut cipher), Err(TlsError::Handshake(why)));
-        let mut plain = bufs.get();
-        assert_eq!(s.read_plain(&mut plain), Plain::Moved(0));
-        assert_eq!(s.write_plain(&mut cipher), 0);
+        s.input(&mut bufs).expect("room").push(b"more");
+        let e = s.read(&mut plain, &mut bufs);
+        assert_eq!(e, Err(TlsError::Handshake(why)));
+        assert!(plain.is_empty());
+        plain.push(b"more");
+        assert_eq!(s.write(&mut plain, &mut bufs), 0);
+        s.release(&mut bufs);
         bufs.put(plain);
-        bufs.put(cipher);
+        assert_eq!(bufs.outstanding, 0);
     }
 }
 
@@ -527,16 +541,22 @@ fn the_handshake_is_bounded_in_bytes() {
         }
         flood.extend_from_slice(&fragment);
     }
+    let mut bufs = BufPool::default();
+    let mut plain = bufs.get();
     let mut taken = 0;
     let err = loop {
-        match s.feed_bytes(&flood[taken..]) {
-            Ok(n) => {
-                assert!(n > 0, "no progress");
-                taken += n;
-            }
+        let chunk = &flood[taken..(taken + 0x4000).min(flood.len())];
+        let cipher = s.input(&mut bufs).expect("room while handshaking");
+        if cipher.space() < chunk.len() {
+            cipher.grow(cipher.capacity() * 2);
+        }
+        cipher.push(chunk);
+        match s.read(&mut plain, &mut bufs) {
+            Ok(_) => taken += chunk.len(),
             Err(e) => break e,
         }
     };
+    s.release(&mut bufs);
     assert_eq!(err, TlsError::Handshake(HandshakeFail::TooLarge));
     assert!(taken <= MAX_HANDSHAKE_BYTES_SERVER, "{taken}");
 }
@@ -614,11 +634,12 @@ fn close_notify_is_a_clean_eof_both_ways() {
     while peer.wants_write() {
         peer.write_tls(&mut wire).expect("write_tls");
     }
-    assert_eq!(s.feed_bytes(&wire), Ok(wire.len()));
     let mut plain = bufs.get();
-    assert_eq!(s.read_plain(&mut plain), Plain::Moved(4));
+    s.input(&mut bufs).expect("room").push(&wire);
+    assert_eq!(s.read(&mut plain, &mut bufs), Ok(4));
+    assert_eq!(s.buffers(), 0, "every record taken");
     assert_eq!(plain.bytes(), b"last");
-    assert_eq!(s.read_plain(&mut plain), Plain::Eof);
+    assert!(s.peer_closed() && !s.has_plain(), "a clean EOF");
     s.close();
     assert!(s.wants_write());
     let seen = pump(&mut peer, &mut s, &mut bufs).expect("close");
@@ -928,17 +949,14 @@ fn a_real_client_over_loopback_gets_answers_through_the_session() {
         .expect("timeout");
     let mut bufs = BufPool::default();
     let mut s = server.accept(t0()).expect("session");
-    let (mut cipher_in, mut rbuf, mut wbuf, mut cipher_out) =
-        (bufs.get(), bufs.get(), bufs.get(), bufs.get());
+    let (mut rbuf, mut wbuf) = (bufs.get(), bufs.get());
     let mut answered = 0;
     while answered < 3 {
+        let cipher_in = s.input(&mut bufs).expect("room");
         let n = sock.read(cipher_in.spare()).expect("read");
         assert!(n > 0, "client closed early");
         cipher_in.commit(n);
-        while !cipher_in.is_empty() {
-            s.feed(&mut cipher_in).expect("feed");
-            s.read_plain(&mut rbuf);
-        }
+        s.read(&mut rbuf, &mut bufs).expect("read");
         // Answer every complete request head in rbuf.
         while let Some(end) = rbuf.bytes().windows(4).position(|w| w == b"\r\n\r\n") {
             let path = rbuf.bytes()[4..]
@@ -954,13 +972,16 @@ fn a_real_client_over_loopback_gets_answers_through_the_session() {
             answered += 1;
         }
         if answered == 3 {
-            s.write_plain(&mut wbuf);
+            s.write(&mut wbuf, &mut bufs);
             s.close();
         }
-        s.write_plain(&mut wbuf);
-        while s.take_cipher(&mut cipher_out) > 0 {
-            sock.write_all(cipher_out.bytes()).expect("write");
-            cipher_out.consume(cipher_out.len());
+        s.write(&mut wbuf, &mut bufs);
+        s.poll_output(&mut bufs);
+        while let Some(out) = s.cipher() {
+            sock.write_all(out.bytes()).expect("write");
+            out.consume(out.len());
+            s.sent(&mut bufs);
+            s.poll_output(&mut bufs);
         }
     }
     sock.shutdown(Shutdown::Write).expect("shutdown");
@@ -969,7 +990,9 @@ fn a_real_client_over_loopback_gets_answers_through_the_session() {
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 3, "{text}");
     assert!(text.ends_with("you asked for /2"), "{text}");
     assert!(wbuf.is_empty() && rbuf.is_empty());
-    for b in [cipher_in, rbuf, wbuf, cipher_out] {
+    s.release(&mut bufs);
+    for b in [rbuf, wbuf] {
         bufs.put(b);
     }
+    assert_eq!(bufs.outstanding, 0);
 }
