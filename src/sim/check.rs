@@ -83,7 +83,7 @@ impl Reactor {
                 let (mut total, mut connecting, mut idle) = (0, 0, 0);
                 for (_, b) in self.backends.iter().filter(|(_, b)| mine(b)) {
                     match b.state {
-                        BState::Connecting => {
+                        BState::Connecting | BState::Handshake => {
                             total += 1;
                             connecting += 1;
                         }
