@@ -255,3 +255,31 @@ fn a_health_probe_to_a_backend_that_never_answers_the_client_hello_times_out() {
         util::metrics_at(admin)
     );
 }
+
+#[test]
+fn an_upgrade_to_a_tls_websocket_server_waits_for_its_own_handshake() {
+    // An upgrade gets a fresh, unpooled connection: it is dispatched once that
+    // connection's handshake is done (the Python backend answers 200, not 101: the
+    // answer stays HTTP and shows the request went through the TLS session).
+    let pki = Pki::new("be-ws");
+    let be = PyTlsBackend::start(&pki, "a.pem", "a.key");
+    let ini = format!(
+        "[websocket]\nserver1=a.test:{}\nserver1_tls=true\ntls_ca={{pki}}/ca.pem\n\
+         enable_health_check=false\n\
+         [tls]\nport=0\ncert={{pki}}/a.pem\nkey={{pki}}/a.key\n",
+        be.port()
+    );
+    let p = TlsProxy::start(&pki, &ini, &[]);
+    let mut c = util::Client::connect(p.addr);
+    c.send(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    let r = c.read_response(false).expect("an answer");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "hs=1 sni=a.test path=/ws");
+    assert_eq!(
+        p.metric("sluice_tls_handshakes_total{side=\"backend\"}"),
+        1.0
+    );
+}
