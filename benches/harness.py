@@ -44,6 +44,10 @@ Figures (each a function; `--only` picks a subset; rps and cpu come from the sam
             under strace; 1 MiB WebSocket messages each way; 64 B WebSocket messages at 50
             connections, CPU per echoed message. sluice vs HAProxy, HAProxy `option splice-auto`
             and HAProxy with splicing forced.
+  tls       HTTPS termination (issue 17), see benches/tls.py: ECDSA P-256 and RSA 2048, keep-alive
+            req/s and proxy CPU us/request at c=50, full handshakes/s (one request each) and CPU per
+            handshake, RSS per idle TLS connection at 2,000; sluice (built with --features tls in
+            target/rel-tls) vs HAProxy `ssl crt`.
 
 Output: bench-results/latest.md, bench-results/latest.json, raw outputs in bench-results/<date>/
 (full runs) -- or bench-results/tmp/quick/ for --quick so quick numbers never replace real ones
@@ -89,6 +93,7 @@ def wrk_cmd():
 
 FIGURES = ["rps", "cpu", "instr", "syscalls", "wsmem", "idle", "size", "stream", "bulk", "bulksys", "wsbulk", "wssmall",
            "wsinstr"]
+FIGURES += ["tls"]  # benches/tls.py (issue 17)
 TARGETS = ["direct", "sluice", "sluice-log", "haproxy", "nginx"]
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -1064,6 +1069,9 @@ class Bench(bulk.BulkFigures):
 
     # ================================================================================ report
 
+    def fig_tls(self):
+        tls_figures().fig_tls(self)
+
     def machine(self):
         model = ""
         with open("/proc/cpuinfo") as f:
@@ -1533,6 +1541,9 @@ def render_md(doc):
     bulk_md = bulk.render_bulk(doc)
     if bulk_md:
         lines += ["", bulk_md]
+    tls_md = tls_figures().render_tls(doc)
+    if tls_md:
+        lines += ["", tls_md]
     if doc.get("notes"):
         lines += ["", "Notes from this run:"] + [f"- {n}" for n in doc["notes"]]
     return "\n".join(l for l in lines if l is not None) + "\n"
@@ -1569,6 +1580,12 @@ def render_details(doc):
         for k, lines in doc["sluice_stderr"].items():
             out += [f"{k}:", "```"] + lines[:20] + ["```", ""]
     return "\n".join(out)
+
+
+def tls_figures():
+    """benches/tls.py, imported when first needed (it imports this file for its helpers)."""
+    import tls
+    return tls
 
 
 def update_readme(md):
@@ -1655,6 +1672,7 @@ def main():
                  ("stream", bench.fig_stream, ("stream",)), ("bulk", bench.fig_bulk, ("bulk",)),
                  ("wsbulk", bench.fig_wsbulk, ("wsbulk",)), ("wssmall", bench.fig_wssmall, ("wssmall",)),
                  ("bulksys", bench.fig_bulksys, ("bulksys",)), ("wsinstr", bench.fig_wsinstr, ("wsinstr",))]
+        steps.append(("tls", bench.fig_tls, ("tls",)))
         for name, fn, keys in steps:
             if not any(k in only for k in keys):
                 continue

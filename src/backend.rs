@@ -50,6 +50,10 @@ pub fn idle_expired(
 pub enum BState {
     /// Non-blocking connect in progress.
     Connecting,
+    /// Connected, TLS handshake in progress (feature `tls`): still opening for its pool,
+    /// and bounded by the same connect deadline (the connect timeout covers the handshake).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    Handshake,
     /// Connected, in the pool's idle list.
     Idle,
     /// Carrying the exchange of this client.

@@ -713,7 +713,7 @@ impl Reactor {
             return;
         }
         let held = match b.state {
-            BState::Connecting => Held::Connecting,
+            BState::Connecting | BState::Handshake => Held::Connecting,
             BState::Idle => Held::Idle,
             BState::Busy(_) => Held::Busy,
             BState::Probe { .. } | BState::Tunnel(_) => return,

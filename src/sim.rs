@@ -7,5 +7,7 @@
 
 mod check;
 pub mod scenario;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use crate::simnet::spin;

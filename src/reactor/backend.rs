@@ -82,24 +82,30 @@ impl Reactor {
                 }
             }
             BState::Probe { .. } => self.on_probe_event(i),
+            #[cfg(feature = "tls")]
+            BState::Handshake => self.tls_handshake_step(i),
+            #[cfg(not(feature = "tls"))]
+            BState::Handshake => {}
         }
         #[cfg(feature = "tls")]
         self.tls_backend_step(i);
     }
 
     fn on_connected(&mut self, i: usize) {
-        // A TLS backend gets its ClientHello now: the handshake runs while the
-        // connection waits in the pool, and a request written meanwhile waits in rustls.
+        // A TLS backend gets its ClientHello now; the connection is ready for a request
+        // once the handshake is done, within the same connect deadline (`reactor/tls.rs`).
         #[cfg(feature = "tls")]
         if self.backends[i].sock.is_tls() {
-            let b = &mut self.backends[i];
-            if let crate::io::Io::Error(_) =
-                crate::io::flush(&mut b.sock, &mut b.wbuf, &mut self.bufs)
-            {
-                self.on_connect_failed(i, "TLS write failed");
-                return;
-            }
+            self.backends[i].state = BState::Handshake;
+            self.tls_handshake_step(i);
+            return;
         }
+        self.connection_ready(i);
+    }
+
+    /// A connection is open (and its TLS handshake done): it goes to the client it was
+    /// opened for, or to its pool.
+    pub(crate) fn connection_ready(&mut self, i: usize) {
         self.reached(self.backends[i].srv, Ok(()));
         if !self.backends[i].pooled {
             match self.backends[i].owner.take() {
@@ -113,7 +119,7 @@ impl Reactor {
         self.make_idle(i);
     }
 
-    fn on_connect_failed(&mut self, i: usize, why: &'static str) {
+    pub(crate) fn on_connect_failed(&mut self, i: usize, why: &'static str) {
         let srv = self.backends[i].srv;
         self.reached(srv, Err(why));
         let owner = self.backends[i].owner.take();
@@ -238,11 +244,17 @@ impl Reactor {
         self.refill_pool(srv);
     }
 
-    /// Deadline on a backend: connect timeout, idle shrink, keep-alive expiry or probe timeout.
+    /// Deadline on a backend: connect (and TLS handshake) timeout, idle shrink, keep-alive
+    /// expiry or probe timeout.
     pub(crate) fn on_backend_timeout(&mut self, i: usize) {
         let srv = self.backends[i].srv;
         match self.backends[i].state {
             BState::Connecting => self.on_connect_failed(i, "connect timeout"),
+            BState::Handshake => {
+                #[cfg(feature = "tls")]
+                self.tls_expired(i);
+                self.on_connect_failed(i, "TLS handshake timeout");
+            }
             BState::Idle => {
                 let server = &self.groups[srv.group].servers[srv.server];
                 let above_min = server.pool.above_min(server.limits());

@@ -124,6 +124,10 @@ impl Reactor {
         let srv = self.backends[i].srv;
         if matches!(self.backends[i].state, BState::Probe { sent: false }) {
             self.reached(srv, Err("connect timeout"));
+        } else {
+            // The probe's timeout covers a TLS handshake that never finished.
+            #[cfg(feature = "tls")]
+            self.tls_expired(i);
         }
         self.probe_done(srv, Some(i), ProbeOutcome::Unhealthy(FailReason::Timeout));
     }

@@ -181,14 +181,14 @@ impl Reactor {
     }
 
     /// A new connection to `srv`: a client session when the server has `serverN_tls`
-    /// (handshake bounded by the connect timeout plus the group's response timeout).
+    /// (handshake bounded by the group's connect timeout, which covers TCP and TLS as
+    /// Envoy's `connect_timeout` and nginx's `proxy_connect_timeout` do).
     pub(crate) fn tls_connect(&mut self, i: usize, srv: SrvId) -> bool {
         let server = &self.groups[srv.group].servers[srv.server];
         let Some(btls) = &server.cfg.tls else {
             return true;
         };
-        let g = &self.groups[srv.group].cfg;
-        let deadline = self.now + g.connect_timeout + g.response_timeout;
+        let deadline = self.now + self.groups[srv.group].cfg.connect_timeout;
         let session = self.tls.client.as_ref().map(|c| c.connect(btls, deadline));
         match session {
             Some(Ok(s)) => {
@@ -199,6 +199,44 @@ impl Reactor {
                 warn!("TLS to {}: no client configuration", server.cfg.name);
                 false
             }
+        }
+    }
+
+    /// Drives the handshake of backend `i` (state `Handshake`, TCP connected): sends the
+    /// next flight, reads the server's. Done: the connection is ready (pool or waiting
+    /// client); failed or closed: a connect failure (retry elsewhere or 502, a passive
+    /// failure, the reason counted and logged by `tls_closed`). The connect deadline set
+    /// at `connect_backend` still runs and ends a handshake that stalls.
+    pub(crate) fn tls_handshake_step(&mut self, i: usize) {
+        let b = &mut self.backends[i];
+        let sent = crate::io::flush(&mut b.sock, &mut b.wbuf, &mut self.bufs);
+        let got = crate::io::fill(&mut b.sock, &mut b.rbuf, &mut self.bufs);
+        let open = b.sock.tls.as_ref().is_some_and(|w| w.session.is_open());
+        match (sent, got) {
+            (Io::Error(_), _) | (_, Io::Error(_)) => {
+                self.on_connect_failed(i, "TLS handshake failed");
+            }
+            _ if b.sock.eof && !open => {
+                self.on_connect_failed(i, "closed during the TLS handshake");
+            }
+            // Plaintext before any request: no response can be trusted on it.
+            _ if open && b.rbuf.is_some() => {
+                self.on_connect_failed(i, "unexpected bytes from the backend");
+            }
+            _ if open => self.connection_ready(i),
+            _ => {}
+        }
+    }
+
+    /// Backend `i`'s own deadline passed (connect or probe timeout) with its handshake
+    /// still running: that is the handshake's timeout, whatever the session's own deadline.
+    pub(crate) fn tls_expired(&mut self, i: usize) {
+        let Some(w) = self.backends.get_mut(i).and_then(|b| b.sock.tls.as_mut()) else {
+            return;
+        };
+        let now = w.session.deadline().map(|d| d.max(self.now));
+        if let Some(now) = now {
+            w.session.on_timeout(now);
         }
     }
 

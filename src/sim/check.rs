@@ -17,6 +17,7 @@ impl Reactor {
         let mut bufs = 0;
         for (i, c) in self.clients.iter() {
             bufs += usize::from(c.rbuf.is_some()) + usize::from(c.wbuf.is_some());
+            bufs += tls_bufs(&c.sock);
             let cref = c.cref(i);
             let linked = match &c.phase {
                 Phase::Exchange(ex) => ex.backend.map(|b| (b, "exchange")),
@@ -43,6 +44,7 @@ impl Reactor {
         }
         for (bi, b) in self.backends.iter() {
             bufs += usize::from(b.rbuf.is_some()) + usize::from(b.wbuf.is_some());
+            bufs += tls_bufs(&b.sock);
             let me = BRef {
                 index: bi,
                 token: b.token,
@@ -83,7 +85,7 @@ impl Reactor {
                 let (mut total, mut connecting, mut idle) = (0, 0, 0);
                 for (_, b) in self.backends.iter().filter(|(_, b)| mine(b)) {
                     match b.state {
-                        BState::Connecting => {
+                        BState::Connecting | BState::Handshake => {
                             total += 1;
                             connecting += 1;
                         }
@@ -152,5 +154,16 @@ impl Reactor {
             }
         }
         Ok(())
+    }
+}
+
+/// The ciphertext buffers a socket's TLS side holds (feature `tls`).
+fn tls_bufs(sock: &crate::io::Sock) -> usize {
+    #[cfg(feature = "tls")]
+    return sock.tls.as_ref().map_or(0, |w| w.buffers());
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = sock;
+        0
     }
 }

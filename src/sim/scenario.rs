@@ -828,7 +828,7 @@ impl World {
             assert!(
                 matches!(
                     b.state,
-                    BState::Idle | BState::Connecting | BState::Probe { .. }
+                    BState::Idle | BState::Connecting | BState::Handshake | BState::Probe { .. }
                 ),
                 "a backend connection is still busy with nobody left"
             );
