@@ -780,6 +780,12 @@ impl Doc<'_> {
         // SRV name).
         let host = split_addr(&text).map_or(text.as_str(), |(h, _)| h);
         srv.tls = self.server_tls(s, &name, host, group_ca(self, s))?;
+        if srv.tls.is_some() && srv.send_proxy.is_some() {
+            // The PROXY header must precede the ClientHello in clear (as HAProxy sends it);
+            // sluice would send it inside the TLS stream, which no backend parses.
+            let msg = format!("not supported together with {} = true", key("tls"));
+            return Err(self.error_at(s, &key("send_proxy"), &msg));
+        }
         if srv.min_workers > srv.max_workers {
             let (min, max) = (key("min_workers"), key("max_workers"));
             let line = self.line(s, &min).or_else(|| self.line(s, &max));

@@ -428,6 +428,14 @@ fn proxy_protocol_keys() {
 }
 
 #[test]
+fn send_proxy_with_backend_tls_is_refused_not_sent_encrypted() {
+    assert_eq!(
+        tls_err("[http]\nserver1=a:443\nserver1_tls=true\nserver1_send_proxy=v2\n"),
+        "t.ini:4: [http] server1_send_proxy: not supported together with server1_tls = true"
+    );
+}
+
+#[test]
 fn backend_tls_keys() {
     let c = tls_ok(
         "[http]\ntls_ca=group.pem\nserver1_addr=api.example:443\nserver1_tls=true\n\
