@@ -4,45 +4,10 @@
 //! more proxied requests must not allocate at all: with the access log off, with the
 //! default configuration (the real logger, the access log on) and with JSON lines.
 
+mod allocutil;
 mod util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use util::*;
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static TRACK: Cell<bool> = const { Cell::new(false) };
-}
-
-fn tracked() -> bool {
-    TRACK.try_with(Cell::get).unwrap_or(false)
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if tracked() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if tracked() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// A reactor on its own thread (tracked), 4 keep-alive clients: the allocations
 /// counted for 1000 requests after a warm-up of 200. `log` is the `[log]` section.
@@ -58,7 +23,7 @@ fn allocations_per_1000_requests(log: &str) -> u64 {
     let addr = reactor.local_addr().unwrap();
     let stop = reactor.stop_handle();
     let thread = std::thread::spawn(move || {
-        TRACK.with(|t| t.set(true));
+        allocutil::track();
         reactor.run().unwrap();
     });
     let mut clients: Vec<Client> = (0..4).map(|_| Client::connect(addr)).collect();
@@ -75,9 +40,9 @@ fn allocations_per_1000_requests(log: &str) -> u64 {
         }
     };
     round(50);
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = allocutil::allocations();
     round(250);
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let after = allocutil::allocations();
     stop.stop();
     thread.join().unwrap();
     after - before

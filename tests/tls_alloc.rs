@@ -10,48 +10,13 @@
 //! client and a TLS backend exactly 4; anything more is an allocation of ours.
 #![cfg(feature = "tls")]
 
+mod allocutil;
 mod tlsutil;
 mod util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use tlsutil::*;
 use util::Backend;
-
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static TRACK: Cell<bool> = const { Cell::new(false) };
-}
-
-fn tracked() -> bool {
-    TRACK.try_with(Cell::get).unwrap_or(false)
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if tracked() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if tracked() {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Sends `req` and reads one response with a Content-Length body; its body.
 #[track_caller]
@@ -92,7 +57,7 @@ fn allocations_per_1000_requests(pki: &Pki, http: &str) -> u64 {
     let addr = reactor.tls_addr().expect("[tls] listener");
     let stop = reactor.stop_handle();
     let thread = std::thread::spawn(move || {
-        TRACK.with(|t| t.set(true));
+        allocutil::track();
         reactor.run().expect("reactor runs");
     });
     let ca = pki.path("ca.pem");
@@ -109,9 +74,9 @@ fn allocations_per_1000_requests(pki: &Pki, http: &str) -> u64 {
         }
     };
     round(50);
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = allocutil::allocations();
     round(250);
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let after = allocutil::allocations();
     drop(clients);
     stop.stop();
     thread.join().expect("reactor thread");
