@@ -13,7 +13,6 @@ mod wsutil;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -360,54 +359,6 @@ fn settle(t: &Setup) {
     let mut c = Client::connect(t.proxy.addr);
     assert_eq!(c.get("/settle").text(), "ok");
     assert_eq!(c.get(&format!("/down/{}", 2 * MIB)).body.len(), 2 * MIB);
-}
-
-/// The proxy's descriptors once their count held still over three samples: the links
-/// of its sockets and pipes ("socket:[inode]", "pipe:[inode]", one per descriptor).
-fn steady_fds(pid: u32) -> (Vec<String>, Vec<String>) {
-    let links = || -> Vec<(String, String)> {
-        let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
-        dir.filter_map(|e| {
-            let path = e.ok()?.path();
-            let link = std::fs::read_link(&path).ok()?.display().to_string();
-            Some((path.display().to_string(), link))
-        })
-        .collect()
-    };
-    let mut counts = vec![];
-    wait_until(|| {
-        counts.push(fd_count(pid));
-        std::thread::sleep(Duration::from_millis(40));
-        counts.len() >= 3
-            && counts[counts.len() - 3..]
-                .iter()
-                .all(|&n| n == counts[counts.len() - 1])
-    });
-    let all = links();
-    let of = |kind: &str| {
-        all.iter()
-            .filter(|(_, l)| l.starts_with(kind))
-            .map(|(_, l)| l.clone())
-            .collect()
-    };
-    let (sockets, pipes): (Vec<String>, Vec<String>) = (of("socket:"), of("pipe:"));
-    // A pipe that still holds bytes once nothing moves is one nobody will drain: leaked.
-    // (Opening /proc/PID/fd/N of a pipe opens that pipe; FIONREAD says what it holds.)
-    for (path, link) in all.iter().filter(|(_, l)| l.starts_with("pipe:")) {
-        use std::os::fd::AsRawFd;
-        let Ok(f) = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-        else {
-            continue;
-        };
-        let mut held: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
-        let rc = unsafe { libc::ioctl(f.as_raw_fd(), libc::FIONREAD, &mut held) };
-        assert!(rc != 0 || held == 0, "{link} still holds {held} bytes");
-    }
-    (sockets, pipes)
 }
 
 #[test]

@@ -651,28 +651,39 @@ fn five_thousand_mixed_requests_leave_fds_and_rss_at_baseline() {
         util::wait_until(|| b.open() == 0),
         "the idle pooled connection was never closed"
     );
-    let start_fd = util::fd_count(pid);
+    let (start_sockets, start_pipes) = util::steady_fds(pid);
+    // (The pipes now are the child's stdout and stderr.) The /big downloads may be
+    // spliced: their pipes stay in the pool, empty, one per download running at once
+    // (4 client threads), two descriptors each.
+    const MAX_POOLED_PIPE_FDS: usize = 2 * 4;
     let settled = |what: &str| {
         // Lingering closes end within 2 s, idle pooled connections within
-        // worker_timeout: the fds come back to exactly the idle count.
+        // worker_timeout: the sockets come back to exactly the idle set.
         assert!(
-            util::wait_until(|| util::fd_count(pid) == start_fd),
-            "fds did not return to {start_fd} after {what}: {}",
-            util::fd_count(pid)
+            util::wait_until(|| util::steady_fds(pid).0 == start_sockets),
+            "sockets did not return to {start_sockets:?} after {what}: {:?}",
+            util::steady_fds(pid).0
         );
+        let pipes = util::steady_fds(pid).1;
+        assert!(
+            pipes.len() <= start_pipes.len() + MAX_POOLED_PIPE_FDS,
+            "more pipes than downloads at once after {what}: {pipes:?}"
+        );
+        pipes.len() - start_pipes.len()
     };
     // Warm up (allocator high-water mark), then measure.
     run(400);
-    settled("the warm-up");
+    let warm_pipes = settled("the warm-up");
     let base_rss = util::rss_kib(pid);
     let t0 = Instant::now();
     run(5000);
     let took = t0.elapsed();
     let peak_fd = util::fd_count(pid);
-    settled("5000 mixed requests");
+    let end_pipes = settled("5000 mixed requests");
     let end_rss = util::rss_kib(pid);
     println!(
-        "leak check: 5000 mixed requests in {took:?}; fds {start_fd} -> {peak_fd} (right after) -> {start_fd}; RSS {base_rss} -> {end_rss} KiB (+{} KiB)",
+        "leak check: 5000 mixed requests in {took:?}; sockets {} -> {peak_fd} fds (right after) -> {0}; pooled pipe fds {warm_pipes} -> {end_pipes}; RSS {base_rss} -> {end_rss} KiB (+{} KiB)",
+        start_sockets.len(),
         end_rss.saturating_sub(base_rss)
     );
     assert!(

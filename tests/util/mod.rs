@@ -704,6 +704,55 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// The process's descriptors once their count held still over three samples: the
+/// links of its sockets and pipes ("socket:[inode]", "pipe:[inode]", one per
+/// descriptor). Panics if a pipe still holds bytes then: nobody will drain it, a leak.
+/// (Empty pipes are the splice pool's, kept for reuse: bounded, not leaked.)
+pub fn steady_fds(pid: u32) -> (Vec<String>, Vec<String>) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut counts = vec![];
+    wait_until(|| {
+        counts.push(fd_count(pid));
+        std::thread::sleep(Duration::from_millis(40));
+        counts.len() >= 3
+            && counts[counts.len() - 3..]
+                .iter()
+                .all(|&n| n == counts[counts.len() - 1])
+    });
+    let all: Vec<(std::path::PathBuf, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| {
+                let path = e.ok()?.path();
+                let link = std::fs::read_link(&path).ok()?.display().to_string();
+                Some((path, link))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let of = |kind: &str| -> Vec<String> {
+        all.iter()
+            .filter(|(_, l)| l.starts_with(kind))
+            .map(|(_, l)| l.clone())
+            .collect()
+    };
+    // Opening /proc/PID/fd/N of a pipe opens that pipe; FIONREAD says what it holds.
+    for (path, link) in all.iter().filter(|(_, l)| l.starts_with("pipe:")) {
+        let Ok(f) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        else {
+            continue;
+        };
+        let mut held: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int through the pointer, which is valid.
+        let rc = unsafe { libc::ioctl(f.as_raw_fd(), libc::FIONREAD, &mut held) };
+        assert!(rc != 0 || held == 0, "{link} still holds {held} bytes");
+    }
+    (of("socket:"), of("pipe:"))
+}
+
 /// A sluice binary running as a child process (for RSS and fd measurements), killed on drop.
 pub struct ProxyProcess {
     pub child: std::process::Child,
