@@ -7,12 +7,13 @@ mod util;
 mod wsutil;
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::Message;
-use util::{get, wait_until, Backend, Client, ProxyProcess};
+use util::{free_port, get, wait_until, Backend, Client, ProxyProcess};
 use wsutil::{next_msg, ws_connect, EchoBackend};
 
 /// A directory of this test's own, removed when dropped.
@@ -244,12 +245,7 @@ impl Drop for Unread {
 #[test]
 fn a_stdout_pipe_nobody_reads_costs_lines_not_the_proxy() {
     let a = Backend::hello("a");
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    };
+    let free = || SocketAddr::from(([127, 0, 0, 1], free_port()));
     let (addr, admin) = (free(), free());
     let dir = TempDir::new("unread");
     let ini = format!(

@@ -125,11 +125,7 @@ fn configmap_version(dir: &Path, n: u32, text: &str) {
 fn reload_on_change_applies_a_configmap_symlink_swap() {
     let a = Backend::hello("a");
     let b = Backend::hello("b");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!(
         "[frontend]\nhost=127.0.0.1\nport={port}\nreload_on_change=true\n\n[log]\nlevel=info\naccess_log=false\n"
     );

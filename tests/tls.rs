@@ -425,11 +425,7 @@ fn websocket_over_tls_relays_messages() {
 fn certificates_are_reloaded_on_sighup_and_a_bad_pair_keeps_the_old_one() {
     let pki = Pki::new("reload");
     let b = echo_backend();
-    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let tls_port = util::free_port();
     // The served pair is a copy the test replaces.
     let (cert, key) = (pki.path("live.pem"), pki.path("live.key"));
     std::fs::copy(pki.path("a.pem"), &cert).unwrap();

@@ -76,55 +76,81 @@ pub struct ProxyProcess {
     pub dir: std::path::PathBuf,
 }
 
-impl ProxyProcess {
-    /// Writes the INI (with `{b0}`… substituted and a free frontend port) and starts
-    /// the release or debug `sluice` binary Cargo built for this test run.
-    #[track_caller]
-    pub fn start(ini: &str, backends: &[SocketAddr]) -> ProxyProcess {
+/// A loopback port nothing listens on now, never given before to a caller in this test
+/// process. Tests run on parallel threads: without the record, two tests could be handed
+/// the same just-released port, start two children on it (one of them fails to bind) and
+/// read each other's logs (a CI failure: one test's drop removed the other's directory).
+pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// Whether process `pid` itself holds a socket listening on 127.0.0.1:`port` (read from
+/// /proc/net/tcp and the process's descriptors: a connect could reach another listener).
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    let want = format!("0100007F:{port:04X}");
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let Some(inode) = tcp.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // local_address, st (0A: LISTEN), inode.
+        (f.len() > 9 && f[1] == want && f[3] == "0A").then(|| f[9].to_string())
+    }) else {
+        return false;
+    };
+    let link = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .any(|l| l.as_os_str() == link.as_str())
+        })
+        .unwrap_or(false)
+}
+
+impl ProxyProcess {
+    /// Writes the INI (with `{b0}`… substituted and a free frontend port) and starts
+    /// the release or debug `sluice` binary Cargo built for this test run.
+    #[track_caller]
+    pub fn start(ini: &str, backends: &[SocketAddr]) -> ProxyProcess {
+        let port = free_port();
         let mut text = ini.to_string();
         for (i, b) in backends.iter().enumerate() {
             text = text.replace(&format!("{{b{i}}}"), &b.to_string());
         }
         let text = format!("[frontend]\nhost=127.0.0.1\nport={port}\n\n{text}\n[log]\nlevel=warn\naccess_log=false\n");
-        let dir = std::env::temp_dir().join(format!("sluice-test-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("sluice.ini");
-        std::fs::write(&path, text).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--config")
-            .arg(&path)
-            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
-            .spawn()
-            .expect("start sluice");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        assert!(
-            wait_until(|| TcpStream::connect(addr).is_ok()),
-            "sluice did not start listening"
-        );
-        ProxyProcess { child, addr, dir }
+        ProxyProcess::launch(&text, port)
     }
 
     /// Starts the binary with a complete INI text: `{port}` becomes a free port, and
     /// `{admin}` another one (returned as `admin`).
     #[track_caller]
     pub fn start_raw(ini: &str) -> (ProxyProcess, SocketAddr) {
-        let free = || {
-            TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        };
-        let (port, admin) = (free(), free());
+        let (port, admin) = (free_port(), free_port());
         let text = ini
             .replace("{port}", &port.to_string())
             .replace("{admin}", &admin.to_string());
-        let dir = std::env::temp_dir().join(format!("sluice-test-{}-{port}", std::process::id()));
+        let admin: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
+        (ProxyProcess::launch(&text, port), admin)
+    }
+
+    /// Writes `text` as sluice.ini in a directory of its own, starts the binary on it
+    /// (stdout and stderr to files there) and waits until the child listens on `port`.
+    #[track_caller]
+    fn launch(text: &str, port: u16) -> ProxyProcess {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("sluice-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("sluice.ini"), text).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -135,12 +161,15 @@ impl ProxyProcess {
             .spawn()
             .expect("start sluice");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        assert!(
-            wait_until(|| TcpStream::connect(addr).is_ok()),
-            "sluice did not start listening"
-        );
-        let admin: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
-        (ProxyProcess { child, addr, dir }, admin)
+        let mut p = ProxyProcess { child, addr, dir };
+        let listening = wait_until(|| {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("sluice exited ({status}) before listening:\n{}", p.stderr());
+            }
+            listens_on(p.pid(), port)
+        });
+        assert!(listening, "sluice did not start listening:\n{}", p.stderr());
+        p
     }
 
     /// Sends a signal (`TERM`, `HUP`, `INT`, `KILL`, `USR1`) to the process (with libc: no
