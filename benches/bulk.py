@@ -59,7 +59,10 @@ def log(msg):
 
 
 def cpu_s(pid):
-    """On-CPU seconds of every thread of pid (schedstat, ns); utime+stime ticks if unavailable."""
+    """On-CPU seconds of every thread of pid (schedstat, ns); utime+stime ticks if unavailable.
+    0 for no process (the "direct" bulk variant)."""
+    if pid is None:
+        return 0.0
     total, ok = 0, False
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
@@ -495,6 +498,19 @@ CASES = [("up-cl", "upload, Content-Length"), ("up-chunked", "upload, chunked"),
 VARIANTS = ["sluice", "haproxy", "haproxy-splice", "haproxy-splice-forced"]
 
 
+class Direct:
+    """The "direct" bulk variant: the client talks to the backend itself, no proxy between
+    them; its MB/s is the ceiling the client and backend allow on this machine."""
+
+    work_pid = None
+
+    def __init__(self, port):
+        self.http_port = self.ws_port = port
+
+    def alive(self):
+        return True
+
+
 class BulkFigures:
     """Mixed into harness.Bench (uses its procs, ports, start_sluice, start_haproxy, save, note)."""
 
@@ -516,12 +532,16 @@ class BulkFigures:
         self._bulk = (p, port)
         return self._bulk
 
-    def bulk_variants(self):
+    def bulk_variants(self, proxies_only=False):
+        """The targets of a bulk figure; "direct" (no proxy) only for MB/s figures."""
         base = ["sluice-base"] if getattr(self.args, "base_sluice", None) else []
-        return base + [v for v in VARIANTS if v == "sluice" or (self.have_haproxy and "haproxy" in self.targets)]
+        direct = ["direct"] if "direct" in self.targets and not proxies_only else []
+        return direct + base + [v for v in VARIANTS if v == "sluice" or (self.have_haproxy and "haproxy" in self.targets)]
 
     def start_bulk_target(self, v, tag, wrapper=()):
         _, port = self.bulk_backend()
+        if v == "direct":
+            return Direct(port)
         if v in ("sluice", "sluice-base"):
             binary = os.path.abspath(self.args.base_sluice) if v == "sluice-base" else None
             return self.start_sluice(tag if v == "sluice" else tag + "-base", wrapper, binary=binary,
@@ -544,8 +564,12 @@ class BulkFigures:
             return ws_down(port, size // MiB, MiB)
         raise ValueError(case)
 
+    def runs(self):
+        """Runs per case: --runs, else 3 (1 with --quick)."""
+        return getattr(self.args, "runs", None) or (1 if self.quick else 3)
+
     def measure_mb(self, cases, size, fig, ok_value):
-        runs = 1 if self.quick else 3
+        runs = self.runs()
         procs = {}
         data = {v: {c: [] for c, _ in cases} for v in self.bulk_variants()}
         try:
@@ -575,7 +599,8 @@ class BulkFigures:
                             raise RuntimeError(f"{v} died: {p.popen.returncode}")
         finally:
             for p in procs.values():
-                self.stop(p)
+                if not isinstance(p, Direct):
+                    self.stop(p)
         res = {}
         for v, byc in data.items():
             res[v] = {}
@@ -588,6 +613,8 @@ class BulkFigures:
 
     @staticmethod
     def status_hwm(pid):
+        if pid is None:
+            return None
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
@@ -615,7 +642,7 @@ class BulkFigures:
     def fig_bulksys(self):
         size = 64 * MiB if self.quick else 256 * MiB
         res = {}
-        for v in self.bulk_variants():
+        for v in self.bulk_variants(proxies_only=True):
             res[v] = {}
             for c, _ in CASES + [("ws-up", ""), ("ws-down", "")]:
                 out = os.path.join(self.tmp, f"strace-bulk-{v}-{c}.txt")
@@ -641,9 +668,9 @@ class BulkFigures:
 
     def fig_wssmall(self):
         conns, bursts = 50, (100 if self.quick else 400)
-        runs = 1 if self.quick else 3
+        runs = self.runs()
         msgs = conns * bursts * 16
-        data = {v: [] for v in self.bulk_variants()}
+        data = {v: [] for v in self.bulk_variants(proxies_only=True)}
         procs = {}
         try:
             for v in data:
@@ -762,7 +789,8 @@ def parse_trace(path):
 def render_bulk(doc):
     f = doc["figures"]
     base = any("sluice-base" in f.get(x, {}).get("targets", {}) for x in ("bulk", "bulksys", "wsbulk", "wssmall", "wsinstr"))
-    cols = (["sluice-base"] if base else []) + VARIANTS
+    direct = any("direct" in f.get(x, {}).get("targets", {}) for x in ("bulk", "wsbulk"))
+    cols = (["direct"] if direct else []) + (["sluice-base"] if base else []) + VARIANTS
     out = []
 
     def g(fig, v, *path):
@@ -814,7 +842,8 @@ def render_bulk(doc):
     if not rows:
         return ""
     out += ["### Bulk transfer (issue 18)", "",
-            "| figure | " + ("sluice (--base-sluice) | " if base else "") + "sluice | HAProxy | HAProxy splice-auto | "
+            "| figure | " + ("direct (no proxy) | " if direct else "") + ("sluice (--base-sluice) | " if base else "")
+            + "sluice | HAProxy | HAProxy splice-auto | "
             "HAProxy splice forced | sluice ÷ HAProxy | goal |",
             "|---|" + "---|" * (len(cols) + 2)]
     out += rows + [""]

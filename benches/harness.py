@@ -1613,6 +1613,8 @@ def main():
     ap.add_argument("--targets", help="comma list of: " + ",".join(TARGETS) + " (default: all installed)")
     ap.add_argument("--out", help="results directory (default bench-results/, or bench-results/tmp/quick with --quick)")
     ap.add_argument("--sluice-workers", type=int, default=1, help="[frontend] workers for sluice (default 1)")
+    ap.add_argument("--runs", type=int, help="bulk and wssmall figures: runs per case, interleaved over the "
+                    "targets (default 3; --quick 1); the median is reported")
     ap.add_argument("--pin", action="store_true", help="proxy on core 0, wrk and backends on core 1 (taskset)")
     ap.add_argument("--base-sluice", metavar="PATH", help="bulk figures: also measure this sluice binary "
                     "(\"sluice-base\", e.g. the previous commit's build) side by side")
