@@ -5,10 +5,13 @@
 
 use super::*;
 use crate::buf::BufPool;
-use crate::config::TlsListener;
+use crate::config::{BackendTls, CertPair, Config, TlsListener, TlsVersion};
+use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A directory of test certificates, deleted on drop.
 struct Pki {
