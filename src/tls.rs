@@ -3,7 +3,7 @@
 //!
 //! No sockets and no clock here. rustls is driven through its unbuffered API, so every
 //! ciphertext and plaintext byte sits in a buffer from sluice's free list: the reactor reads
-//! ciphertext from a socket into a pooled record-sized [`Buf`] and hands it to
+//! ciphertext from a socket into a pooled record-sized [`Buf`](crate::buf::Buf) and hands it to
 //! [`TlsSession::read`], which decrypts it (in that buffer) into the session's own read
 //! buffer, where the HTTP code finds the bytes as if they came from a plain socket. Output
 //! goes the other way: [`TlsSession::write`] encrypts from the session's write buffer into a
