@@ -38,7 +38,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import harness as h  # noqa: E402
+import common  # noqa: E402  (benches/common.py)
 
 REQ = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -60,7 +60,7 @@ def make_cert(d, kind="ecdsa"):
 
 def start_backends(procs, ports, d):
     b = [ports.get(9001), ports.get(9002)]
-    conf = h.read_peer("backend-nginx.conf").replace("/tmp/bench-run/backend", d)
+    conf = common.read_peer("backend-nginx.conf").replace("/tmp/bench-run/backend", d)
     conf = conf.replace("listen 127.0.0.1:9001", f"listen 127.0.0.1:{b[0]}")
     conf = conf.replace("listen 127.0.0.1:9002", f"listen 127.0.0.1:{b[1]}")
     path = os.path.join(d, "backend-nginx.conf")
@@ -68,7 +68,7 @@ def start_backends(procs, ports, d):
         f.write(conf)
     p = procs.start("backend-nginx", ["nginx", "-p", d, "-e", os.path.join(d, "error.log"), "-c", path,
                                       "-g", f"daemon off; pid {d}/nginx.pid;"])
-    h.wait_listening(p, b)
+    common.wait_listening(p, b)
     return b
 
 
@@ -83,34 +83,34 @@ def start_sluice(procs, ports, d, binary, backends, pem, key, tag="sluice-tls"):
     with open(path, "w") as f:
         f.write(conf)
     p = procs.start(tag, [binary, "--config", path])
-    h.wait_listening(p, [port])
+    common.wait_listening(p, [port])
     return p, port
 
 
 def start_haproxy(procs, ports, d, backends, both, tag="haproxy-tls"):
     hp, wp, tp = ports.get(8081), ports.get(8091), ports.get(8444)
-    conf = h.rewrite_ports(h.read_peer("haproxy.cfg"), {8081: hp, 8091: wp, 9001: backends[0], 9002: backends[1]})
+    conf = common.rewrite_ports(common.read_peer("haproxy.cfg"), {8081: hp, 8091: wp, 9001: backends[0], 9002: backends[1]})
     conf += (f"\nfrontend fe_https\n    bind 127.0.0.1:{tp} ssl crt {both} alpn http/1.1\n"
              f"    default_backend be_http\n")
     path = os.path.join(d, f"{tag}.cfg")
     with open(path, "w") as f:
         f.write(conf)
     p = procs.start(tag, ["haproxy", "-f", path])
-    h.wait_listening(p, [tp])
+    common.wait_listening(p, [tp])
     return p, tp
 
 
 def wrk(port, seconds, pid, close):
-    argv = h.wrk_cmd() + ["-t1", "-c50", f"-d{seconds}s", "--latency"]
+    argv = common.wrk_cmd() + ["-t1", "-c50", f"-d{seconds}s", "--latency"]
     if close:
         argv += ["-H", "Connection: close"]
     argv.append(f"https://127.0.0.1:{port}/")
-    t0 = h.tree_ticks(pid)
+    t0 = common.tree_ticks(pid)
     out = subprocess.run(argv, capture_output=True, text=True).stdout
-    ticks = h.tree_ticks(pid) - t0
-    w = h.parse_wrk(out)
+    ticks = common.tree_ticks(pid) - t0
+    w = common.parse_wrk(out)
     n = max(w["requests"], 1)
-    return w["rps"], ticks * 1e6 / h.CLK_TCK / n, w["errors"] + w["non2xx"]
+    return w["rps"], ticks * 1e6 / common.CLK_TCK / n, w["errors"] + w["non2xx"]
 
 
 def full_handshakes(port, seconds, pid, clients=8):
@@ -118,12 +118,12 @@ def full_handshakes(port, seconds, pid, clients=8):
     resumption; wrk's reconnects resume the previous session when the server allows it), one
     `GET /` each, `clients` processes at once. Returns (handshakes/s, proxy CPU us/handshake,
     failed processes)."""
-    argv = (["taskset", "-c", "1"] if h.PIN else []) + ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new",
+    argv = (["taskset", "-c", "1"] if common.PIN else []) + ["openssl", "s_time", "-connect", f"127.0.0.1:{port}", "-new",
                                                         "-time", str(seconds), "-www", "/"]
-    t0, w0 = h.tree_ticks(pid), time.time()
+    t0, w0 = common.tree_ticks(pid), time.time()
     ps = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(clients)]
     outs = [p.communicate()[0] for p in ps]
-    ticks, wall = h.tree_ticks(pid) - t0, time.time() - w0
+    ticks, wall = common.tree_ticks(pid) - t0, time.time() - w0
     n, bad = 0, 0
     for out in outs:
         m = re.search(r"(\d+) connections in [\d.]+ real seconds", out)
@@ -131,7 +131,7 @@ def full_handshakes(port, seconds, pid, clients=8):
             n += int(m.group(1))
         else:
             bad += 1
-    return n / wall, ticks * 1e6 / h.CLK_TCK / max(n, 1), bad
+    return n / wall, ticks * 1e6 / common.CLK_TCK / max(n, 1), bad
 
 
 def idle_rss(port, pid, n):
@@ -140,7 +140,7 @@ def idle_rss(port, pid, n):
     ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(["http/1.1"])
     time.sleep(1)
-    before = h.status_kb(pid)
+    before = common.status_kb(pid)
     socks = []
     try:
         for _ in range(n):
@@ -154,7 +154,7 @@ def idle_rss(port, pid, n):
                 buf += chunk
             socks.append(s)
         time.sleep(2)
-        after = h.status_kb(pid)
+        after = common.status_kb(pid)
         return (after - before) * 1024 / n
     finally:
         for s in socks:
@@ -164,7 +164,7 @@ def idle_rss(port, pid, n):
 def measure(d, binary, targets, kinds, seconds, idle, runs, log=print):
     """Every figure for every certificate kind and target, side by side: one proxy of each
     target per kind running at once, ka and hs runs interleaved over the targets, medians."""
-    procs, ports = h.Procs(d), h.Ports()
+    procs, ports = common.Procs(d), common.Ports()
     res = {}
     try:
         backends = start_backends(procs, ports, d)
@@ -205,22 +205,22 @@ def measure(d, binary, targets, kinds, seconds, idle, runs, log=print):
 def build(log=print):
     argv = ["cargo", "build", "--release", "--features", "tls", "--bin", "sluice", "--target-dir", "target/rel-tls"]
     log("$ " + " ".join(argv))
-    r = subprocess.run(argv, cwd=h.ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    r = subprocess.run(argv, cwd=common.ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=1800)
     if r.returncode != 0:
         sys.stdout.write(r.stdout.decode("utf-8", "replace")[-4000:])
         raise RuntimeError("cargo build --features tls failed")
-    return os.path.join(h.ROOT, "target", "rel-tls", "release", "sluice")
+    return os.path.join(common.ROOT, "target", "rel-tls", "release", "sluice")
 
 
 def fig_tls(bench):
     """The harness's `tls` figure (`bench` is harness.Bench): results in bench.results["tls"]."""
     targets = ["sluice"] + (["haproxy"] if bench.have_haproxy and "haproxy" in bench.targets else [])
     seconds, idle, runs = (3, 500, 1) if bench.quick else (10, 2000, 3)
-    binary = build(h.log)
+    binary = build(common.log)
     d = os.path.join(bench.tmp, "tls")
     os.makedirs(d, exist_ok=True)
-    res = measure(d, binary, targets, list(CERTS), seconds, idle, runs, h.log)
+    res = measure(d, binary, targets, list(CERTS), seconds, idle, runs, common.log)
     bench.results["tls"] = {"date": bench.iso_date(), "seconds": seconds, "runs": runs, "idle_conns": idle,
                             "method": f"wrk -t1 -c50 -d{seconds}s over HTTPS (keep-alive, and `Connection: close`), "
                                       f"8 × `openssl s_time -new -time {seconds}` for full handshakes, "
@@ -283,7 +283,7 @@ GOALS = {"ka_cpu_us": ("≤ 0.9×", lambda r: r <= 0.9), "full_rps": ("≥ 1×",
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sluice", default=os.path.join(h.ROOT, "target", "rel-tls", "release", "sluice"))
+    ap.add_argument("--sluice", default=os.path.join(common.ROOT, "target", "rel-tls", "release", "sluice"))
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--idle", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=1)
@@ -292,7 +292,7 @@ def main():
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    d = os.path.join(h.TMP_ROOT, "tls")
+    d = os.path.join(common.TMP_ROOT, "tls")
     os.makedirs(d, exist_ok=True)
     res = measure(d, args.sluice, args.targets.split(","), args.certs.split(","), args.seconds, args.idle, args.runs)
     doc = {"figures": {"tls": {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "targets": res,

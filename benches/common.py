@@ -1,0 +1,283 @@
+"""What the benchmark scripts share (benches/harness.py, benches/tls.py): paths, the process
+supervisor (`Procs`: start, stop with the whole tree, `--pin` placement), /proc readings (CPU
+ticks, RSS), port helpers, the anchor configurations in benches/peers, and wrk's output parser.
+
+Neither script is imported by this one: harness.py imports tls.py for the `tls` figure, and
+both import this file (no import runs back up).
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = os.path.join(ROOT, "benches", "peers")
+RESULTS = os.path.join(ROOT, "bench-results")
+TMP_ROOT = os.path.join(RESULTS, "tmp")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# --pin: the proxy under test gets core 0 to itself; wrk and the backends share core 1.
+# On a 2-core box this measures the proxy rather than the scheduler (every proxy is
+# pinned the same way, so ratios stay side by side).
+PIN = False
+
+
+def wrk_cmd():
+    return (["taskset", "-c", "1"] if PIN else []) + ["wrk"]
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# /proc helpers
+# --------------------------------------------------------------------------------------------
+
+
+def children(pid):
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        for c in children(todo.pop()):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def cpu_ticks(pid):
+    """utime+stime of pid (all its threads), in clock ticks; 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return int(rest[11]) + int(rest[12])
+    except (OSError, IndexError):
+        return 0
+
+
+def tree_ticks(pid):
+    return sum(cpu_ticks(p) for p in [pid] + descendants(pid))
+
+
+def status_kb(pid, field="VmRSS"):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def listening(port):
+    want = f":{port:04X}"
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[1].endswith(want) and parts[3] == "0A":
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+def port_free(port):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Ports:
+    """Preferred port if free, else a free one; never the same port twice."""
+
+    def __init__(self):
+        self.used = set()
+
+    def get(self, preferred):
+        if preferred not in self.used and port_free(preferred) and not listening(preferred):
+            self.used.add(preferred)
+            return preferred
+        while True:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+            s.close()
+            if p not in self.used:
+                self.used.add(p)
+                return p
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------
+
+
+class Proc:
+    def __init__(self, name, popen, logpath):
+        self.name, self.popen, self.logpath = name, popen, logpath
+        self.pid = popen.pid
+        self.work_pid = popen.pid  # the process doing the work, measured (nginx worker, tracee)
+        self.signal_pid = popen.pid  # the process to stop (nginx master, tracee under strace)
+
+    def alive(self):
+        return self.popen.poll() is None
+
+
+class Procs:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.all = []
+
+    def start(self, name, argv, env=None):
+        if PIN:
+            core = "0" if name.split("-")[0] in ("sluice", "haproxy", "nginx") else "1"
+            argv = ["taskset", "-c", core] + list(argv)
+        logpath = os.path.join(self.tmp, f"{name}.log")
+        logf = open(logpath, "ab")
+        logf.write(f"$ {' '.join(argv)}\n".encode())
+        logf.flush()
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                             env=env, cwd=ROOT)
+        logf.close()
+        proc = Proc(name, p, logpath)
+        self.all.append(proc)
+        return proc
+
+    def stop(self, proc, sig=signal.SIGTERM, grace=15.0, target_pid=None):
+        """Signal the work pid (or target_pid), wait for the started process, SIGKILL after
+        `grace` seconds; then SIGKILL any of its descendants still alive (by PID)."""
+        if proc not in self.all:
+            return proc.popen.returncode
+        tree = descendants(proc.pid)
+        if proc.alive():
+            try:
+                os.kill(target_pid or proc.signal_pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                log(f"  {proc.name} (pid {proc.pid}) did not stop in {grace:.0f}s: SIGKILL")
+                tree = sorted(set(tree) | set(descendants(proc.pid)))
+                for p in [proc.pid] + tree:
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                proc.popen.wait(timeout=10)
+        for p in tree:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.all.remove(proc)
+        return proc.popen.returncode
+
+    def stop_all(self):
+        for proc in list(reversed(self.all)):
+            try:
+                self.stop(proc, grace=5.0)
+            except Exception as e:  # keep going: every process must be stopped
+                log(f"  stopping {proc.name}: {e}")
+
+
+def wait_listening(proc, ports, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}: {tail(proc.logpath)}")
+        if all(listening(p) for p in ports):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{proc.name} not listening on {ports} after {timeout:.0f}s: {tail(proc.logpath)}")
+
+
+def wait_child(pid, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        c = children(pid)
+        if c:
+            return c[0]
+        time.sleep(0.02)
+    raise RuntimeError(f"no child of pid {pid} after {timeout}s")
+
+
+def tail(path, n=15):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        return "\n".join(lines[-n:])
+    except OSError:
+        return ""
+
+
+# --------------------------------------------------------------------------------------------
+# The bench: configuration, peers
+# --------------------------------------------------------------------------------------------
+
+
+def read_peer(name):
+    """benches/peers/NAME: the anchor configs, copied verbatim from shared/anchors."""
+    path = os.path.join(PEERS, name)
+    with open(path) as f:
+        text = f.read()
+    shared = os.path.join(os.path.dirname(ROOT), "shared", "anchors", name)
+    if os.path.exists(shared):
+        with open(shared) as f:
+            if f.read() != text:
+                log(f"  note: benches/peers/{name} differs from shared/anchors/{name}")
+    return text
+
+
+def rewrite_ports(text, mapping):
+    return re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f"127.0.0.1:{mapping.get(int(m.group(1)), int(m.group(1)))}", text)
+
+
+UNIT_US = {"us": 1.0, "ms": 1000.0, "s": 1e6, "m": 60e6}
+
+
+def to_us(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return float(m.group(1)) * UNIT_US[m.group(2)] if m else None
+
+
+def parse_wrk(text):
+    w = {"rps": 0.0, "requests": 0, "p50_us": None, "p99_us": None, "errors": 0, "non2xx": 0}
+    m = re.search(r"Requests/sec:\s*([\d.]+)", text)
+    if m:
+        w["rps"] = float(m.group(1))
+    m = re.search(r"(\d+) requests in", text)
+    if m:
+        w["requests"] = int(m.group(1))
+    for pct, key in (("50", "p50_us"), ("99", "p99_us")):
+        m = re.search(rf"^\s*{pct}(?:\.000)?%\s+(\S+)", text, re.M)
+        if m:
+            w[key] = to_us(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        w["errors"] = sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        w["non2xx"] = int(m.group(1))
+    return w
