@@ -23,10 +23,8 @@
 use crate::config;
 use crate::reactor::Reactor;
 use crate::simnet::{self as sim, Stream};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{self, CryptoProvider};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::{Arc, OnceLock};
@@ -157,19 +155,19 @@ pub fn run(data: &[u8], cert: &str, key: &str) -> Report {
     report
 }
 
-/// Client configurations: TLS 1.2 and 1.3, and TLS 1.2 only; any certificate accepted
-/// (the fixture is self-signed), ALPN `http/1.1`.
+/// Client configurations: TLS 1.2 and 1.3, and TLS 1.2 only; any certificate accepted (the
+/// fixture is self-signed; `tls::AnyServerCert`, as `serverN_tls_verify = false`), ALPN
+/// `http/1.1`.
 fn client_configs() -> &'static [Arc<ClientConfig>; 2] {
     static CONFIGS: OnceLock<[Arc<ClientConfig>; 2]> = OnceLock::new();
     CONFIGS.get_or_init(|| {
         let make = |versions: &[&'static rustls::SupportedProtocolVersion]| {
-            #[allow(deprecated)]
-            let provider = Arc::new(crypto::ring::default_provider());
+            let provider = crate::tls::provider();
             let mut c = ClientConfig::builder_with_provider(provider.clone())
                 .with_protocol_versions(versions)
                 .expect("protocol versions")
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+                .with_custom_certificate_verifier(Arc::new(crate::tls::AnyServerCert(provider)))
                 .with_no_client_auth();
             c.alpn_protocols = vec![b"http/1.1".to_vec()];
             Arc::new(c)
@@ -591,47 +589,6 @@ fn backend_step(s: &mut Stream, inbox: &mut Vec<u8>) -> bool {
         moved = true;
     }
     moved
-}
-
-/// Accepts any certificate (the fixture is self-signed); signatures are still checked.
-#[derive(Debug)]
-struct AnyCert(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = &self.0.signature_verification_algorithms;
-        crypto::verify_tls12_signature(message, cert, dss, algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = &self.0.signature_verification_algorithms;
-        crypto::verify_tls13_signature(message, cert, dss, algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

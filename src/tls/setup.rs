@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 /// exchange; ring is the provider this project chose (no cmake/NASM, smaller binary), and
 /// X25519 / P-256 / P-384 remain what clients and HAProxy negotiate today.
 #[allow(deprecated)]
-pub(super) fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(crypto::ring::default_provider())
 }
 
@@ -379,7 +379,7 @@ pub(super) fn client_config(
 /// `serverN_tls_verify = false`: any certificate is accepted (the handshake's signatures are
 /// still checked, so the session is encrypted, just not authenticated).
 #[derive(Debug)]
-pub(super) struct AnyServerCert(pub(super) Arc<CryptoProvider>);
+pub(crate) struct AnyServerCert(pub(crate) Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AnyServerCert {
     fn verify_server_cert(
