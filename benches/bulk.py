@@ -40,12 +40,13 @@ import sys
 import signal
 import socket
 import statistics
-import struct
 import threading
 import time
 import base64
 import hashlib
 import selectors
+
+from common import take_ws_frame, ws_frame  # benches/common.py
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MiB = 1 << 20
@@ -198,46 +199,12 @@ def drain_chunked(s, buf):
     return sk.payload
 
 
-def ws_frame(b0, payload, mask=None):
-    n = len(payload)
-    if n < 126:
-        head = bytes([b0, n | (0x80 if mask else 0)])
-    elif n < 65536:
-        head = bytes([b0, 126 | (0x80 if mask else 0)]) + struct.pack("!H", n)
-    else:
-        head = bytes([b0, 127 | (0x80 if mask else 0)]) + struct.pack("!Q", n)
-    if mask:
-        m = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-        payload = (int.from_bytes(payload, "big") ^ m).to_bytes(n, "big") if n else b""
-        head += mask
-    return head + payload
-
-
 def ws_echo(s, buf):
     """Echoes data frames; everything one read completed goes out in one sendall."""
     while True:
         out = bytearray()
-        while len(buf) >= 2:
-            b0, b1 = buf[0], buf[1]
-            n, h = b1 & 0x7F, 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n, h = struct.unpack_from("!H", buf, 2)[0], 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n, h = struct.unpack_from("!Q", buf, 2)[0], 10
-            mask = None
-            if b1 & 0x80:
-                mask, h = bytes(buf[h:h + 4]), h + 4
-            if len(buf) < h + n:
-                break
-            payload = bytes(buf[h:h + n])
-            del buf[: h + n]
-            if mask and n:
-                m = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-                payload = (int.from_bytes(payload, "big") ^ m).to_bytes(n, "big")
+        while (f := take_ws_frame(buf)) is not None:
+            b0, payload = f
             op = b0 & 0x0F
             if op == 8:
                 s.sendall(bytes(out) + ws_frame(0x88, payload[:2]))

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -281,3 +282,52 @@ def parse_wrk(text):
     if m:
         w["non2xx"] = int(m.group(1))
     return w
+
+
+# --------------------------------------------------------------------------------------------
+# WebSocket frames, for the benchmark backends (harness.py's ws server, bulk.py's echo)
+# --------------------------------------------------------------------------------------------
+
+
+def ws_frame(b0, payload, mask=None):
+    """One frame: first header byte `b0`, the payload masked with `mask` (4 bytes) if given."""
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, n | (0x80 if mask else 0)])
+    elif n < 65536:
+        head = bytes([b0, 126 | (0x80 if mask else 0)]) + struct.pack("!H", n)
+    else:
+        head = bytes([b0, 127 | (0x80 if mask else 0)]) + struct.pack("!Q", n)
+    if mask:
+        m = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
+        payload = (int.from_bytes(payload, "big") ^ m).to_bytes(n, "big") if n else b""
+        head += mask
+    return head + payload
+
+
+def take_ws_frame(buf):
+    """The whole frame at the front of `buf` (a bytearray), removed from it: (first header
+    byte, unmasked payload); None while the frame is incomplete (`buf` is left as it was)."""
+    if len(buf) < 2:
+        return None
+    b0, b1 = buf[0], buf[1]
+    n, h = b1 & 0x7F, 2
+    if n == 126:
+        if len(buf) < 4:
+            return None
+        n, h = struct.unpack_from("!H", buf, 2)[0], 4
+    elif n == 127:
+        if len(buf) < 10:
+            return None
+        n, h = struct.unpack_from("!Q", buf, 2)[0], 10
+    mask = None
+    if b1 & 0x80:
+        mask, h = bytes(buf[h:h + 4]), h + 4
+    if len(buf) < h + n:
+        return None
+    payload = bytes(buf[h:h + n])
+    del buf[: h + n]
+    if mask and n:
+        m = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
+        payload = (int.from_bytes(payload, "big") ^ m).to_bytes(n, "big")
+    return b0, payload

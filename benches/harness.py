@@ -67,7 +67,6 @@ import shutil
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import threading
@@ -78,7 +77,7 @@ import bulk  # noqa: E402  (benches/bulk.py: the bulk-transfer figures, issue 18
 import common  # noqa: E402  (benches/common.py: what harness.py and tls.py share)
 from common import (  # noqa: E402
     CLK_TCK, RESULTS, ROOT, TMP_ROOT, Ports, Procs, log, parse_wrk, read_peer, rewrite_ports, status_kb, tail,
-    tree_ticks, wait_child, wait_listening, wrk_cmd,
+    take_ws_frame, tree_ticks, wait_child, wait_listening, wrk_cmd, ws_frame,
 )
 
 FIGURES = ["rps", "cpu", "instr", "syscalls", "wsmem", "idle", "size", "stream", "bulk", "bulksys", "wsbulk", "wssmall",
@@ -141,16 +140,6 @@ def serve_ws(ports):
         else:
             c.wbuf += data
 
-    def frame(b0, payload):
-        n = len(payload)
-        if n < 126:
-            head = bytes([b0, n])
-        elif n < 65536:
-            head = bytes([b0, 126]) + struct.pack("!H", n)
-        else:
-            head = bytes([b0, 127]) + struct.pack("!Q", n)
-        return head + payload
-
     def on_data(c):
         if not c.up:
             end = c.rbuf.find(b"\r\n\r\n")
@@ -173,36 +162,17 @@ def serve_ws(ports):
                     b"Sec-WebSocket-Accept: " + ws_accept(key) + b"\r\n\r\n")
             c.up = True
         buf = c.rbuf
-        while len(buf) >= 2:
-            b0, b1 = buf[0], buf[1]
-            n, h = b1 & 0x7F, 2
-            if n == 126:
-                if len(buf) < 4:
-                    return
-                n, h = struct.unpack_from("!H", buf, 2)[0], 4
-            elif n == 127:
-                if len(buf) < 10:
-                    return
-                n, h = struct.unpack_from("!Q", buf, 2)[0], 10
-            mask = None
-            if b1 & 0x80:
-                mask, h = bytes(buf[h:h + 4]), h + 4
-            if len(buf) < h + n:
-                return
-            payload = bytes(buf[h:h + n])
-            del buf[: h + n]
-            if mask and n:
-                m = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
-                payload = (int.from_bytes(payload, "big") ^ m).to_bytes(n, "big")
+        while (f := take_ws_frame(buf)) is not None:
+            b0, payload = f
             op = b0 & 0x0F
             if op == 8:
-                send(c, frame(0x88, payload[:2]))
+                send(c, ws_frame(0x88, payload[:2]))
                 c.closing = True
                 return
             if op == 9:
-                send(c, frame(0x8A, payload))
+                send(c, ws_frame(0x8A, payload))
             elif op != 10:
-                send(c, frame(b0, payload))
+                send(c, ws_frame(b0, payload))
 
     while True:
         for key, ev in sel.select():
