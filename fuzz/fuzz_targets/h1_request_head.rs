@@ -114,9 +114,8 @@ fn rewrite(buf: &[u8], h: &RequestHead, tunnel: bool) {
     for (name, value) in header_lines(&out) {
         let lower = name.to_ascii_lowercase();
         if !tunnel {
-            let ours = lower == b"connection"
-                && h.version == Version::Http10
-                && value == b"keep-alive";
+            let ours =
+                lower == b"connection" && h.version == Version::Http10 && value == b"keep-alive";
             assert!(
                 ours || !matches!(&lower[..], b"connection" | b"upgrade"),
                 "{lower:?} kept"

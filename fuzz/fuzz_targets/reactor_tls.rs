@@ -16,20 +16,13 @@ use libfuzzer_sys::fuzz_target;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-const CERT: &str = include_str!("../fixtures/tls_cert.pem");
-const KEY: &str = include_str!("../fixtures/tls_key.pem");
-
-/// The fixture pair written once per process (the listener loads it from files).
+/// The fixture pair the listener loads (from files, as a real one does): read where it lies
+/// in the source tree, so no fuzzing process leaves files behind.
 fn pair() -> &'static (String, String) {
     static PAIR: OnceLock<(String, String)> = OnceLock::new();
     PAIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("sluice-fuzz-reactor-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&cert, CERT).expect("cert");
-        std::fs::write(&key, KEY).expect("key");
-        let path = |p: PathBuf| p.to_string_lossy().into_owned();
-        (path(cert), path(key))
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+        (format!("{dir}/tls_cert.pem"), format!("{dir}/tls_key.pem"))
     })
 }
 

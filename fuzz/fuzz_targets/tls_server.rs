@@ -14,33 +14,27 @@ use sluice::tls::{ServerTls, MAX_HANDSHAKE_BYTES_SERVER};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const CERT: &str = include_str!("../fixtures/tls_cert.pem");
-const KEY: &str = include_str!("../fixtures/tls_key.pem");
+/// The fixture pair, read where it lies in the source tree (no temporary files).
+const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tls_cert.pem");
+const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tls_key.pem");
 
 /// One listener configuration for every input, as a real listener shares one.
 fn server() -> &'static ServerTls {
     static SERVER: OnceLock<ServerTls> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("sluice-fuzz-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&cert, CERT).expect("cert");
-        std::fs::write(&key, KEY).expect("key");
         let listener = TlsListener {
             host: "127.0.0.1".into(),
             port: 0,
             listen: ([127, 0, 0, 1], 0).into(),
             certs: vec![CertPair {
                 name: "cert".into(),
-                cert: cert.to_string_lossy().into_owned(),
-                key: key.to_string_lossy().into_owned(),
+                cert: CERT.into(),
+                key: KEY.into(),
             }],
             min_version: TlsVersion::V1_2,
             handshake_timeout: Duration::from_secs(10),
         };
-        let server = ServerTls::new(&listener).expect("the fixture pair loads");
-        let _ = std::fs::remove_dir_all(&dir);
-        server
+        ServerTls::new(&listener).expect("the fixture pair loads")
     })
 }
 
