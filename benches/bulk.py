@@ -43,12 +43,10 @@ import statistics
 import threading
 import time
 import base64
-import hashlib
 import selectors
 
-from common import take_ws_frame, ws_frame  # benches/common.py
+from common import take_ws_frame, ws_accept, ws_frame  # benches/common.py
 
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MiB = 1 << 20
 GiB = 1 << 30
 CHUNK = 64 * 1024
@@ -232,7 +230,7 @@ def serve_bulk_conn(s):
             method, path = head.split(" ", 2)[:2]
             key = header(head, "sec-websocket-key")
             if key:
-                accept = base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest())
+                accept = ws_accept(key.encode())
                 s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
                 parts = path.strip("/").split("/")

@@ -6,6 +6,8 @@ Neither script is imported by this one: harness.py imports tls.py for the `tls` 
 both import this file (no import runs back up).
 """
 
+import base64
+import hashlib
 import os
 import re
 import signal
@@ -284,9 +286,29 @@ def parse_wrk(text):
     return w
 
 
+def iso(d):
+    return d.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt(v, digits=1, unit=""):
+    if v is None:
+        return "—"
+    if digits == 0:
+        return f"{v:,.0f}{unit}"
+    return f"{v:,.{digits}f}{unit}"
+
+
 # --------------------------------------------------------------------------------------------
 # WebSocket frames, for the benchmark backends (harness.py's ws server, bulk.py's echo)
 # --------------------------------------------------------------------------------------------
+
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_accept(key):
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
 
 
 def ws_frame(b0, payload, mask=None):
