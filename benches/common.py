@@ -1,9 +1,10 @@
-"""What the benchmark scripts share (benches/harness.py, benches/tls.py): paths, the process
-supervisor (`Procs`: start, stop with the whole tree, `--pin` placement), /proc readings (CPU
-ticks, RSS), port helpers, the anchor configurations in benches/peers, and wrk's output parser.
+"""What the benchmark scripts share (harness.py, bulk.py, tls.py, servers.py, report.py): paths,
+the process supervisor (`Procs`: start, stop with the whole tree, `--pin` placement), /proc
+readings (CPU ticks, RSS), port helpers, the anchor configurations in benches/peers, wrk's
+output parser, number and date formats, and the WebSocket frame codec of the test backends.
 
-Neither script is imported by this one: harness.py imports tls.py for the `tls` figure, and
-both import this file (no import runs back up).
+It imports none of them; harness.py imports the others (tls.py lazily, for the `tls` figure):
+no import runs back up.
 """
 
 import base64

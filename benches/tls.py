@@ -23,7 +23,7 @@ In the harness: ka, full and hs are medians of 3 runs interleaved over the proxi
 of 3 s, 500 idle connections); sluice is built with
 `cargo build --release --features tls --target-dir target/rel-tls`.
 Everything on 127.0.0.1; every process started is stopped by PID. Python 3 standard library
-only (the process helpers come from benches/harness.py).
+only (the process helpers come from benches/common.py).
 """
 
 import argparse
