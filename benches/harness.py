@@ -533,8 +533,8 @@ class Bench(bulk.BulkFigures):
             if t in ("direct", "sluice-log"):
                 continue
             pools = [("bench", (25, 256)), ("default", "default")] if t == "sluice" else [("bench", None)]
-            musl = os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "release", "sluice")
-            if t == "sluice" and os.path.exists(musl):
+            musl = self.static_binary("tls") if t == "sluice" else None
+            if musl:
                 # The artefact the scratch container ships: no shared libc pages in its RSS.
                 pools.append(("static", "default"))
             for label, pool in pools:
@@ -556,21 +556,36 @@ class Bench(bulk.BulkFigures):
         self.results["idle"] = {"date": iso(self.date), "method": "VmRSS 1 s after start (sluice: bench config with "
                                 "pools of 25 per server pre-opened; 'default-pool': min_workers=1)", "targets": res}
 
+    def static_binary(self, features="tls"):
+        """scripts/build-static's binary (with `tls`: the one the image ships), built once per
+        run; None with --quick or --no-musl, or when the build fails."""
+        cache = self.__dict__.setdefault("_static", {})
+        if features not in cache:
+            path = None
+            if not self.quick and not self.args.no_musl:
+                argv = [os.path.join(ROOT, "scripts", "build-static")]
+                log(f"$ FEATURES={features} " + " ".join(argv))
+                r = subprocess.run(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, env=dict(os.environ, FEATURES=features),
+                                   timeout=1800, text=True)
+                found = os.path.join(ROOT, r.stdout.strip()) if r.returncode == 0 else ""
+                if found and os.path.exists(found):
+                    # A copy: the plain and the `tls` build share one output path.
+                    path = os.path.join(self.tmp, f"sluice-static-{features or 'plain'}")
+                    shutil.copy2(found, path)
+            cache[features] = path
+        return cache[features]
+
     def fig_size(self):
         res = {"sluice": {"bytes": os.path.getsize(self.sluice_bin), "file": run_text(["file", "-b", self.sluice_bin]).strip()}}
         log(f"  sluice release: {res['sluice']['bytes']:,} bytes ({res['sluice']['file'][:60]})")
         # The static musl binaries, built by scripts/build-static as the Dockerfile builds its
         # image (that one with `tls`), plain and with `tls`.
-        if not self.quick and not self.args.no_musl:
-            for key, features in (("sluice-musl-static", ""), ("sluice-musl-static-tls", "tls")):
-                argv = [os.path.join(ROOT, "scripts", "build-static")]
-                log(f"$ FEATURES={features} " + " ".join(argv))
-                r = subprocess.run(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                   env=dict(os.environ, FEATURES=features), timeout=1800, text=True)
-                path = os.path.join(ROOT, r.stdout.strip()) if r.returncode == 0 else ""
-                if path and os.path.exists(path):
-                    res[key] = {"bytes": os.path.getsize(path), "file": run_text(["file", "-b", path]).strip()}
-                    log(f"  {key}: {res[key]['bytes']:,} bytes")
+        for key, features in (("sluice-musl-static", ""), ("sluice-musl-static-tls", "tls")):
+            path = self.static_binary(features)
+            if path:
+                res[key] = {"bytes": os.path.getsize(path), "file": run_text(["file", "-b", path]).strip()}
+                log(f"  {key}: {res[key]['bytes']:,} bytes")
         for name in ("haproxy", "nginx"):
             path = shutil.which(name)
             if path and name in self.targets:

@@ -115,7 +115,7 @@ def render_md(doc):
         dflt = g("idle", "sluice-default-pool", "rss_kb")
         static = g("idle", "sluice-static-musl", "rss_kb")
         mb = lambda kb: fmt(kb * 1024 / 1e6 if kb else None, 2, " MB")
-        vals = [mb(v["sluice"]) + (f" (min_workers=1: {mb(dflt)}; static musl: {mb(static)})" if dflt else ""),
+        vals = [mb(v["sluice"]) + (f" (min_workers=1: {mb(dflt)}; static musl with `tls`, as shipped: {mb(static)})" if dflt else ""),
                 mb(v["haproxy"]), mb(v["nginx"]) + (f" + master {mb(master)}" if master else ""), "—"]
         best = static or v["sluice"]
         ok = best * 1024 <= 2e6 if best else None
