@@ -13,7 +13,7 @@ use std::time::Instant;
 
 /// Where a session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum State {
+enum State {
     /// Handshaking: `seen` ciphertext bytes taken so far, cut at `deadline`.
     Handshake { deadline: Instant, seen: usize },
     /// Application data flows.
@@ -31,7 +31,7 @@ pub(super) enum Conn {
 
 /// Largest plaintext encrypted at once: one record, with room for its header, content type,
 /// explicit nonce and tag (at most 5 + 8 + 16 + 1 bytes) in a pooled buffer.
-pub(super) const RECORD_OVERHEAD: usize = 64;
+const RECORD_OVERHEAD: usize = 64;
 
 /// One TLS connection, client or server side, driven with bytes only.
 pub struct TlsSession {
@@ -58,7 +58,7 @@ pub struct TlsSession {
 }
 
 /// The session's buffers, lent to [`on_state`] while rustls holds the connection.
-pub(super) struct Cx<'a> {
+struct Cx<'a> {
     out: &'a mut Option<Buf>,
     spill: &'a mut Option<Buf>,
     early: &'a mut Option<Buf>,
@@ -72,7 +72,7 @@ pub(super) struct Cx<'a> {
 }
 
 /// What rustls's last state asks for.
-pub(super) enum Next {
+enum Next {
     /// Call `process_tls_records` again.
     Again,
     /// Nothing more can happen until more ciphertext arrives or plaintext is taken.
@@ -156,10 +156,7 @@ impl Cx<'_> {
 }
 
 /// Handles one state of rustls's unbuffered API.
-pub(super) fn on_state<Data>(
-    st: Result<ConnectionState<'_, '_, Data>, Error>,
-    cx: &mut Cx<'_>,
-) -> Next {
+fn on_state<Data>(st: Result<ConnectionState<'_, '_, Data>, Error>, cx: &mut Cx<'_>) -> Next {
     let st = match st {
         Ok(st) => st,
         Err(e) => return Next::Fail(e),

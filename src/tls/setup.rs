@@ -25,7 +25,7 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(crypto::ring::default_provider())
 }
 
-pub(super) fn read_file(path: &str) -> Result<Vec<u8>, String> {
+fn read_file(path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))
 }
 
@@ -177,7 +177,7 @@ pub(super) fn versions(min: TlsVersion) -> &'static [&'static rustls::SupportedP
     }
 }
 
-pub(super) fn server_config(cfg: &TlsListener) -> Result<Arc<rustls::ServerConfig>, String> {
+fn server_config(cfg: &TlsListener) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = provider();
     let pairs: Result<Vec<_>, String> = cfg.certs.iter().map(|p| load_pair(p, &provider)).collect();
     let certs = SniCerts::new(pairs?);
@@ -236,7 +236,7 @@ pub fn check(config: &Config, now: Instant) -> Result<Vec<String>, String> {
 
 /// A client (accepting any certificate) and a server session talking through byte vectors;
 /// returns the leaf the client was served.
-pub(super) fn handshake_in_memory(
+fn handshake_in_memory(
     server: &ServerTls,
     name: &str,
     now: Instant,
@@ -274,7 +274,7 @@ pub(super) fn handshake_in_memory(
 }
 
 /// The output of `from` into `to` (both in memory).
-pub(super) fn pass(
+fn pass(
     from: &mut TlsSession,
     to: &mut TlsSession,
     plain: &mut Buf,
@@ -300,7 +300,7 @@ pub struct ClientTls {
 }
 
 /// What a backend trusts: (its CA bundle, None = the system's; verify).
-pub(super) type Trust = (Option<String>, bool);
+type Trust = (Option<String>, bool);
 
 impl ClientTls {
     /// Loads the CA bundles every `serverN_tls` of `config` needs. Errors name the server.
