@@ -40,12 +40,11 @@ import sys
 import signal
 import socket
 import statistics
-import threading
 import time
 import base64
 import selectors
 
-from common import take_ws_frame, ws_accept, ws_frame  # benches/common.py
+from common import serve_threads, take_ws_frame, ws_accept, ws_frame  # benches/common.py
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -282,22 +281,7 @@ def serve_bulk_conn(s):
 
 
 def serve_bulk(ports):
-    listeners = []
-    for p in ports:
-        ls = socket.socket()
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", p))
-        ls.listen(1024)
-        listeners.append(ls)
-
-    def accept_loop(ls):
-        while True:
-            s, _ = ls.accept()
-            threading.Thread(target=serve_bulk_conn, args=(s,), daemon=True).start()
-
-    for ls in listeners[1:]:
-        threading.Thread(target=accept_loop, args=(ls,), daemon=True).start()
-    accept_loop(listeners[0])
+    serve_threads(ports, serve_bulk_conn)
 
 
 # --------------------------------------------------------------------------------------------

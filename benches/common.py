@@ -15,6 +15,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -297,6 +298,30 @@ def fmt(v, digits=1, unit=""):
     if digits == 0:
         return f"{v:,.0f}{unit}"
     return f"{v:,.{digits}f}{unit}"
+
+
+def listen(port, backlog=1024):
+    """A listening TCP socket on 127.0.0.1:port (SO_REUSEADDR), for the test backends."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(backlog)
+    return ls
+
+
+def serve_threads(ports, handle):
+    """Listens on every port and serves each accepted connection with `handle(sock)` on a
+    thread of its own; never returns."""
+    listeners = [listen(p) for p in ports]
+
+    def accept_loop(ls):
+        while True:
+            s, _ = ls.accept()
+            threading.Thread(target=handle, args=(s,), daemon=True).start()
+
+    for ls in listeners[1:]:
+        threading.Thread(target=accept_loop, args=(ls,), daemon=True).start()
+    accept_loop(listeners[0])
 
 
 # --------------------------------------------------------------------------------------------

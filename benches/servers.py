@@ -6,9 +6,8 @@ health-check server, and a server that discards request bodies.
 import re
 import selectors
 import socket
-import threading
 
-from common import take_ws_frame, ws_accept, ws_frame
+from common import listen, serve_threads, take_ws_frame, ws_accept, ws_frame
 
 
 def serve_ws(ports):
@@ -17,10 +16,7 @@ def serve_ws(ports):
     A plain GET gets `200 {"status":"200"}` (health check shape). Selectors, one thread."""
     sel = selectors.DefaultSelector()
     for p in ports:
-        ls = socket.socket()
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", p))
-        ls.listen(4096)
+        ls = listen(p, 4096)
         ls.setblocking(False)
         sel.register(ls, selectors.EVENT_READ, None)
 
@@ -181,20 +177,4 @@ def serve_discard(ports):
         finally:
             s.close()
 
-    listeners = []
-    for p in ports:
-        ls = socket.socket()
-        ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        ls.bind(("127.0.0.1", p))
-        ls.listen(1024)
-        listeners.append(ls)
-
-    def accept_loop(ls):
-        while True:
-            s, _ = ls.accept()
-            threading.Thread(target=handle, args=(s,), daemon=True).start()
-
-    for ls in listeners[1:]:
-        threading.Thread(target=accept_loop, args=(ls,), daemon=True).start()
-    accept_loop(listeners[0])
-
+    serve_threads(ports, handle)
