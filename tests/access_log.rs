@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::Message;
-use util::{free_port, get, wait_until, Backend, Client, ProxyProcess};
+use util::{free_port, get, listens_on, wait_until, Backend, Client, ProxyProcess};
 use wsutil::{next_msg, ws_connect, EchoBackend};
 
 /// A directory of this test's own, removed when dropped.
@@ -269,7 +269,7 @@ fn a_stdout_pipe_nobody_reads_costs_lines_not_the_proxy() {
         _stdout: stdout,
         dir,
     };
-    assert!(wait_until(|| std::net::TcpStream::connect(addr).is_ok()));
+    assert!(wait_until(|| listens_on(p.child.id(), addr.port())));
     // About 100 bytes a line: 3000 lines are more than the pipe (64 KiB) and the
     // buffer (64 KiB) hold. Every request is still answered at once (the client's
     // read timeout would fail it otherwise).

@@ -145,7 +145,7 @@ fn reload_on_change_applies_a_configmap_symlink_swap() {
         .expect("start sluice");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let p = ProxyProcess { child, addr, dir };
-    assert!(wait_until(|| TcpStream::connect(addr).is_ok()));
+    assert!(wait_until(|| listens_on(p.pid(), port)), "{}", p.stderr());
     assert_eq!(get(addr, "/").text(), "hello from a");
 
     configmap_version(
