@@ -14,6 +14,7 @@ import re
 import signal
 import socket
 import struct
+import shutil
 import subprocess
 import threading
 import time
@@ -298,6 +299,21 @@ def fmt(v, digits=1, unit=""):
     if digits == 0:
         return f"{v:,.0f}{unit}"
     return f"{v:,.{digits}f}{unit}"
+
+
+def build_static(features, tmp):
+    """Builds scripts/build-static's binary with FEATURES=`features` and returns a copy of it
+    in `tmp` (the plain and the `tls` build share one output path), or None if it failed."""
+    argv = [os.path.join(ROOT, "scripts", "build-static")]
+    log(f"$ FEATURES={features} " + " ".join(argv))
+    r = subprocess.run(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                       env=dict(os.environ, FEATURES=features), timeout=1800, text=True)
+    found = os.path.join(ROOT, r.stdout.strip()) if r.returncode == 0 else ""
+    if not (found and os.path.exists(found)):
+        return None
+    path = os.path.join(tmp, f"sluice-static-{features or 'plain'}")
+    shutil.copy2(found, path)
+    return path
 
 
 def listen(port, backlog=1024):

@@ -76,7 +76,7 @@ import bulk  # noqa: E402  (benches/bulk.py: the bulk-transfer figures, issue 18
 import common  # noqa: E402  (benches/common.py: what harness.py and tls.py share)
 from common import (  # noqa: E402
     CLK_TCK, RESULTS, ROOT, TMP_ROOT, Ports, Procs, log, parse_wrk, read_peer, rewrite_ports, status_kb, tail,
-    tree_ticks, wait_child, wait_listening, wrk_cmd, ws_accept, fmt, iso,
+    tree_ticks, wait_child, wait_listening, wrk_cmd, ws_accept, fmt, iso, build_static,
 )
 from report import ANCHOR, render_details, render_md, update_readme  # noqa: E402  (benches/report.py)
 import servers  # noqa: E402  (benches/servers.py: the ws and discard backends)
@@ -557,23 +557,12 @@ class Bench(bulk.BulkFigures):
                                 "pools of 25 per server pre-opened; 'default-pool': min_workers=1)", "targets": res}
 
     def static_binary(self, features="tls"):
-        """scripts/build-static's binary (with `tls`: the one the image ships), built once per
-        run; None with --quick or --no-musl, or when the build fails."""
+        """scripts/build-static's binary (with `tls`: the image's), built once per run; None
+        with --quick or --no-musl, or when the build fails."""
         cache = self.__dict__.setdefault("_static", {})
         if features not in cache:
-            path = None
-            if not self.quick and not self.args.no_musl:
-                argv = [os.path.join(ROOT, "scripts", "build-static")]
-                log(f"$ FEATURES={features} " + " ".join(argv))
-                r = subprocess.run(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, env=dict(os.environ, FEATURES=features),
-                                   timeout=1800, text=True)
-                found = os.path.join(ROOT, r.stdout.strip()) if r.returncode == 0 else ""
-                if found and os.path.exists(found):
-                    # A copy: the plain and the `tls` build share one output path.
-                    path = os.path.join(self.tmp, f"sluice-static-{features or 'plain'}")
-                    shutil.copy2(found, path)
-            cache[features] = path
+            quick = self.quick or self.args.no_musl
+            cache[features] = None if quick else build_static(features, self.tmp)
         return cache[features]
 
     def fig_size(self):
