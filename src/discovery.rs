@@ -23,6 +23,13 @@
 //! A name with no data yet has no servers (its group answers 503 for it); names given
 //! in the configuration go through the resolv.conf search list, the next candidate on
 //! NXDOMAIN until one has data.
+//!
+//! With `workers = N` only the first worker's discovery resolves ([`Discovery::lead`]):
+//! after each change it publishes its names' data to a [`Feed`], and the other
+//! workers' discoveries ([`Discovery::follow`]) send no queries and expand their own
+//! templates from the latest publication ([`Discovery::sync`]), so each name is still
+//! queried once per TTL per process. The feed is the only state workers share; it is
+//! touched only when some name's data or the start-up state changes.
 
 use crate::config::{self, ResolveMode, ResolverSettings, ServerConfig, WEIGHT_RANGE};
 use crate::resolv_conf::ResolvConf;
@@ -30,6 +37,7 @@ use crate::resolver::{Event, Failure, Resolver, ResolverConfig, Transmit, WatchI
 use log::{info, warn};
 use protocol::dns::{Name, RData, RecordType};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Counters for `/metrics`.
@@ -55,7 +63,7 @@ pub enum InitState {
 }
 
 /// One watched name.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Watched {
     /// The name as configured (or an SRV target), the lookup key.
     name: String,
@@ -70,14 +78,40 @@ struct Watched {
     key: String,
 }
 
+/// What the resolving worker publishes for the others (`workers > 1`).
+#[derive(Debug)]
+struct Published {
+    /// Bumped by each publication.
+    version: u64,
+    watched: Vec<Option<Watched>>,
+    init: InitState,
+}
+
+/// The first worker's discovery results, shared with the other workers.
+#[derive(Clone, Debug)]
+pub struct Feed(Arc<Mutex<Published>>);
+
+/// Who resolves.
+#[derive(Debug)]
+enum Role {
+    /// The only worker: resolves for itself.
+    Alone,
+    /// Resolves and publishes each change (the first of several workers).
+    Leads { feed: Feed, init: InitState },
+    /// Sends no queries: mirrors what the leader published (`version` = the last seen).
+    Follows { feed: Feed, version: u64 },
+}
+
 /// The discovery component.
 pub struct Discovery {
     resolver: Resolver,
     conf: ResolvConf,
-    /// Indexed like the resolver's watches; `None` = no longer watched.
+    /// Indexed like the resolver's watches; `None` = no longer watched. A follower's
+    /// is the leader's last publication.
     watched: Vec<Option<Watched>>,
     templates: [config::Group; 2],
     stats: DnsStats,
+    role: Role,
 }
 
 impl Discovery {
@@ -90,7 +124,70 @@ impl Discovery {
             watched: Vec::new(),
             templates: Default::default(),
             stats: DnsStats::default(),
+            role: Role::Alone,
         }
+    }
+
+    /// Makes this discovery the one that resolves for several workers; the feed it
+    /// returns goes to the others' [`Discovery::follow`].
+    pub fn lead(&mut self) -> Feed {
+        let init = self.own_init_state();
+        let feed = Feed(Arc::new(Mutex::new(Published {
+            version: 1,
+            watched: self.watched.clone(),
+            init: init.clone(),
+        })));
+        self.role = Role::Leads {
+            feed: feed.clone(),
+            init,
+        };
+        feed
+    }
+
+    /// Makes this discovery mirror `feed` instead of resolving: its own watches end
+    /// (no query is ever sent) and its servers come from the leader's data.
+    pub fn follow(&mut self, feed: Feed) {
+        for (i, slot) in self.watched.iter_mut().enumerate() {
+            if slot.take().is_some() {
+                self.resolver.unwatch(i);
+            }
+        }
+        self.role = Role::Follows { feed, version: 0 };
+        self.sync();
+    }
+
+    /// The leader: publishes its data when a name's data or the start-up state changed
+    /// since the last publication; true when it did (the reactor wakes the followers).
+    /// `changed` = some name's data changed (`process_events`).
+    pub fn publish(&mut self, changed: bool) -> bool {
+        let now_init = self.own_init_state();
+        let Role::Leads { feed, init } = &mut self.role else {
+            return false;
+        };
+        if !changed && *init == now_init {
+            return false;
+        }
+        *init = now_init.clone();
+        let mut p = feed.0.lock().unwrap_or_else(|e| e.into_inner());
+        p.version += 1;
+        p.watched = self.watched.clone();
+        p.init = now_init;
+        true
+    }
+
+    /// A follower: takes the leader's latest publication; true when it is new (the
+    /// groups must be expanded again).
+    pub fn sync(&mut self) -> bool {
+        let Role::Follows { feed, version } = &mut self.role else {
+            return false;
+        };
+        let p = feed.0.lock().unwrap_or_else(|e| e.into_inner());
+        if p.version == *version {
+            return false;
+        }
+        *version = p.version;
+        self.watched = p.watched.clone();
+        true
     }
 
     /// New `[resolver]` settings (a reload), over the resolv.conf read at start.
@@ -101,8 +198,12 @@ impl Discovery {
 
     /// Takes the configured groups (start, reload), watches every name in them and
     /// stops watching the names no longer used.
+    /// A follower only keeps the templates: the leader watches.
     pub fn set_templates(&mut self, groups: [&config::Group; 2], now: Instant) {
         self.templates = [groups[0].clone(), groups[1].clone()];
+        if matches!(self.role, Role::Follows { .. }) {
+            return;
+        }
         for (g, group) in groups.iter().enumerate() {
             for s in &group.servers {
                 let Some(d) = &s.dns else { continue };
@@ -196,9 +297,10 @@ impl Discovery {
             .find(|w| w.qtype == qtype && w.name.eq_ignore_ascii_case(name))
     }
 
-    /// Whether any name is discovered at all (the reactor opens no DNS sockets otherwise).
+    /// Whether no configured server is given as a name (nothing to resolve or wait for).
     pub fn is_empty(&self) -> bool {
-        self.watched.iter().all(Option::is_none)
+        let mut servers = self.templates.iter().flat_map(|g| &g.servers);
+        servers.all(|s| s.dns.is_none())
     }
 
     /// The next query to send (counted).
@@ -325,8 +427,23 @@ impl Discovery {
         }
     }
 
-    /// Start-up with `init = required`: done, waiting, or failed naming the key.
+    /// Start-up with `init = required`: done, waiting, or failed naming the key. A
+    /// follower is done when the leader is, and otherwise waits: a failure is the
+    /// leader's to report, and it stops the whole process.
     pub fn init_state(&self) -> InitState {
+        match &self.role {
+            Role::Follows { feed, .. } => {
+                let p = feed.0.lock().unwrap_or_else(|e| e.into_inner());
+                match p.init {
+                    InitState::Done => InitState::Done,
+                    _ => InitState::Waiting,
+                }
+            }
+            _ => self.own_init_state(),
+        }
+    }
+
+    fn own_init_state(&self) -> InitState {
         if let Some(w) = self.watched.iter().flatten().find(|w| w.failed.is_some()) {
             let why = match w.failed {
                 Some(Failure::NoSuchName) => "no such name",

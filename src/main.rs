@@ -126,6 +126,8 @@ fn run(cfg: sluice::config::Config, path: Option<String>) -> ExitCode {
     let mut workers = Vec::new();
     let mut peers = Vec::new();
     if cfg.frontend.workers > 1 {
+        // One resolver for all: the first reactor queries, the others follow its data.
+        let feed = first.lead_discovery();
         // The others bind the address the first one got (port 0 picks one port once).
         let mut cfg = cfg;
         if let Ok(addr) = first.local_addr() {
@@ -143,6 +145,7 @@ fn run(cfg: sluice::config::Config, path: Option<String>) -> ExitCode {
                 }
             };
             r.set_config_path(path.clone());
+            r.follow_discovery(feed.clone());
             peers.push(r.stop_handle());
             let spawned = std::thread::Builder::new()
                 .name(format!("sluice-worker-{w}"))

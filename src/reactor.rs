@@ -79,6 +79,8 @@ struct Requests {
     drain: AtomicBool,
     reload: AtomicBool,
     reopen_logs: AtomicBool,
+    /// The resolving worker published new DNS data (`workers > 1`).
+    dns: AtomicBool,
 }
 
 /// A handle to a running reactor from another thread: stop it, drain it, reload it
@@ -109,6 +111,11 @@ impl StopHandle {
     /// Asks the reactor to reopen its access-log file (SIGUSR1).
     pub fn reopen_logs(&self) {
         self.requests.reopen_logs.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+    /// Tells a following reactor that the resolving one published new DNS data.
+    pub(crate) fn dns_published(&self) {
+        self.requests.dns.store(true, Ordering::SeqCst);
         let _ = self.waker.wake();
     }
 }
@@ -508,6 +515,9 @@ impl Reactor {
         }
         if self.requests.reopen_logs.swap(false, Ordering::SeqCst) {
             self.access.reopen();
+        }
+        if self.requests.dns.swap(false, Ordering::SeqCst) {
+            self.dns_sync();
         }
     }
 

@@ -320,6 +320,42 @@ fn init_required_fails_naming_the_key() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// With `workers = 2` a name that does not resolve stops the start once: the error is
+/// the resolving worker's, logged once, and the process exits 1.
+#[test]
+fn init_required_with_workers_fails_once() {
+    let dns = DnsServer::start();
+    let dir = std::env::temp_dir().join(format!("sluice-dns-workers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ini = dir.join("sluice.ini");
+    let text = format!(
+        "[frontend]\nhost=127.0.0.1\nport=0\nworkers=2\n[http]\nserver1_addr = nowhere.test.:80\n{}[log]\nlevel=info\n",
+        resolver(&dns, "")
+    );
+    std::fs::write(&ini, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--config")
+        .arg(&ini)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let exited = wait_until(|| matches!(child.try_wait(), Ok(Some(_))));
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(exited, "exits:\n{log}");
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert_eq!(
+        log.matches("cannot resolve nowhere.test.").count(),
+        1,
+        "{log}"
+    );
+}
+
 /// One query per name per TTL, however many servers use the name.
 #[test]
 fn one_query_per_name_per_ttl() {
@@ -340,6 +376,59 @@ fn one_query_per_name_per_ttl() {
     assert!(elapsed >= Duration::from_millis(1800), "{elapsed:?}");
     let n = dns.count("web.test");
     assert!(n <= 4, "{n} queries in {:?}", started.elapsed());
+}
+
+/// With `workers = 2` the first worker resolves for both: each name is still queried
+/// once per TTL, and both workers follow an address change (every new connection,
+/// whichever worker the kernel gives it to, reaches the new address).
+#[test]
+fn workers_share_one_resolver() {
+    const CONNECTIONS: usize = 16;
+    let (b1, b2) = (Backend::hello("one"), Backend::hello("two"));
+    let dns = DnsServer::start();
+    dns.set("b.test", 1, vec![a(LOCAL)]);
+    let srv_name = "_http._tcp.web.test";
+    dns.set(srv_name, 1, vec![srv(0, 1, b1.addr.port(), "b.test")]);
+    let ini = format!(
+        "[frontend]\nhost=127.0.0.1\nport={{port}}\nworkers=2\n\n[http]\nserver1_srv = {srv_name}.\n{}\n[log]\nlevel=info\naccess_log=false\n",
+        resolver(&dns, "")
+    );
+    let started = Instant::now();
+    let (proxy, _) = ProxyProcess::start_raw(&ini);
+    // Each worker serves (P(all 16 connections on one worker) = 2^-15), from the start.
+    for _ in 0..CONNECTIONS {
+        let r = get(proxy.addr, "/");
+        assert_eq!((r.status, body(&r).contains("one")), (200, true));
+    }
+    assert!(wait_until(|| dns.count(srv_name) >= 3));
+    let elapsed = started.elapsed();
+    // 3 queries of each name, at 0, ~1 s and ~2 s: one resolver, not one per worker.
+    assert!(elapsed >= Duration::from_millis(1800), "{elapsed:?}");
+    let (n, targets) = (dns.count(srv_name), dns.count("b.test"));
+    assert!(
+        n <= 4 && targets <= 4,
+        "{n} SRV, {targets} A in {:?}",
+        started.elapsed()
+    );
+    dns.set(srv_name, 1, vec![srv(0, 1, b2.addr.port(), "b.test")]);
+    let all_moved = wait_until(|| {
+        (0..CONNECTIONS).all(|_| {
+            let r = get(proxy.addr, "/");
+            assert_eq!(r.status, 200, "no client error during the change");
+            body(&r).contains("two")
+        })
+    });
+    assert!(all_moved, "both workers moved:\n{}", proxy.stderr());
+    let changes = proxy
+        .stderr()
+        .matches("dns _http._tcp.web.test. SRV")
+        .count();
+    assert_eq!(
+        changes,
+        2,
+        "one resolver logs each change once:\n{}",
+        proxy.stderr()
+    );
 }
 
 /// A WebSocket tunnel to a server whose address vanished stays open (in flight) and

@@ -272,3 +272,42 @@ fn a_reload_unwatches_removed_names_and_keeps_the_others() {
     assert_eq!(answer_all(&mut d, &zone, t2), 1, "only one.test");
     assert_eq!(names(&d), [("server1".into(), "192.0.2.1:80".into(), 1)]);
 }
+
+#[test]
+fn followers_send_nothing_and_expand_from_what_the_leader_published() {
+    let servers = "server1 = web.test:80\nserver1_resolve = all\nserver2 = 10.0.0.1:82";
+    let (mut leader, t0) = setup(servers);
+    let (mut follower, _) = setup(servers);
+    let feed = leader.lead();
+    follower.follow(feed);
+    assert!(!follower.is_empty(), "it still has names to wait for");
+    assert!(
+        follower.poll_transmit(t0).is_none(),
+        "a follower never queries"
+    );
+    assert_eq!(follower.next_deadline(), None);
+    assert_eq!(follower.init_state(), InitState::Waiting);
+    assert!(!follower.sync(), "nothing new yet");
+    assert!(!leader.publish(false), "nothing changed, nothing published");
+
+    answer_all(&mut leader, &[("web.test", vec![a(7), a(3)])], t0);
+    assert!(leader.process_events(t0));
+    assert!(leader.publish(true));
+    assert_eq!(follower.init_state(), InitState::Done);
+    assert!(follower.sync());
+    assert!(!follower.sync(), "one publication is taken once");
+    assert_eq!(names(&follower), names(&leader));
+    assert_eq!(names(&follower).len(), 3);
+
+    // A follower's reload keeps the mirrored data and asks nothing.
+    let cfg = parse(
+        &format!("[http]\n{servers}\nserver3 = web.test:83\n"),
+        "t.ini",
+        &|_, _| Err("no".into()),
+    )
+    .unwrap();
+    follower.set_templates([&cfg.http, &cfg.websocket], t0);
+    assert!(follower.poll_transmit(t0).is_none());
+    assert_eq!(names(&follower).len(), 4);
+    assert_eq!(follower.stats().queries, 0);
+}

@@ -10,9 +10,13 @@
 //! (`apply_group`); a server whose address vanished drains, and its tunnels get
 //! 1001 after `drain_timeout`. A reload (`dns_reload`) applies `[resolver]` and the
 //! server names at once (see `resolver` for queries in flight).
+//!
+//! With `workers > 1` the first reactor resolves for all (`lead_discovery`): after a
+//! flush that changed something it wakes the others (`StopHandle::dns_published`),
+//! which take the data (`dns_sync`) and apply it the same way; they open no DNS socket.
 
 use super::Reactor;
-use crate::discovery::InitState;
+use crate::discovery::{Feed, InitState};
 use crate::group::SrvId;
 use crate::resolver::{Transmit, Via, WatchId};
 use crate::session::Phase;
@@ -60,6 +64,7 @@ impl Reactor {
     /// Sends what the resolver wants sent, applies what changed, and re-arms the
     /// deadline. Called after every DNS event and timer, and at start.
     pub(crate) fn dns_flush(&mut self) {
+        let mut changed = false;
         loop {
             let mut busy = false;
             while let Some(t) = self.discovery.poll_transmit(self.now) {
@@ -68,14 +73,40 @@ impl Reactor {
             }
             if self.discovery.process_events(self.now) {
                 busy = true;
+                changed = true;
                 self.apply_discovery();
             }
             if !busy {
                 break;
             }
         }
+        if self.discovery.publish(changed) {
+            for peer in self.peers() {
+                peer.dns_published();
+            }
+        }
         let at = self.discovery.next_deadline();
         self.dns_deadline.set(at, Owner::Dns, &mut self.timers);
+    }
+
+    /// Makes this reactor resolve for the other workers; give the feed to each of
+    /// them (`follow_discovery`) and their handles to `set_peers`, before `run`.
+    pub fn lead_discovery(&mut self) -> Feed {
+        self.discovery.lead()
+    }
+
+    /// Makes this reactor take its DNS data from the resolving worker's `feed`
+    /// instead of querying (before `run`).
+    pub fn follow_discovery(&mut self, feed: Feed) {
+        self.discovery.follow(feed);
+        self.dns_sync();
+    }
+
+    /// A follower: applies the resolving worker's latest data, when it is new.
+    pub(crate) fn dns_sync(&mut self) {
+        if self.discovery.sync() {
+            self.apply_discovery();
+        }
     }
 
     /// A reload: new `[resolver]` settings and server names. The sockets of names no
@@ -254,6 +285,13 @@ impl Reactor {
                 Err(e) => return Err(e),
             }
             self.now = Instant::now();
+            if self
+                .requests
+                .dns
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                self.dns_sync();
+            }
             let tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();
             for token in tokens {
                 self.on_start_event(token);
