@@ -799,4 +799,6 @@ pub fn tcp_unframe(buf: &[u8]) -> Status<Span> {
 }
 
 #[cfg(test)]
+mod captured;
+#[cfg(test)]
 mod tests;
