@@ -16,6 +16,10 @@ against one backend started from this file
     frame is echoed, and everything one read brought is echoed in ONE write (a backend that writes
     frame by frame measures itself, not the proxy).
 
+`--relay` adds "relay-copy" and "relay-splice" to the MB/s figures (bulk, wsbulk): benches/relay.c, a
+transparent TCP relay with no proxy logic at all (recv/send through 16 KiB, or splice through a
+64 KiB pipe), built with `cc -O2`: what moving the bytes alone costs on this machine.
+
 `--base-sluice PATH` adds another sluice binary ("sluice-base", e.g. a build of the previous
 commit) to every figure, interleaved with the others: before and after side by side.
 
@@ -40,11 +44,12 @@ import sys
 import signal
 import socket
 import statistics
+import subprocess
 import time
 import base64
 import selectors
 
-from common import serve_threads, take_ws_frame, ws_accept, ws_frame  # benches/common.py
+from common import serve_threads, take_ws_frame, wait_listening, ws_accept, ws_frame  # benches/common.py
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -445,6 +450,7 @@ def ws_small(socks, bursts, burst=16, size=64):
 CASES = [("up-cl", "upload, Content-Length"), ("up-chunked", "upload, chunked"),
          ("down-cl", "download, Content-Length"), ("down-chunked", "download, chunked")]
 VARIANTS = ["sluice", "haproxy", "haproxy-splice", "haproxy-splice-forced"]
+RELAYS = ["relay-copy", "relay-splice"]
 
 
 class Direct:
@@ -482,15 +488,30 @@ class BulkFigures:
         return self._bulk
 
     def bulk_variants(self, proxies_only=False):
-        """The targets of a bulk figure; "direct" (no proxy) only for MB/s figures."""
+        """The targets of a bulk figure; "direct" (no proxy) and the relays only for MB/s figures."""
         base = ["sluice-base"] if getattr(self.args, "base_sluice", None) else []
         direct = ["direct"] if "direct" in self.targets and not proxies_only else []
-        return direct + base + [v for v in VARIANTS if v == "sluice" or (self.have_haproxy and "haproxy" in self.targets)]
+        relays = RELAYS if getattr(self.args, "relay", False) and not proxies_only else []
+        return direct + relays + base + [v for v in VARIANTS if v == "sluice" or (self.have_haproxy and "haproxy" in self.targets)]
+
+    def start_relay(self, v, backend_port):
+        """benches/relay.c, built once per run into the scratch directory."""
+        binary = os.path.join(self.tmp, "relay")
+        if not os.path.exists(binary):
+            src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay.c")
+            subprocess.run(["cc", "-O2", "-o", binary, src], check=True)
+        port = self.ports.get({"relay-copy": 9107, "relay-splice": 9108}[v])
+        p = self.procs.start(v, [binary, str(port), str(backend_port), v.split("-")[1]])
+        wait_listening(p, [port])
+        p.http_port = p.ws_port = port
+        return p
 
     def start_bulk_target(self, v, tag, wrapper=()):
         _, port = self.bulk_backend()
         if v == "direct":
             return Direct(port)
+        if v in RELAYS:
+            return self.start_relay(v, port)
         if v in ("sluice", "sluice-base"):
             binary = os.path.abspath(self.args.base_sluice) if v == "sluice-base" else None
             return self.start_sluice(tag if v == "sluice" else tag + "-base", wrapper, binary=binary,
@@ -739,7 +760,8 @@ def render_bulk(doc):
     f = doc["figures"]
     base = any("sluice-base" in f.get(x, {}).get("targets", {}) for x in ("bulk", "bulksys", "wsbulk", "wssmall", "wsinstr"))
     direct = any("direct" in f.get(x, {}).get("targets", {}) for x in ("bulk", "wsbulk"))
-    cols = (["direct"] if direct else []) + (["sluice-base"] if base else []) + VARIANTS
+    relays = any("relay-copy" in f.get(x, {}).get("targets", {}) for x in ("bulk", "wsbulk"))
+    cols = (["direct"] if direct else []) + (RELAYS if relays else []) + (["sluice-base"] if base else []) + VARIANTS
     out = []
 
     def g(fig, v, *path):
@@ -791,7 +813,8 @@ def render_bulk(doc):
     if not rows:
         return ""
     out += ["### Bulk transfer (issue 18)", "",
-            "| figure | " + ("direct (no proxy) | " if direct else "") + ("sluice (--base-sluice) | " if base else "")
+            "| figure | " + ("direct (no proxy) | " if direct else "")
+            + ("relay.c copy | relay.c splice | " if relays else "") + ("sluice (--base-sluice) | " if base else "")
             + "sluice | HAProxy | HAProxy splice-auto | "
             "HAProxy splice forced | sluice ÷ HAProxy | goal |",
             "|---|" + "---|" * (len(cols) + 2)]

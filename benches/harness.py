@@ -899,6 +899,7 @@ def main():
     ap.add_argument("--sluice-workers", type=int, default=1, help="[frontend] workers for sluice (default 1)")
     ap.add_argument("--runs", type=int, help="bulk and wssmall figures: runs per case, interleaved over the "
                     "targets (default 3; --quick 1); the median is reported")
+    ap.add_argument("--relay", action="store_true", help="bulk figures: also a transparent C relay (benches/relay.c)")
     ap.add_argument("--pin", action="store_true", help="proxy on core 0, wrk and backends on core 1 (taskset)")
     ap.add_argument("--base-sluice", metavar="PATH", help="bulk figures: also measure this sluice binary "
                     "(\"sluice-base\", e.g. the previous commit's build) side by side")
