@@ -28,6 +28,7 @@
 //! `srv-host=_http._tcp.api.internal,api.internal,8080,1,50`,
 //! `srv-host=_http._tcp.api.internal,db.internal,8081,2,10`.
 
+use super::tests::{hex, name, parse_hex};
 use super::*;
 
 // BIND: web.default.svc.cluster.local A, id 0x5001: the headless Service's
@@ -247,21 +248,6 @@ const DM_NODATA: &str = "60058180000100000000000002646208696e7465726e616c00001c0
 const DM_NODATA_READS: &str = "id 0x6005 opcode 0 rcode 0 qr rd ra
     QD db.internal AAAA class 1
     resolve db.internal AAAA -> db.internal None:";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn name(s: &str) -> Name {
-    Name::from_dotted(s).unwrap()
-}
-
-fn parse_hex(s: &str) -> Message {
-    parse_response(&hex(s)).unwrap()
-}
 
 fn header_line(h: &Header) -> String {
     let set = [h.qr, h.aa, h.tc, h.rd, h.ra].into_iter();

@@ -59,18 +59,18 @@ const QUERY_SRV: &str = concat!(
     "746572056c6f63616c0000210001",
 );
 
-fn hex(s: &str) -> Vec<u8> {
+pub(super) fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
 
-fn name(s: &str) -> Name {
+pub(super) fn name(s: &str) -> Name {
     Name::from_dotted(s).unwrap()
 }
 
-fn parse_hex(s: &str) -> Message {
+pub(super) fn parse_hex(s: &str) -> Message {
     parse_response(&hex(s)).unwrap()
 }
 
