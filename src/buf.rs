@@ -128,7 +128,7 @@ pub struct BufPool {
     /// The reactor's pipes for splice(2), kept with its buffers: both are staging memory
     /// for bytes in flight, and every IO helper that takes one may need the other.
     #[cfg(all(target_os = "linux", not(feature = "sim")))]
-    pub(crate) pipes: crate::io::splice::PipePool,
+    pub(crate) pipes: crate::splice::PipePool,
 }
 
 impl BufPool {

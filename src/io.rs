@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 pub mod wire;
 
 #[cfg(all(target_os = "linux", not(feature = "sim")))]
-pub mod splice;
+use crate::splice;
 
 #[cfg(feature = "sim")]
 pub use crate::simnet::{Listener, Stream};

@@ -1,4 +1,4 @@
-// The one exception, `io::splice` (splice(2) and pipes: std has no wrapper), allows it
+// The one exception, `splice` (splice(2) and pipes: std has no wrapper), allows it
 // for itself; everything else stays safe.
 #![deny(unsafe_code)]
 //! sluice: a tiny, fast, fault-tolerant reverse proxy and load balancer for HTTP/1.1
@@ -39,6 +39,8 @@ pub mod session;
 pub mod sim;
 #[cfg(feature = "sim")]
 pub mod simnet;
+#[cfg(all(target_os = "linux", not(feature = "sim")))]
+pub mod splice;
 pub mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
