@@ -822,7 +822,7 @@ def render_bulk(doc):
     for fig in ("bulk", "wsbulk", "bulksys", "wssmall", "wsinstr"):
         if fig in f:
             out.append(f"- {fig}: {f[fig]['method']}.")
-    out.append("- Reproduce: `python3 benches/harness.py --only bulk,bulksys,wsbulk,wssmall --targets sluice,haproxy` "
+    out.append("- Reproduce: `python3 benches/harness.py --only bulk,bulksys,wsbulk,wssmall --targets direct,sluice,haproxy --relay --runs 5` "
                "(I/O calls per case, count and bytes: bench-results/latest.md).")
     return "\n".join(out) + "\n"
 
