@@ -58,6 +58,9 @@ pub struct Sock {
     /// anything in the write buffer. Given back to the pool as soon as it is empty.
     #[cfg(all(target_os = "linux", not(feature = "sim")))]
     pub pipe: Option<Box<splice::Pipe>>,
+    /// Registered without read interest: the other side of its exchange or tunnel is
+    /// full (`reactor/interest.rs`). `readable` keeps what was seen.
+    pub masked: bool,
 }
 
 impl Sock {
@@ -73,6 +76,7 @@ impl Sock {
             tls: None,
             #[cfg(all(target_os = "linux", not(feature = "sim")))]
             pipe: None,
+            masked: false,
         }
     }
 

@@ -41,6 +41,7 @@ mod backend;
 mod dns;
 mod exchange;
 mod http;
+mod interest;
 mod lifecycle;
 mod limits;
 mod probe;

@@ -127,6 +127,8 @@ struct End {
     error: Option<ErrorKind>,
     /// A write from this end found the peer's inbox full.
     blocked: bool,
+    /// Registered with read interest (the reactor masks it under backpressure).
+    reads: bool,
     addr: SocketAddr,
 }
 
@@ -142,6 +144,7 @@ impl End {
             reset_reported: false,
             error: None,
             blocked: false,
+            reads: true,
             addr,
         }
     }
@@ -162,7 +165,17 @@ impl End {
 }
 
 fn mark(end: &mut End, bits: u8) {
-    end.pending |= bits;
+    end.pending |= wanted(end, bits);
+}
+
+/// The readiness an end's interest lets through, as epoll does: without read interest
+/// only writability, and a reset (errors need no interest).
+fn wanted(end: &End, bits: u8) -> u8 {
+    if end.reads || end.reset {
+        bits
+    } else {
+        bits & WRITABLE
+    }
 }
 
 /// Side 0 dialled, side 1 accepted.
@@ -498,12 +511,13 @@ impl Drop for Stream {
 }
 
 impl Source for Stream {
-    fn register(&mut self, _: &Registry, token: Token, _: Interest) -> io::Result<()> {
+    fn register(&mut self, _: &Registry, token: Token, interest: Interest) -> io::Result<()> {
         self.with_end(|n, id, side| {
             let bits = n.current(id, side);
             let e = &mut n.conns[id].ends[side];
             e.token = Some(token);
-            e.pending = bits;
+            e.reads = interest.is_readable();
+            e.pending = wanted(e, bits);
             Ok(())
         })
     }

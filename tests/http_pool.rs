@@ -526,3 +526,34 @@ fn pool_is_refilled_to_min_workers_after_a_504_and_a_502_without_a_request() {
     assert_eq!(b.accepted(), 3);
     assert_eq!(b.count(), 3);
 }
+
+/// A download to a client that stops reading ends with the backend connection's reads
+/// masked (backpressure: the client is full when the last response byte is taken). Back
+/// in the pool it must read again: the backend closing it while idle is noticed and the
+/// connection replaced (min_workers = 1) before any request needs it.
+#[test]
+fn a_connection_pooled_after_a_backpressured_download_still_sees_its_close() {
+    const BODY: usize = 16 << 20;
+    let b = Backend::start_idle_close(Duration::from_millis(300), |_| {
+        let mut raw = format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY}\r\n\r\n").into_bytes();
+        raw.resize(raw.len() + BODY, b'x');
+        Reply::Raw(raw)
+    });
+    let p = Proxy::start(
+        "[http]\nserver1_addr={b0}\nserver1_min_workers=1\n",
+        &[b.addr],
+    );
+    let mut c = Client::connect(p.addr);
+    c.send(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    // Paused until the backend has written everything it can: sluice's side toward the
+    // client is full and the backend's reads are masked.
+    std::thread::sleep(Duration::from_millis(300));
+    let r = c.read_response(false).expect("the whole response");
+    assert_eq!((r.status, r.body.len()), (200, BODY));
+    assert!(
+        wait_until(|| b.idle_closed.load(Ordering::SeqCst) == 1 && b.accepted() == 2),
+        "the backend's close of the idle connection went unseen ({} accepted)",
+        b.accepted()
+    );
+    assert_eq!(c.get("/after").status, 200);
+}

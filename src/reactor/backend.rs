@@ -158,6 +158,7 @@ impl Reactor {
     /// Puts a connected backend in its pool's idle list and hands it to the oldest waiter.
     pub(crate) fn make_idle(&mut self, i: usize) {
         let srv = self.backends[i].srv;
+        self.unmask_backend(i);
         let b = &mut self.backends[i];
         b.state = BState::Idle;
         b.idle_since = Some(self.now);

@@ -64,6 +64,7 @@ impl Reactor {
             return Step::Again;
         }
         if !progress {
+            self.sync_pair(i, bref.index);
             return Step::Wait;
         }
         // response_timeout bounds silence, not the whole exchange: a long upload or

@@ -71,7 +71,12 @@ impl Reactor {
             };
             match step {
                 Step::Again => {}
-                Step::Wait => return,
+                Step::Wait => {
+                    if self.clients.get(i).is_some_and(|c| c.sock.masked) {
+                        self.sync_interest(i);
+                    }
+                    return;
+                }
                 Step::Close => {
                     self.close_client(i);
                     return;

@@ -198,6 +198,7 @@ impl Reactor {
         if progress {
             Step::Again
         } else {
+            self.sync_pair(i, b.index);
             Step::Wait
         }
     }
