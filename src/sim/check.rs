@@ -26,10 +26,26 @@ impl Reactor {
                 Phase::Tunnel(t) => Some((t.backend, "tunnel")),
                 _ => None,
             };
+            // Reads are masked only while the other side is blocked (reactor/interest.rs).
+            let partner_blocked = linked
+                .and_then(|(br, _)| br.get(&self.backends))
+                .is_some_and(|b| b.wbuf.is_some() && !b.sock.writable);
+            if c.sock.masked && !partner_blocked {
+                return Err(format!(
+                    "client {i} masked while its other side is not blocked"
+                ));
+            }
             if let Some((br, what)) = linked {
                 let b = br
                     .get(&self.backends)
                     .ok_or_else(|| format!("client {i}'s {what} names a closed backend"))?;
+                let client_blocked = c.wbuf.is_some() && !c.sock.writable;
+                if b.sock.masked && !client_blocked {
+                    return Err(format!(
+                        "backend {} masked while client {i} is not blocked",
+                        br.index
+                    ));
+                }
                 match (&b.state, what) {
                     (BState::Busy(x), "exchange") | (BState::Tunnel(x), "tunnel") if *x == cref => {
                     }
@@ -53,6 +69,7 @@ impl Reactor {
                 BState::Busy(c) => Some((c, "busy")),
                 BState::Tunnel(c) => Some((c, "tunnel")),
                 BState::Idle if !b.pooled => return Err(format!("unpooled backend {bi} idle")),
+                BState::Idle if b.sock.masked => return Err(format!("idle backend {bi} masked")),
                 _ => None,
             };
             if let Some((c, what)) = owner {
