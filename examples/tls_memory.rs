@@ -12,7 +12,6 @@ use sluice::config::{CertPair, TlsListener, TlsVersion};
 use sluice::tls::{ServerTls, TlsSession};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,14 +53,9 @@ fn session<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let ok = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map(|o| o.status.success());
-    assert_eq!(ok.ok(), Some(true), "openssl {args:?}");
-}
+// The test certificates' maker, shared with the TLS tests.
+#[path = "../tests/tlsutil/pki.rs"]
+mod pki;
 
 /// Client -> session; returns the session's plaintext.
 fn up(c: &mut rustls::ClientConnection, s: &mut TlsSession, bufs: &mut BufPool) -> Vec<u8> {
@@ -126,71 +120,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
-    let dir = std::env::temp_dir().join(format!("sluice-tls-memory-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=ca",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    );
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "m.key",
-            "-out",
-            "m.csr",
-            "-subj",
-            "/CN=m",
-        ],
-    );
-    std::fs::write(dir.join("m.ext"), "subjectAltName=DNS:m.test\n").expect("ext");
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "m.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "m.pem",
-            "-days",
-            "1",
-            "-extfile",
-            "m.ext",
-        ],
-    );
-    let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    let pki = pki::Pki::empty("tls-memory");
+    pki.ca("ca");
+    pki.leaf("m", "ca", "ec", "DNS:m.test");
+    let path = |f: &str| pki.path(f);
     let listener = TlsListener {
         host: "127.0.0.1".into(),
         port: 0,
@@ -205,12 +138,11 @@ fn main() {
     };
     let server = ServerTls::new(&listener).expect("server config");
     let mut roots = rustls::RootCertStore::empty();
-    let ca = std::fs::read(dir.join("ca.pem")).expect("ca");
+    let ca = std::fs::read(pki.dir.join("ca.pem")).expect("ca");
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     for c in CertificateDer::pem_slice_iter(&ca) {
         roots.add(c.expect("pem")).expect("root");
     }
-    let _ = std::fs::remove_dir_all(&dir);
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let now = Instant::now();

@@ -5,139 +5,25 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// A directory of test certificates: `ca` signs `a` (a.test, localhost, 127.0.0.1) and
-/// `b` (b.test); `other-ca` signs `c` (a.test), for unknown-CA tests. ECDSA P-256.
-pub struct Pki {
-    pub dir: PathBuf,
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-#[track_caller]
-pub fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+mod pki;
+pub use pki::Pki;
 
 impl Pki {
+    /// `ca` signs `a` (a.test, localhost, 127.0.0.1) and `b` (b.test); `other-ca` signs
+    /// `c` (a.test), for unknown-CA tests. ECDSA P-256.
     pub fn new(tag: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("sluice-e2e-tls-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let pki = Pki { dir };
+        let pki = Pki::empty(&format!("e2e-tls-{tag}"));
         pki.ca("ca");
         pki.ca("other-ca");
-        pki.leaf("a", "ca", "DNS:a.test,DNS:localhost,IP:127.0.0.1");
-        pki.leaf("b", "ca", "DNS:b.test");
-        pki.leaf("c", "other-ca", "DNS:a.test,IP:127.0.0.1");
+        pki.leaf("a", "ca", "ec", "DNS:a.test,DNS:localhost,IP:127.0.0.1");
+        pki.leaf("b", "ca", "ec", "DNS:b.test");
+        pki.leaf("c", "other-ca", "ec", "DNS:a.test,IP:127.0.0.1");
         pki
-    }
-
-    fn ca(&self, name: &str) {
-        let (key, pem, subj) = (
-            format!("{name}.key"),
-            format!("{name}.pem"),
-            format!("/CN=sluice e2e {name}"),
-        );
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &pem,
-                "-days",
-                "2",
-                "-subj",
-                &subj,
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign",
-            ],
-        );
-    }
-
-    /// A leaf certificate `name.pem` / `name.key`, CN = `name`.
-    pub fn leaf(&self, name: &str, ca: &str, san: &str) {
-        let (key, csr, pem, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        let subj = format!("/CN={name}");
-        openssl(
-            &self.dir,
-            &[
-                "req",
-                "-nodes",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &subj,
-            ],
-        );
-        let text = format!(
-            "subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-        );
-        std::fs::write(self.dir.join(&ext), text).expect("ext file");
-        let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-        openssl(
-            &self.dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca_pem,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
-    }
-
-    pub fn path(&self, file: &str) -> String {
-        self.dir.join(file).to_string_lossy().into_owned()
     }
 
     /// `text` with `{pki}` replaced by this directory.
