@@ -89,6 +89,14 @@ impl Sock {
         false
     }
 
+    /// Bytes wait for this socket (`wbuf`, its write buffer, is held) and its last write
+    /// would block: a writable edge will come. A socket with spliced bytes pending always
+    /// holds a `wbuf` (see `splice_step`).
+    #[inline]
+    pub fn blocked(&self, wbuf: &Option<Buf>) -> bool {
+        wbuf.is_some() && !self.writable
+    }
+
     /// Records the readiness an event reports.
     pub fn on_event(&mut self, ready: Ready) {
         self.readable |= ready.readable;

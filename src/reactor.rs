@@ -26,7 +26,7 @@ use rand::SeedableRng;
 use slab::Slab;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -73,15 +73,38 @@ pub struct Stats {
     pub requests: u64,
 }
 
-/// Requests another thread may make of a running reactor.
+/// Requests another thread may make of a running reactor: `stop`, and the others as
+/// bits of `pending`, so a turn with none costs one plain load.
 #[derive(Default)]
 struct Requests {
     stop: AtomicBool,
-    drain: AtomicBool,
-    reload: AtomicBool,
-    reopen_logs: AtomicBool,
-    /// The resolving worker published new DNS data (`workers > 1`).
-    dns: AtomicBool,
+    pending: AtomicU8,
+}
+
+const DRAIN: u8 = 1;
+const RELOAD: u8 = 2;
+const REOPEN_LOGS: u8 = 4;
+/// The resolving worker published new DNS data (`workers > 1`).
+const DNS: u8 = 8;
+
+impl Requests {
+    fn ask(&self, bit: u8) {
+        self.pending.fetch_or(bit, Ordering::SeqCst);
+    }
+
+    /// Takes `bit` alone, leaving the others for `take`.
+    fn take_one(&self, bit: u8) -> bool {
+        self.pending.fetch_and(!bit, Ordering::SeqCst) & bit != 0
+    }
+
+    /// The requests made since the last call (0 = none).
+    #[inline]
+    fn take(&self) -> u8 {
+        if self.pending.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        self.pending.swap(0, Ordering::SeqCst)
+    }
 }
 
 /// A handle to a running reactor from another thread: stop it, drain it, reload it
@@ -101,22 +124,22 @@ impl StopHandle {
     /// Asks the reactor to shut down as on SIGTERM: a graceful drain, after
     /// `shutdown_delay` when one is set.
     pub fn drain(&self) {
-        self.requests.drain.store(true, Ordering::SeqCst);
+        self.requests.ask(DRAIN);
         let _ = self.waker.wake();
     }
     /// Asks the reactor to reload its configuration file.
     pub fn reload(&self) {
-        self.requests.reload.store(true, Ordering::SeqCst);
+        self.requests.ask(RELOAD);
         let _ = self.waker.wake();
     }
     /// Asks the reactor to reopen its access-log file (SIGUSR1).
     pub fn reopen_logs(&self) {
-        self.requests.reopen_logs.store(true, Ordering::SeqCst);
+        self.requests.ask(REOPEN_LOGS);
         let _ = self.waker.wake();
     }
     /// Tells a following reactor that the resolving one published new DNS data.
     pub(crate) fn dns_published(&self) {
-        self.requests.dns.store(true, Ordering::SeqCst);
+        self.requests.ask(DNS);
         let _ = self.waker.wake();
     }
 }
@@ -508,16 +531,20 @@ impl Reactor {
     }
 
     fn take_requests(&mut self) {
-        if self.requests.drain.swap(false, Ordering::SeqCst) {
+        let asked = self.requests.take();
+        if asked == 0 {
+            return;
+        }
+        if asked & DRAIN != 0 {
             self.shutdown();
         }
-        if self.requests.reload.swap(false, Ordering::SeqCst) {
+        if asked & RELOAD != 0 {
             self.reload();
         }
-        if self.requests.reopen_logs.swap(false, Ordering::SeqCst) {
+        if asked & REOPEN_LOGS != 0 {
             self.access.reopen();
         }
-        if self.requests.dns.swap(false, Ordering::SeqCst) {
+        if asked & DNS != 0 {
             self.dns_sync();
         }
     }

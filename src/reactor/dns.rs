@@ -285,11 +285,8 @@ impl Reactor {
                 Err(e) => return Err(e),
             }
             self.now = Instant::now();
-            if self
-                .requests
-                .dns
-                .swap(false, std::sync::atomic::Ordering::SeqCst)
-            {
+            // Only the DNS feed: a drain or reload asked meanwhile waits for the start.
+            if self.requests.take_one(super::DNS) {
                 self.dns_sync();
             }
             let tokens: Vec<Token> = events.iter().map(|e| e.token()).collect();

@@ -16,7 +16,6 @@
 //! pool (`unmask_backend`: its idle watch needs reads).
 
 use super::Reactor;
-use crate::buf::Buf;
 use crate::io::Sock;
 use crate::session::Phase;
 use mio::{Interest, Registry, Token};
@@ -27,7 +26,7 @@ impl Reactor {
     #[inline]
     pub(crate) fn sync_pair(&mut self, i: usize, b: usize) {
         let (c, be) = (&self.clients[i], &self.backends[b]);
-        let want = (blocked(&be.sock, &be.wbuf), blocked(&c.sock, &c.wbuf));
+        let want = (be.sock.blocked(&be.wbuf), c.sock.blocked(&c.wbuf));
         if want != (c.sock.masked, be.sock.masked) {
             self.set_pair(i, b, want);
         }
@@ -69,12 +68,6 @@ impl Reactor {
             set_masked(self.poll.registry(), &mut be.sock, be.token, false);
         }
     }
-}
-
-/// Bytes wait for `sock` and its last write would block (a writable edge will come).
-/// A socket with spliced bytes pending always has a `wbuf` (see `io::splice_step`).
-fn blocked(sock: &Sock, wbuf: &Option<Buf>) -> bool {
-    wbuf.is_some() && !sock.writable
 }
 
 fn set_masked(registry: &Registry, sock: &mut Sock, token: Token, masked: bool) {

@@ -29,7 +29,7 @@ impl Reactor {
             // Reads are masked only while the other side is blocked (reactor/interest.rs).
             let partner_blocked = linked
                 .and_then(|(br, _)| br.get(&self.backends))
-                .is_some_and(|b| b.wbuf.is_some() && !b.sock.writable);
+                .is_some_and(|b| b.sock.blocked(&b.wbuf));
             if c.sock.masked && !partner_blocked {
                 return Err(format!(
                     "client {i} masked while its other side is not blocked"
@@ -39,8 +39,7 @@ impl Reactor {
                 let b = br
                     .get(&self.backends)
                     .ok_or_else(|| format!("client {i}'s {what} names a closed backend"))?;
-                let client_blocked = c.wbuf.is_some() && !c.sock.writable;
-                if b.sock.masked && !client_blocked {
+                if b.sock.masked && !c.sock.blocked(&c.wbuf) {
                     return Err(format!(
                         "backend {} masked while client {i} is not blocked",
                         br.index
