@@ -3,8 +3,9 @@
 //! close-delimited response, large WebSocket messages both ways), with a reader that
 //! pauses until the writer stalls and then reads everything, keep-alive after a spliced
 //! body on the same client and the same pooled backend connection, HEAD with a
-//! Content-Length, and peers vanishing mid-transfer without a leaked pipe or socket
-//! (sluice's descriptors counted through /proc/PID/fd).
+//! Content-Length, an answer that comes while the upload is still backed up, and peers
+//! vanishing mid-transfer without a leaked pipe or socket (sluice's descriptors counted
+//! through /proc/PID/fd).
 //!
 //! Sizes are several MiB so that bodies take the splice path (the proxy splices once at
 //! least 16 KiB of payload are known) and the pipe fills while a reader pauses.
@@ -117,7 +118,8 @@ fn read_body(s: &mut TcpStream, head: &str, stop: &AtomicBool, max: usize) -> Op
 
 /// The backend. Requests (the seed of every pattern is the body size):
 /// - POST/PUT `/up`: the body (any framing) is read whole, answered `<len> <fnv>`;
-///   `/up-slow` first waits until the client's writer (`progress`) stalls;
+///   `/up-slow` first waits until the client's writer (`progress`) stalls; `/early`
+///   waits for that stall, answers `early` at once, then reads the body whole;
 ///   `/vanish-up` reads 1 MiB and closes.
 /// - GET `/down/N` (and HEAD): N pattern bytes with Content-Length; `/chunked/N`: chunked
 ///   in `CHUNKS` sizes; `/close/N`: until close; `/vanish/N`: half of them, then close;
@@ -139,8 +141,14 @@ fn backend(seen: Seen, progress: Progress) -> RawBackend {
                     .and_then(|n| n.parse::<usize>().ok())
             };
             if method == "POST" || method == "PUT" {
-                if target == "/up-slow" {
+                if target == "/up-slow" || target == "/early" {
                     wait_stalled(&progress, || false);
+                }
+                if target == "/early"
+                    && s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly")
+                        .is_err()
+                {
+                    return;
                 }
                 let max = if target == "/vanish-up" {
                     MIB
@@ -152,6 +160,9 @@ fn backend(seen: Seen, progress: Progress) -> RawBackend {
                 };
                 if target == "/vanish-up" {
                     return;
+                }
+                if target == "/early" {
+                    continue;
                 }
                 let text = format!("{} {:x}", body.len(), fnv(&body));
                 let reply = format!(
@@ -350,6 +361,58 @@ fn keep_alive_after_spliced_bodies_on_the_same_client_and_backend_connection() {
     assert!(
         conns.iter().all(|&k| k == conns[0]),
         "one pooled backend connection throughout: {seen:?}"
+    );
+}
+
+#[test]
+fn an_early_answer_to_a_blocked_upload_arrives_whole_and_no_body_byte_becomes_a_request() {
+    // The backend answers while the upload is backed up behind it (the pipe full, the
+    // client's reads masked), then reads the body on. The answer must reach the client
+    // whole. If part of the body was still unread when the answer came, the client's
+    // connection closes after it (lingering: the rest could not be told from a next
+    // request) and the backend connection, left mid-body, never carries another request;
+    // if the whole body was in already, the connection may stay and serve the next one.
+    // Either way no body byte is ever read as a request head, and nothing hangs.
+    let t = setup();
+    for round in 0..3 {
+        t.progress.store(0, Ordering::SeqCst);
+        let size = 8 * MIB + round;
+        let mut c = Client::connect(t.proxy.addr);
+        c.send(
+            format!("POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: {size}\r\n\r\n").as_bytes(),
+        );
+        let mut w = c.w.try_clone().unwrap();
+        let p = t.progress.clone();
+        let writer = std::thread::spawn(move || {
+            for piece in pattern(size as u64, size).chunks(64 * 1024) {
+                if w.write_all(piece).is_err() {
+                    return;
+                }
+                p.fetch_add(piece.len() as u64, Ordering::SeqCst);
+            }
+        });
+        let r = c.read_response(false).expect("the early answer");
+        assert_eq!((r.status, r.text().as_str()), (200, "early"));
+        writer.join().unwrap();
+        // The same connection: closed (EOF or reset, at once), or alive and answering.
+        let _ =
+            c.w.write_all(b"GET /after-early HTTP/1.1\r\nHost: t\r\n\r\n");
+        match c.read_response(false) {
+            Some(r) => assert_eq!(r.text(), "ok", "round {round}"),
+            None => assert!(c.closed(), "round {round}: neither an answer nor a close"),
+        }
+        assert_eq!(get(t.proxy.addr, "/fresh").text(), "ok");
+    }
+    let seen = t.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .all(|(_, r)| ["POST /early", "GET /after-early", "GET /fresh"].contains(&r.as_str())),
+        "a body byte was read as a request: {seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|(_, r)| r == "POST /early").count(),
+        3,
+        "{seen:?}"
     );
 }
 
