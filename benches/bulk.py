@@ -24,9 +24,11 @@ transparent TCP relay with no proxy logic at all (recv/send through 16 KiB, or s
 commit) to every figure, interleaved with the others: before and after side by side.
 
 Figures (medians of 3 runs interleaved over the targets; --quick: 1 run, smaller sizes):
-  bulk     1 GiB upload and download, Content-Length and chunked (64 KiB chunks): MB/s and proxy
+  bulk     1 GiB upload and download, Content-Length and chunked (64 KiB chunks): MB/s, proxy
            CPU seconds per GiB (on-CPU time of the proxy from /proc/PID/task/*/schedstat, the
-           same quantity as utime+stime at ns resolution).
+           same quantity as utime+stime at ns resolution), and the whole machine's busy CPU
+           seconds per GiB with the share of its cores busy (/proc/stat): what the transfer
+           cost everyone (client, proxy, backend, loopback TCP), and how much stayed idle.
   bulksys  the same transfers, 256 MiB, under `strace -f -s 0` (a fresh proxy per case):
            syscalls per MiB (every call of the proxy, start-up included: < 1%) and, per I/O call
            (read, recvfrom, write, sendto, readv, writev, splice), count and mean / median bytes.
@@ -82,6 +84,14 @@ def cpu_s(pid):
         return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError):
         return 0.0
+
+
+def machine_busy_s():
+    """CPU seconds the whole machine spent busy so far (/proc/stat: every process, the kernel's
+    softirq work included; idle and iowait excluded). 10 ms resolution."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------------------------
@@ -554,15 +564,18 @@ class BulkFigures:
                     for v in data:
                         p = procs[v]
                         port = p.ws_port if c.startswith("ws") else p.http_port
-                        c0, t0 = cpu_s(p.work_pid), time.time()
+                        c0, m0, t0 = cpu_s(p.work_pid), machine_busy_s(), time.time()
                         st = self.run_case(c, port, size)
                         secs, cpu = time.time() - t0, cpu_s(p.work_pid) - c0
+                        machine = machine_busy_s() - m0
                         rss = self.status_hwm(p.work_pid)
                         d = {"status": st, "mb_per_s": size / 1e6 / secs, "cpu_s_per_gib": cpu * GiB / size,
+                             "machine_s_per_gib": machine * GiB / size,
+                             "machine_busy": machine / (secs * (os.cpu_count() or 1)),
                              "seconds": round(secs, 3), "vmhwm_kb": rss}
                         data[v][c].append(d)
                         log(f"  {v:15s} {c:12s} run {r + 1}: {d['mb_per_s']:7.0f} MB/s  cpu {d['cpu_s_per_gib']:.3f} s/GiB  "
-                            f"VmHWM {rss} kB  {st}")
+                            f"machine {d['machine_s_per_gib']:.3f} s/GiB, {100 * d['machine_busy']:.0f}% busy  VmHWM {rss} kB  {st}")
                         if st != ok_value:
                             self.note(f"{fig} {v} {c} run {r + 1}: {st!r}")
                         if not p.alive():
@@ -577,8 +590,10 @@ class BulkFigures:
             for c, runs_ in byc.items():
                 med = lambda k: statistics.median(x[k] for x in runs_) if runs_ else None
                 res[v][c] = {"mb_per_s": med("mb_per_s"), "cpu_s_per_gib": med("cpu_s_per_gib"),
+                             "machine_s_per_gib": med("machine_s_per_gib"), "machine_busy": med("machine_busy"),
                              "vmhwm_kb": max((x["vmhwm_kb"] or 0) for x in runs_) if runs_ else None,
-                             "runs": [{k: x[k] for k in ("mb_per_s", "cpu_s_per_gib", "status")} for x in runs_]}
+                             "runs": [{k: x[k] for k in ("mb_per_s", "cpu_s_per_gib", "machine_s_per_gib", "machine_busy",
+                                                         "status")} for x in runs_]}
         return res, runs
 
     @staticmethod
@@ -600,14 +615,17 @@ class BulkFigures:
         self.results["bulk"] = {"date": self.iso_date(), "size": size, "method":
                                 f"{size >> 20} MiB per transfer through one connection, client and backend in Python "
                                 f"(1 MiB writes, 64 KiB chunks), median of {runs} run(s) interleaved over the targets; "
-                                "CPU = proxy on-CPU time (schedstat) per GiB", "targets": res}
+                                "CPU = proxy on-CPU time (schedstat) per GiB; machine CPU = busy time of the whole machine "
+                                "(/proc/stat: client, proxy, backend and the kernel's network work) per GiB, and how busy "
+                                "its cores were during the transfer", "targets": res}
 
     def fig_wsbulk(self):
         size = 256 * MiB if self.quick else GiB
         res, runs = self.measure_mb([("ws-up", "WebSocket up"), ("ws-down", "WebSocket down")], size, "wsbulk", "ok")
         self.results["wsbulk"] = {"date": self.iso_date(), "size": size, "method":
                                   f"1 MiB Binary messages, {size >> 20} MiB per direction through one tunnel, median of "
-                                  f"{runs} run(s) interleaved; CPU = proxy on-CPU time per GiB", "targets": res}
+                                  f"{runs} run(s) interleaved; CPU = proxy on-CPU time per GiB; machine CPU as for bulk",
+                                  "targets": res}
 
     def fig_bulksys(self):
         size = 64 * MiB if self.quick else 256 * MiB
@@ -796,6 +814,12 @@ def render_bulk(doc):
             want = goal(v['sluice'], v['haproxy'], '≤ 0.7×', False) if fig == 'bulk' else ''
             rows.append(f"| {label}: proxy CPU s/GiB | " + " | ".join(fmtv(v[x], 3) for x in cols)
                         + f" | {ratio(v['sluice'], v['haproxy'])} | {want} |")
+            v = {x: g(fig, x, c, "machine_s_per_gib") for x in cols}
+            busy = {x: g(fig, x, c, "machine_busy") for x in cols}
+            if any(v.values()):
+                rows.append(f"| {label}: machine CPU s/GiB (all processes and the kernel), % busy | "
+                            + " | ".join("—" if v[x] is None else f"{v[x]:.2f}, {100 * (busy[x] or 0):.0f}%" for x in cols)
+                            + f" | {ratio(v['sluice'], v['haproxy'])} | |")
     if "bulksys" in f:
         for c, label in CASES + [("ws-up", "WebSocket up"), ("ws-down", "WebSocket down")]:
             v = {x: g("bulksys", x, c, "per_mib") for x in cols}
