@@ -60,11 +60,22 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
     Ok(Command::Run { config, check })
 }
 
-fn init_logging(level: log::LevelFilter) {
+/// The error log on stderr. With several workers each line names the thread that wrote
+/// it, `(main)` for the first reactor and `(sluice-worker-N)` for the others (as nginx
+/// prefixes its lines with the worker's pid): every reactor logs its own start-up, reloads,
+/// health and pool changes, and a line must say whose view it is.
+fn init_logging(level: log::LevelFilter, workers: usize) {
+    // "At this level and more verbose": Error is every line.
+    let threads = if workers > 1 {
+        log::LevelFilter::Error
+    } else {
+        log::LevelFilter::Off
+    };
     let cfg = simplelog::ConfigBuilder::new()
         .set_time_format_rfc3339()
         .set_target_level(log::LevelFilter::Off)
-        .set_thread_level(log::LevelFilter::Off)
+        .set_thread_level(threads)
+        .set_thread_mode(simplelog::ThreadLogMode::Names)
         .build();
     let _ = simplelog::WriteLogger::init(level, cfg, std::io::stderr());
 }
@@ -108,7 +119,7 @@ fn main() -> ExitCode {
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
-    init_logging(cfg.log.level);
+    init_logging(cfg.log.level, cfg.frontend.workers);
     run(cfg, Some(path))
 }
 
@@ -239,7 +250,7 @@ fn demo(port: u16) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    init_logging(cfg.log.level);
+    init_logging(cfg.log.level, cfg.frontend.workers);
     let reactor = match sluice::Reactor::new(cfg) {
         Ok(r) => r,
         Err(e) => {

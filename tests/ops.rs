@@ -430,6 +430,12 @@ fn reload_keeps_a_kept_servers_pool_and_health_state() {
         "{}",
         p.stderr()
     );
+    // One worker: no thread names in the log.
+    assert!(
+        p.stderr().contains("Z [INFO] configuration reloaded"),
+        "{}",
+        p.stderr()
+    );
     // At once after the reload (a fresh server2 would be up for 600 ms): still down,
     // with its counters, and server1 kept its request count.
     let after = metrics();
@@ -721,6 +727,16 @@ fn workers_2_all_serve_reload_and_drain() {
     assert!(
         wait_until(|| count("configuration reloaded") == 2),
         "every worker reloads:\n{}",
+        p.stderr()
+    );
+    // Each worker's lines say whose they are (the first reactor runs on the main thread).
+    assert_eq!(
+        (
+            count("(main) configuration reloaded"),
+            count("(sluice-worker-1) configuration reloaded")
+        ),
+        (1, 1),
+        "{}",
         p.stderr()
     );
     for _ in 0..CLIENTS {
